@@ -1,0 +1,186 @@
+"""newsletter.toml → typed ``Config``, with every problem reported at once by line.
+
+The config names the newsletter, its sender, the archive address, the audience segments and the
+six focus areas (the national gender-equality sub-goals), and how strict ``newsletter check`` is.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from pipeline.errors import ConfigError, Problem, Severity
+from pipeline.source import Lines, toml_lines, validate
+
+DEFAULT_CONFIG = "newsletter.toml"
+
+_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[A-Za-z]{2,}$")
+_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError(f"'{value}' is not an email address")
+    return value
+
+
+def _https(value: str) -> str:
+    if not value.startswith("https://") or any(c.isspace() for c in value):
+        raise ValueError(f"'{value}' must be an absolute https:// URL")
+    return value.rstrip("/")
+
+
+def _slug(value: str) -> str:
+    if not _SLUG.match(value):
+        raise ValueError(f"'{value}' is not a slug (lower-case letters, digits and hyphens)")
+    return value
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone '{value}'; use an IANA name such as "
+                         "'Europe/Stockholm'") from None
+    return value
+
+
+def _one_line(value: str) -> str:
+    if any(c in value for c in "\r\n\0\u2028\u2029"):
+        raise ValueError("must be a single line")
+    return value
+
+
+Email = Annotated[str, AfterValidator(_email)]
+HttpsUrl = Annotated[str, AfterValidator(_https)]
+Slug = Annotated[str, AfterValidator(_slug)]
+Text = Annotated[str, Field(min_length=1), AfterValidator(_one_line)]
+
+
+class Rule(StrEnum):
+    """The checks ``newsletter check`` runs on an issue's rendered result."""
+
+    SUBJECT_LENGTH = "subject-length"
+    PREHEADER = "preheader"
+    IMAGE = "image"
+    LINK_SCHEME = "link-scheme"
+    LINK_TEXT = "link-text"
+    HEADING_ORDER = "heading-order"
+    LANG = "lang"
+    LAYOUT_TABLE = "layout-table"
+    HTML_SIZE = "html-size"
+    PLACEHOLDER = "placeholder"
+    NOTICE_EXPIRED = "notice-expired"
+
+
+DEFAULT_SEVERITY: dict[Rule, Severity] = {rule: Severity.ERROR for rule in Rule} | {
+    Rule.SUBJECT_LENGTH: Severity.WARNING,
+    Rule.NOTICE_EXPIRED: Severity.WARNING,
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Mailbox(_Strict):
+    name: Text
+    email: Email
+
+
+class Segment(_Strict):
+    slug: Slug
+    name: Text
+    reason: Text = Field(description="Footer line: why this reader gets the newsletter.")
+    focus: bool = False
+
+
+class FocusArea(_Strict):
+    slug: Slug
+    name: Text
+    goal: Text
+
+
+class CheckSettings(_Strict):
+    html_budget_kb: int = Field(80, gt=0)
+    subject_max_chars: int = Field(60, gt=0)
+    preheader_max_chars: int = Field(140, gt=0)
+    severity: dict[Rule, Severity] = Field(default_factory=dict)
+
+    def level(self, rule: Rule) -> Severity:
+        return self.severity.get(rule, DEFAULT_SEVERITY[rule])
+
+
+class Config(_Strict):
+    name: Text
+    language: Text = "sv"
+    timezone: Annotated[str, AfterValidator(_timezone)] = "Europe/Stockholm"
+    archive_url: HttpsUrl
+    web_url: HttpsUrl = Field(description="Base of the reader-facing service (unsubscribe…).")
+    sender: Mailbox
+    reply_to: Mailbox | None = None
+    contact_line: Text
+    issues_dir: str = "issues"
+    templates_dir: str = "templates"
+    segments: list[Segment] = Field(min_length=1)
+    focus_areas: list[FocusArea] = Field(min_length=1)
+    check: CheckSettings = CheckSettings()
+    root: Path = Path(".")
+
+    @model_validator(mode="after")
+    def _unique_slugs(self) -> Config:
+        for kind, items in (("segments", self.segments), ("focus_areas", self.focus_areas)):
+            slugs = [item.slug for item in items]
+            dupes = sorted({s for s in slugs if slugs.count(s) > 1})
+            if dupes:
+                raise ValueError(f"{kind}: duplicate slug(s) {', '.join(dupes)}")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def templates(self) -> Path:
+        return self.root / self.templates_dir
+
+    def segment(self, slug: str) -> Segment:
+        return next(s for s in self.segments if s.slug == slug)
+
+    def focus_area(self, slug: str) -> FocusArea:
+        return next(f for f in self.focus_areas if f.slug == slug)
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    return Path(explicit or os.environ.get("NEWSLETTER_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate newsletter.toml; raise ``ConfigError`` listing every problem."""
+    file = config_path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: config file not found; run from the project folder or pass "
+                          "--config PATH (or set NEWSLETTER_CONFIG)") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: not UTF-8 text ({exc.reason})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = int(m.group(1)) if (m := re.search(r"line (\d+)", str(exc))) else 1
+        problem = Problem(str(file), line, "toml", str(exc).split(" (at line")[0])
+        raise ConfigError(f"{file}: invalid TOML", [problem]) from None
+    data.setdefault("root", str(file.parent))
+    lines: Lines = toml_lines(text, str(file))
+    config, problems = validate(Config, data, lines)
+    if config is None or problems:
+        raise ConfigError(f"{file}: {len(problems)} problem(s); fix them and run again", problems)
+    return config

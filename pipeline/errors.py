@@ -1,0 +1,62 @@
+"""Every expected failure of the pipeline, in one tree.
+
+    NewsletterError            base; the CLI prints ``Error: <message>`` and exits 1
+    ├── ConfigError            newsletter.toml is missing or invalid (carries Problems)
+    ├── IssueError             an issue folder is missing or invalid (carries Problems)
+    └── RenderError            a template failed to compile (names the template and line)
+
+A ``Problem`` is one finding with a place: ``path:line: key: message``. Loaders collect every
+problem in a file before raising, so an author sees all of them at once. Anything that is not a
+``NewsletterError`` is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import click
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    OFF = "off"
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    path: str
+    line: int
+    key: str
+    message: str
+    severity: Severity = Severity.ERROR
+
+    def __str__(self) -> str:
+        prefix = "warning: " if self.severity is Severity.WARNING else ""
+        return f"{self.path}:{self.line}: {prefix}{self.key}: {self.message}"
+
+
+class NewsletterError(click.ClickException):
+    """Base of every expected failure; click prints it as ``Error: …`` and exits 1."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.problems: list[Problem] = sorted(problems or [])
+
+    def format_message(self) -> str:
+        if not self.problems:
+            return self.message
+        return "\n".join([*(str(p) for p in self.problems), self.message])
+
+
+class ConfigError(NewsletterError):
+    """newsletter.toml cannot be used."""
+
+
+class IssueError(NewsletterError):
+    """An issue folder cannot be loaded."""
+
+
+class RenderError(NewsletterError):
+    """A template could not be turned into an email."""

@@ -1,0 +1,245 @@
+"""An issue folder → ``Issue``: ``issue.yaml`` plus one Markdown file per section.
+
+    issues/2026-1/
+      issue.yaml          number, title, subject, preheader, send_at, editor, sections
+      01-ledare.md        optional front matter between '---' lines, then Markdown
+      images/…
+
+``load_issue`` validates everything it can without rendering and raises ``IssueError`` with
+every problem found, each naming file, line and key.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from pipeline.config import Config, HttpsUrl, Mailbox, Text
+from pipeline.errors import IssueError, Problem
+from pipeline.source import Lines, load_yaml, validate
+
+_FOLDER = re.compile(r"^(?P<year>20\d\d)-(?P<number>[1-9]\d?)$")
+_FRONT = re.compile(r"\A---[ \t]*\r?\n")
+_FRONT_END = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE)
+
+
+def _local_time(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"'{value}' is not a date and time; write it as "
+                             "'YYYY-MM-DD HH:MM' in Swedish local time") from None
+    return value
+
+
+def _relative_file(value: str) -> str:
+    path = PurePosixPath(value)
+    if path.is_absolute() or ".." in path.parts or "\\" in value:
+        raise ValueError(f"'{value}' must be a path inside the issue folder")
+    return value
+
+
+LocalTime = Annotated[datetime, Field(json_schema_extra={"format": "local"})]
+RelativeFile = Annotated[str, AfterValidator(_relative_file)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IssueMeta(_Strict):
+    number: int = Field(ge=1, le=12)
+    title: Text
+    subject: Text
+    preheader: Text | None = None
+    summary: Text | None = None
+    send_at: LocalTime
+    editor: Mailbox
+    sections: list[RelativeFile] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_time(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "send_at" in data:
+            data = {**data, "send_at": _local_time(data["send_at"])}
+        return data
+
+
+class Kind(StrEnum):
+    ARTICLE = "article"
+    NOTICE = "notice"
+
+
+class Image(_Strict):
+    src: RelativeFile
+    alt: Text
+
+
+class CallToAction(_Strict):
+    text: Text
+    url: HttpsUrl
+
+
+class SectionFront(_Strict):
+    heading: Text | None = None
+    kind: Kind = Kind.ARTICLE
+    until: date | None = None
+    image: Image | None = None
+    cta: CallToAction | None = None
+    audience: str = "all"
+    focus: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _until_only_for_notices(self) -> SectionFront:
+        if self.until and self.kind is not Kind.NOTICE:
+            raise ValueError("'until' only applies to kind: notice")
+        return self
+
+
+@dataclass(frozen=True)
+class Section:
+    id: str
+    path: Path
+    front: SectionFront
+    body: str
+    body_line: int
+    lines: Lines
+
+    def for_segment(self, segment: str) -> bool:
+        return self.front.audience in ("all", segment)
+
+
+@dataclass(frozen=True)
+class Issue:
+    folder: Path
+    year: int
+    meta: IssueMeta
+    sections: tuple[Section, ...]
+    lines: Lines
+
+    @property
+    def number(self) -> int:
+        return self.meta.number
+
+    @property
+    def slug(self) -> str:
+        return f"{self.year}-{self.number}"
+
+    def archive_url(self, config: Config) -> str:
+        return f"{config.archive_url}/{self.year}/{self.number}/"
+
+    def focus_sections(self) -> dict[str, tuple[str, ...]]:
+        """Focus-area slug → ids of the sections tagged with it."""
+        out: dict[str, tuple[str, ...]] = {}
+        for section in self.sections:
+            for slug in section.front.focus:
+                out[slug] = (*out.get(slug, ()), section.id)
+        return out
+
+
+def load_issue(folder: str | Path, config: Config) -> Issue:
+    """Load and validate an issue folder; raise ``IssueError`` listing every problem."""
+    folder = Path(folder)
+    meta_file = folder / "issue.yaml"
+    if not meta_file.is_file():
+        hint = "" if folder.is_dir() else " (no such folder)"
+        raise IssueError(f"{meta_file}: not found{hint}; an issue is a folder such as "
+                         f"{config.issues_dir}/2026-1 holding issue.yaml")
+    problems: list[Problem] = []
+    lines = Lines(str(meta_file))
+    data, found = load_yaml(_read(meta_file, problems), lines)
+    problems += found
+    meta, found = validate(IssueMeta, data, lines) if not found else (None, [])
+    problems += found
+
+    match = _FOLDER.match(folder.resolve().name)
+    year = int(match["year"]) if match else 0
+    if not match:
+        problems.append(Problem(str(meta_file), 1, "folder",
+                                f"folder '{folder.name}' must be named <year>-<number>, "
+                                "e.g. 2026-1"))
+    sections: list[Section] = []
+    if meta:
+        if match and int(match["number"]) != meta.number:
+            problems.append(Problem(str(meta_file), lines.line(("number",)), "number",
+                                    f"{meta.number} does not match the folder name "
+                                    f"'{folder.name}'"))
+        seen: set[str] = set()
+        for index, name in enumerate(meta.sections):
+            where = (str(meta_file), lines.line(("sections", index)), f"sections[{index}]")
+            if name in seen:
+                problems.append(Problem(*where, f"'{name}' is listed twice"))
+                continue
+            seen.add(name)
+            file = folder / name
+            if not name.endswith(".md"):
+                problems.append(Problem(*where, f"'{name}' must be a Markdown file (.md)"))
+            elif not file.is_file():
+                problems.append(Problem(*where, f"'{name}' not found in {folder}"))
+            elif section := _load_section(file, config, problems):
+                sections.append(section)
+    if problems:
+        raise IssueError(f"{folder}: {len(problems)} problem(s); fix them and run again",
+                         problems)
+    assert meta is not None
+    return Issue(folder, year, meta, tuple(sections), lines)
+
+
+def _read(file: Path, problems: list[Problem]) -> str:
+    try:
+        return file.read_bytes().decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(str(file), 1, "encoding",
+                                f"not UTF-8 text ({exc.reason}); save the file as UTF-8"))
+        return ""
+
+
+def _load_section(file: Path, config: Config, problems: list[Problem]) -> Section | None:
+    text = _read(file, problems)
+    lines = Lines(str(file))
+    data: Any = {}
+    body, body_line = text, 1
+    if start := _FRONT.match(text):
+        end = _FRONT_END.search(text, start.end())
+        if not end:
+            problems.append(Problem(str(file), 1, "front matter",
+                                    "starts with '---' but has no closing '---' line"))
+            return None
+        data, found = load_yaml(text[start.end():end.start()], lines, first_line=2)
+        if found:
+            problems += found
+            return None
+        data = {} if data is None else data
+        rest = text[end.end():]
+        body = rest.lstrip("\r\n")
+        body_line = text.count("\n", 0, end.end()) + 1 + rest.count("\n") - body.count("\n")
+    front, found = validate(SectionFront, data, lines)
+    problems += found
+    if front is None:
+        return None
+    segments = {s.slug for s in config.segments}
+    if front.audience != "all" and front.audience not in segments:
+        problems.append(Problem(str(file), lines.line(("audience",)), "audience",
+                                f"'{front.audience}' is not 'all' or a segment "
+                                f"({', '.join(sorted(segments))})"))
+    areas = {f.slug for f in config.focus_areas}
+    for index, slug in enumerate(front.focus):
+        if slug not in areas:
+            problems.append(Problem(str(file), lines.line(("focus", index)), f"focus[{index}]",
+                                    f"'{slug}' is not a focus area; use one of "
+                                    f"{', '.join(sorted(areas))}"))
+    if front.image and not (file.parent / front.image.src).is_file():
+        problems.append(Problem(str(file), lines.line(("image", "src")), "image.src",
+                                f"'{front.image.src}' not found in {file.parent}"))
+    if not body.strip() and not front.heading:
+        problems.append(Problem(str(file), body_line, "body",
+                                "section is empty; write Markdown or remove it from issue.yaml"))
+    section_id = re.sub(r"^\d+[-_]", "", file.stem) or file.stem
+    return Section(section_id, file, front, body, body_line, lines)

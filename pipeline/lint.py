@@ -1,0 +1,214 @@
+"""Checks on an issue's content and rendered emails: ``lint_issue(...) -> list[Problem]``.
+
+Content checks point at the Markdown or YAML line that caused them; checks on the rendered HTML
+name the variant. Each problem carries its rule (see ``config.Rule``), whose severity
+``[check.severity]`` in newsletter.toml sets to error, warning or off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+from pipeline.config import Config, Rule
+from pipeline.errors import IssueError, Problem, RenderError, Severity
+from pipeline.issue import Issue, load_issue
+from pipeline.render.email import RenderedIssue, Renderer, render_issue
+from pipeline.render.markdown import Link
+from pipeline.render.personalise import PLACEHOLDERS, placeholder, unresolved
+
+VAGUE_LINK_TEXT = {
+    "klicka här", "klicka", "här", "läs mer", "läs mer här", "mer", "länk", "länken",
+    "click here", "here", "read more", "more", "link",
+}
+
+
+@dataclass
+class _Findings:
+    config: Config
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, rule: Rule, path: object, line: int, key: str, message: str) -> None:
+        level = self.config.check.level(rule)
+        if level is not Severity.OFF:
+            self.problems.append(Problem(str(path), line, key, f"{message} [{rule}]", level))
+
+
+def lint_issue(issue: Issue, rendered: RenderedIssue, config: Config,
+               renderer: Renderer) -> list[Problem]:
+    found = _Findings(config)
+    _lint_meta(issue, config, found)
+    _lint_sections(issue, renderer, found)
+    meta_file = issue.lines.path
+    budget = config.check.html_budget_kb * 1024
+    for key, email in rendered.variants.items():
+        where = (meta_file, 1, f"variant {key.name}")
+        if email.html_bytes > budget:
+            found.add(Rule.HTML_SIZE, *where,
+                      f"HTML is {email.html_bytes / 1024:.1f} KB, over the "
+                      f"{config.check.html_budget_kb} KB budget (Gmail clips at about 102 KB); "
+                      "shorten the issue or link to the web version")
+        for token in unresolved(email.html) + unresolved(email.text):
+            found.add(Rule.PLACEHOLDER, *where, f"unresolved placeholder {token}")
+        for name in PLACEHOLDERS:
+            if placeholder(name) not in email.html:
+                found.add(Rule.PLACEHOLDER, *where,
+                          f"template lost the {placeholder(name)} placeholder")
+        _lint_html(email.html, where, found)
+    _lint_html(rendered.web_html, (meta_file, 1, "web version"), found)
+    return sorted(found.problems)
+
+
+def _lint_meta(issue: Issue, config: Config, found: _Findings) -> None:
+    meta, lines = issue.meta, issue.lines
+    if len(meta.subject) > config.check.subject_max_chars:
+        found.add(Rule.SUBJECT_LENGTH, lines.path, lines.line(("subject",)), "subject",
+                  f"{len(meta.subject)} characters; keep it within "
+                  f"{config.check.subject_max_chars} so phones show all of it")
+    if not meta.preheader:
+        found.add(Rule.PREHEADER, lines.path, 1, "preheader",
+                  "missing; write the line inboxes show after the subject")
+    elif len(meta.preheader) > config.check.preheader_max_chars:
+        found.add(Rule.PREHEADER, lines.path, lines.line(("preheader",)), "preheader",
+                  f"{len(meta.preheader)} characters; keep it within "
+                  f"{config.check.preheader_max_chars}")
+    send_day = meta.send_at.date()
+    for section in issue.sections:
+        until = section.front.until
+        if until and until < send_day:
+            found.add(Rule.NOTICE_EXPIRED, section.path, section.lines.line(("until",)), "until",
+                      f"the notice ends {until} but the issue is sent {send_day}")
+
+
+def _lint_sections(issue: Issue, renderer: Renderer, found: _Findings) -> None:
+    for section in issue.sections:
+        body = renderer.body(section, "")
+        path = section.path
+        for link in body.links:
+            _lint_link(link, path, "link", found)
+        if section.front.cta:
+            cta = section.front.cta
+            _lint_link(Link(cta.url, cta.text, section.lines.line(("cta", "text"))), path,
+                       "cta.text", found)
+        for bare in body.bare_urls:
+            found.add(Rule.LINK_TEXT, path, bare.line, "link",
+                      f"bare URL {bare.url}; write [descriptive text]({bare.url})")
+        for image in body.images:
+            if not image.alt.strip():
+                found.add(Rule.IMAGE, path, image.line, "image",
+                          f"{image.src} has no alt text; write "
+                          f"![what the image shows]({image.src})")
+            if "://" in image.src:
+                if not image.src.startswith("https://"):
+                    found.add(Rule.IMAGE, path, image.line, "image",
+                              f"{image.src} must be https:// or a file in images/")
+            elif not (issue.folder / image.src).is_file():
+                found.add(Rule.IMAGE, path, image.line, "image",
+                          f"{image.src} not found in {issue.folder}")
+        for token in (placeholder(n) for n in PLACEHOLDERS):
+            if token in section.body:
+                found.add(Rule.PLACEHOLDER, path, section.body_line, "body",
+                          f"{token} is filled in per reader by the template; "
+                          "remove it from the text")
+        level = 2
+        for heading in body.headings:
+            if heading.level < 3:
+                found.add(Rule.HEADING_ORDER, path, heading.line, "heading",
+                          f"'{'#' * heading.level} {heading.text}' is above the section heading; "
+                          "use ### for subheadings")
+            elif heading.level > level + 1:
+                found.add(Rule.HEADING_ORDER, path, heading.line, "heading",
+                          f"'{'#' * heading.level} {heading.text}' skips a level; use "
+                          f"{'#' * (level + 1)}")
+            level = heading.level
+
+
+def _lint_link(link: Link, path: object, key: str, found: _Findings) -> None:
+    line = link.line
+    if not link.url.startswith(("https://", "mailto:")):
+        found.add(Rule.LINK_SCHEME, path, line, key,
+                  f"'{link.url}' must be an absolute https:// or mailto: link")
+    text = link.text.strip().rstrip(".!:").lower()
+    if not text:
+        found.add(Rule.LINK_TEXT, path, line, key, f"link to {link.url} has no text")
+    elif text in VAGUE_LINK_TEXT:
+        found.add(Rule.LINK_TEXT, path, line, key,
+                  f"'{link.text}' does not say where the link goes; describe the target")
+    elif text in (link.url.lower(), link.url.lower().removeprefix("mailto:")) or \
+            text.startswith(("http://", "https://", "www.")):
+        found.add(Rule.LINK_TEXT, path, line, key,
+                  f"link text is a bare URL; describe {link.url} in words")
+
+
+class _Structure(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lang: str | None = None
+        self.headings: list[int] = []
+        self.tables: list[dict[str, bool]] = []
+        self.bad_tables = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "html":
+            self.lang = values.get("lang")
+        elif tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
+            self.headings.append(int(tag[1]))
+        elif tag == "table":
+            self.tables.append({"presentation": values.get("role") == "presentation",
+                                "header": False})
+        elif tag in ("th", "caption") and self.tables:
+            self.tables[-1]["header"] = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table" and self.tables:
+            table = self.tables.pop()
+            if not table["presentation"] and not table["header"]:
+                self.bad_tables += 1
+
+
+def _lint_html(html: str, where: tuple[str, int, str], found: _Findings) -> None:
+    parser = _Structure()
+    parser.feed(html)
+    parser.close()
+    if parser.lang != "sv":
+        found.add(Rule.LANG, *where, f'<html lang="{parser.lang}"> must be lang="sv"')
+    if parser.bad_tables:
+        found.add(Rule.LAYOUT_TABLE, *where,
+                  f"{parser.bad_tables} layout table(s) lack role=\"presentation\"")
+    previous = 0
+    for level in parser.headings:
+        if level > previous + 1:
+            found.add(Rule.HEADING_ORDER, *where,
+                      f"heading h{level} follows h{previous or '(none)'}; headings must not "
+                      "skip levels")
+            break
+        previous = level
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of ``check_issue``: what rendered (if anything) and every problem found."""
+
+    problems: list[Problem]
+    rendered: RenderedIssue | None = None
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity is Severity.WARNING]
+
+
+def check_issue(folder: Path, config: Config, renderer: Renderer | None = None) -> CheckResult:
+    """Load, render and lint an issue, collecting problems instead of raising."""
+    renderer = renderer or Renderer(config)
+    try:
+        issue = load_issue(folder, config)
+        rendered = render_issue(issue, config, renderer=renderer)
+    except (IssueError, RenderError) as exc:
+        return CheckResult(exc.problems or [Problem(str(folder), 1, "issue", exc.message)])
+    return CheckResult(lint_issue(issue, rendered, config, renderer), rendered)

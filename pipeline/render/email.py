@@ -1,0 +1,190 @@
+"""Issue + variant key → responsive HTML email, text part, and the web version.
+
+Markdown → sanitised HTML (markdown.py) → Jinja2 (autoescape, StrictUndefined) fills the MJML
+templates → mjml-python compiles, inlining ``<mj-style inline="inline">`` with css-inline →
+minify-html with email-safe options. The MJML step is cached by the hash of its source, so a
+variant is compiled once however many readers get it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+from PIL import Image as PILImage
+
+from pipeline.config import Config
+from pipeline.errors import Problem, RenderError
+from pipeline.issue import Issue, Section
+from pipeline.render.markdown import Body, render_markdown
+from pipeline.render.personalise import placeholder
+from pipeline.render.variants import VariantKey, variant_keys
+
+EMAIL_WIDTH = 550  # 600 px body less 2 × 25 px padding
+MONTHS = ("januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti",
+          "september", "oktober", "november", "december")
+
+
+def swedish_date(day: date) -> str:
+    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    key: VariantKey
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    mjml: str
+
+    @property
+    def html_bytes(self) -> int:
+        return len(self.html.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class RenderedIssue:
+    issue: Issue
+    variants: dict[VariantKey, RenderedEmail]
+    web_html: str
+    choices: dict[VariantKey, list[frozenset[str]]] = field(default_factory=dict)
+
+
+class Renderer:
+    """Compiles the templates once; renders any number of issues and variants."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        loader = jinja2.FileSystemLoader(config.templates)
+        options: dict[str, Any] = {"loader": loader, "undefined": jinja2.StrictUndefined,
+                                   "keep_trailing_newline": True}
+        self.html_env = jinja2.Environment(autoescape=True, **options)
+        self.text_env = jinja2.Environment(autoescape=False, **options)
+        self._compiled: dict[str, str] = {}
+        self._bodies: dict[tuple[Path, str, str], Body] = {}
+
+    def body(self, section: Section, image_base: str) -> Body:
+        key = (section.path, section.body, image_base)
+        if key not in self._bodies:
+            self._bodies[key] = render_markdown(section.body, section.body_line, image_base)
+        return self._bodies[key]
+
+    def render_email(self, issue: Issue, key: VariantKey) -> RenderedEmail:
+        context = self._email_context(issue, key)
+        mjml = self._template(self.html_env, "email.mjml.j2", context)
+        text = self._template(self.text_env, "text.txt.j2", context).strip() + "\n"
+        digest = hashlib.sha256(mjml.encode()).hexdigest()
+        if digest not in self._compiled:
+            self._compiled[digest] = compile_mjml(mjml, self.config.templates / "email.mjml.j2")
+        return RenderedEmail(key, issue.meta.subject, issue.meta.preheader or "",
+                             self._compiled[digest], text, mjml)
+
+    def render_web(self, issue: Issue) -> str:
+        context = self._context(issue, None, image_base="")
+        return self._template(self.html_env, "web/issue.html.j2", context)
+
+    def _template(self, env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
+        try:
+            return env.get_template(name).render(context)
+        except jinja2.TemplateSyntaxError as exc:
+            where = Problem(str(self.config.templates / (exc.name or name)), exc.lineno,
+                            "template", exc.message or "syntax error")
+            raise RenderError("a template has a syntax error", [where]) from None
+        except jinja2.TemplateNotFound as exc:
+            raise RenderError(f"template '{exc.name}' not found in {self.config.templates}"
+                              ) from None
+        except jinja2.UndefinedError as exc:
+            raise RenderError(f"{self.config.templates / name}: {exc.message}") from None
+
+    def _context(self, issue: Issue, segment: str | None, image_base: str) -> dict[str, Any]:
+        config = self.config
+        sections = [self._section(issue, s, image_base) for s in issue.sections
+                    if segment is None or s.for_segment(segment)]
+        return {
+            "newsletter": config, "issue": issue.meta, "sections": sections,
+            "issue_label": f"Nummer {issue.number}, {issue.year}",
+            "archive_url": issue.archive_url(config),
+            "summary": issue.meta.summary or issue.meta.preheader or issue.meta.title,
+        }
+
+    def _email_context(self, issue: Issue, key: VariantKey) -> dict[str, Any]:
+        image_base = issue.archive_url(self.config)
+        context = self._context(issue, key.segment, image_base)
+        by_id = {s["id"]: s for s in context["sections"]}
+        context.update(
+            segment=self.config.segment(key.segment),
+            focus_block=[by_id[i] for i in key.focus_sections],
+            greeting=placeholder("reader_greeting"),
+            unsubscribe_url=placeholder("unsubscribe_url"),
+            preferences_url=placeholder("preferences_url"),
+        )
+        return context
+
+    def _section(self, issue: Issue, section: Section, image_base: str) -> dict[str, Any]:
+        front = section.front
+        body = self.body(section, image_base)
+        image = None
+        if front.image:
+            width, height = _image_size(issue.folder / front.image.src)
+            shown = min(width, EMAIL_WIDTH)
+            image = {"url": image_base + front.image.src, "alt": front.image.alt,
+                     "width": shown, "height": round(height * shown / width)}
+        audience = "" if front.audience == "all" else self.config.segment(front.audience).name
+        return {
+            "id": section.id, "kind": front.kind.value, "heading": front.heading,
+            "until": swedish_date(front.until) if front.until else None,
+            "image": image, "cta": front.cta, "audience": audience,
+            "focus": [self.config.focus_area(f).name for f in front.focus],
+            "html": Markup(body.html), "text": body.text,
+        }
+
+    @cached_property
+    def _minify(self) -> Any:
+        import minify_html
+
+        return minify_html.minify
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    with PILImage.open(path) as image:
+        return image.size
+
+
+def compile_mjml(source: str, template: Path) -> str:
+    """MJML → HTML with inlined CSS, minified with email-safe options."""
+    import minify_html
+    from mjml import mjml_to_html
+
+    try:
+        result = mjml_to_html(source)
+    except Exception as exc:  # mjml-python raises bare exceptions on malformed MJML
+        raise RenderError(f"{template}: MJML could not be compiled: {exc}") from exc
+    if result.errors:
+        raise RenderError(f"{template}: MJML errors: {'; '.join(result.errors)}")
+    return str(minify_html.minify(
+        result.html,
+        keep_comments=True,            # Outlook's conditional comments live in comments
+        keep_closing_tags=True,
+        keep_html_and_head_opening_tags=True,
+        minify_css=False,              # it rewrites media queries to range syntax clients lack
+        minify_js=False,
+        preserve_brace_template_syntax=True,  # keep {{placeholders}} intact
+    ))
+
+
+def render_issue(issue: Issue, config: Config, keys: list[VariantKey] | None = None,
+                 renderer: Renderer | None = None) -> RenderedIssue:
+    """Render every variant the issue needs (or ``keys``) and its web version."""
+    renderer = renderer or Renderer(config)
+    choices = variant_keys(issue, config)
+    wanted = keys if keys is not None else list(choices)
+    variants = {key: renderer.render_email(issue, key) for key in wanted}
+    return RenderedIssue(issue, variants, renderer.render_web(issue),
+                         {k: choices.get(k, []) for k in wanted})

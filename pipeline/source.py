@@ -1,0 +1,186 @@
+"""Read authored files (YAML, TOML, front matter) keeping the line of every key.
+
+``load_yaml`` parses with a YAML 1.2-like resolver (only ``true``/``false`` are booleans, dates
+stay strings for the schema to parse), rejects duplicate keys, and returns the data with a
+``Lines`` map from key path to source line. ``validate`` runs a pydantic schema over the data and
+turns every error into a ``Problem`` with ``path:line: key: message``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from pipeline.errors import Problem
+
+Loc = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
+
+_BOOL = "tag:yaml.org,2002:bool"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader without YAML 1.1 surprises: ``no`` is a string, dates are strings."""
+
+
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _TIMESTAMP)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_StrictLoader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+@dataclass
+class Lines:
+    """Source line of each key path; unknown paths fall back to their nearest parent."""
+
+    path: str
+    by_loc: dict[Loc, int] = field(default_factory=dict)
+
+    def line(self, loc: Loc) -> int:
+        while loc and loc not in self.by_loc:
+            loc = loc[:-1]
+        return self.by_loc.get(loc, 1)
+
+
+def format_loc(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or "(file)"
+
+
+def load_yaml(text: str, lines: Lines, first_line: int = 1) -> tuple[Any, list[Problem]]:
+    """Parse one YAML document; lines are numbered from ``first_line``."""
+    offset = first_line - 1
+    try:
+        loader = _StrictLoader(text)
+        try:
+            node = loader.get_single_node()
+            problems: list[Problem] = []
+            data = _construct(loader, node, (), lines, offset, problems) if node else None
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = (mark.line + 1 if mark else 1) + offset
+        what = " ".join(p for p in (exc.context, exc.problem) if p)
+        hint = f"{what}; check the indentation and quoting"
+        return None, [Problem(lines.path, line, "yaml", hint)]
+    except yaml.YAMLError as exc:
+        return None, [Problem(lines.path, first_line, "yaml", str(exc))]
+    return data, problems
+
+
+def _construct(
+    loader: _StrictLoader, node: yaml.Node, loc: Loc, lines: Lines, offset: int,
+    problems: list[Problem],
+) -> Any:
+    lines.by_loc.setdefault(loc, node.start_mark.line + 1 + offset)
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node)
+            line = key_node.start_mark.line + 1 + offset
+            if not isinstance(key, str):
+                problems.append(Problem(lines.path, line, format_loc(loc) if loc else "yaml",
+                                        f"key {key!r} must be text"))
+                continue
+            if key in out:
+                problems.append(Problem(lines.path, line, format_loc((*loc, key)),
+                                        f"duplicate key (first on line {lines.line((*loc, key))})"))
+                continue
+            lines.by_loc[(*loc, key)] = line
+            out[key] = _construct(loader, value_node, (*loc, key), lines, offset, problems)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(loader, child, (*loc, i), lines, offset, problems)
+                for i, child in enumerate(node.value)]
+    return loader.construct_object(node)
+
+
+def validate(model: type[M], data: Any, lines: Lines) -> tuple[M | None, list[Problem]]:
+    """Validate ``data`` against ``model``; every error becomes a located Problem."""
+    try:
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            loc: Loc = tuple(p for p in err["loc"] if isinstance(p, str | int))
+            problems.append(Problem(lines.path, lines.line(loc), format_loc(loc),
+                                    _message(model, err["type"], loc, err["msg"])))
+        return None, problems
+
+
+def _message(model: type[BaseModel], kind: str, loc: Loc, msg: str) -> str:
+    if kind == "missing":
+        return "field required"
+    if kind == "extra_forbidden":
+        known = _fields_at(model, loc[:-1])
+        hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        if hint:
+            return f"unknown key; did you mean '{hint[0]}'?"
+        return f"unknown key; allowed keys: {', '.join(known)}"
+    msg = msg.removeprefix("Value error, ")
+    return msg[:1].lower() + msg[1:]
+
+
+def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
+    """Field names of the (nested) model found at ``loc``."""
+    current: Any = model
+    for part in loc:
+        while get_origin(current) is not None and not isinstance(part, int):
+            current = next((a for a in get_args(current) if _is_model(a) or get_origin(a)),
+                           current)
+            if get_origin(current) is None:
+                break
+        if isinstance(part, int):
+            args = get_args(current)
+            current = args[0] if args else current
+        elif _is_model(current) and part in current.model_fields:
+            current = current.model_fields[part].annotation
+        else:
+            return []
+    while get_origin(current) is not None:
+        current = next((a for a in get_args(current) if _is_model(a)), None)
+    return list(current.model_fields) if _is_model(current) else []
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+_TABLE = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"]+)\s*\]\]?")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
+
+
+def toml_lines(text: str, path: str) -> Lines:
+    """Locate keys in a TOML file written in the usual style (tables, arrays of tables).
+
+    tomllib keeps no positions; this maps ``[table]``, ``[[array]]`` and ``key =`` lines to key
+    paths, which is all an error message needs.
+    """
+    lines = Lines(path)
+    table: Loc = ()
+    counts: dict[Loc, int] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if match := _TABLE.match(raw):
+            parts: Loc = tuple(p.strip('"') for p in match.group(2).split("."))
+            if match.group(1) == "[[":
+                index = counts.get(parts, -1) + 1
+                counts[parts] = index
+                parts = (*parts, index)
+            table = parts
+            lines.by_loc.setdefault(table, number)
+        elif match := _KEY.match(raw):
+            lines.by_loc.setdefault((*table, match.group(1)), number)
+    return lines
