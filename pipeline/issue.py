@@ -18,7 +18,14 @@ from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from pipeline.config import Config, HttpsUrl, Mailbox, Text
 from pipeline.errors import IssueError, Problem
@@ -64,12 +71,7 @@ class IssueMeta(_Strict):
     editor: Mailbox
     sections: list[RelativeFile] = Field(min_length=1)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _parse_time(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "send_at" in data:
-            data = {**data, "send_at": _local_time(data["send_at"])}
-        return data
+    _parse_time = field_validator("send_at", mode="before")(_local_time)
 
 
 class Kind(StrEnum):
@@ -96,11 +98,12 @@ class SectionFront(_Strict):
     audience: str = "all"
     focus: list[str] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _until_only_for_notices(self) -> SectionFront:
-        if self.until and self.kind is not Kind.NOTICE:
-            raise ValueError("'until' only applies to kind: notice")
-        return self
+    @field_validator("until")
+    @classmethod
+    def _until_only_for_notices(cls, value: date | None, info: ValidationInfo) -> date | None:
+        if value and info.data.get("kind") is not Kind.NOTICE:
+            raise ValueError("only applies to sections with kind: notice")
+        return value
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,7 @@ def load_issue(folder: str | Path, config: Config) -> Issue:
                          f"{config.issues_dir}/2026-1 holding issue.yaml")
     problems: list[Problem] = []
     lines = Lines(str(meta_file))
-    data, found = load_yaml(_read(meta_file, problems), lines)
+    data, found = load_yaml(_read(meta_file, problems) or "", lines)
     problems += found
     meta, found = validate(IssueMeta, data, lines) if not found else (None, [])
     problems += found
@@ -166,25 +169,25 @@ def load_issue(folder: str | Path, config: Config) -> Issue:
                                 f"folder '{folder.name}' must be named <year>-<number>, "
                                 "e.g. 2026-1"))
     sections: list[Section] = []
-    if meta:
-        if match and int(match["number"]) != meta.number:
-            problems.append(Problem(str(meta_file), lines.line(("number",)), "number",
-                                    f"{meta.number} does not match the folder name "
-                                    f"'{folder.name}'"))
-        seen: set[str] = set()
-        for index, name in enumerate(meta.sections):
-            where = (str(meta_file), lines.line(("sections", index)), f"sections[{index}]")
-            if name in seen:
-                problems.append(Problem(*where, f"'{name}' is listed twice"))
-                continue
-            seen.add(name)
-            file = folder / name
-            if not name.endswith(".md"):
-                problems.append(Problem(*where, f"'{name}' must be a Markdown file (.md)"))
-            elif not file.is_file():
-                problems.append(Problem(*where, f"'{name}' not found in {folder}"))
-            elif section := _load_section(file, config, problems):
-                sections.append(section)
+    if meta and match and int(match["number"]) != meta.number:
+        problems.append(Problem(str(meta_file), lines.line(("number",)), "number",
+                                f"{meta.number} does not match the folder name "
+                                f"'{folder.name}'"))
+    listed = meta.sections if meta else _listed_sections(data)
+    seen: set[str] = set()
+    for index, name in enumerate(listed):
+        where = (str(meta_file), lines.line(("sections", index)), f"sections[{index}]")
+        if name in seen:
+            problems.append(Problem(*where, f"'{name}' is listed twice"))
+            continue
+        seen.add(name)
+        file = folder / name
+        if not name.endswith(".md"):
+            problems.append(Problem(*where, f"'{name}' must be a Markdown file (.md)"))
+        elif not file.is_file():
+            problems.append(Problem(*where, f"'{name}' not found in {folder}"))
+        elif section := _load_section(file, config, problems):
+            sections.append(section)
     if problems:
         raise IssueError(f"{folder}: {len(problems)} problem(s); fix them and run again",
                          problems)
@@ -192,17 +195,29 @@ def load_issue(folder: str | Path, config: Config) -> Issue:
     return Issue(folder, year, meta, tuple(sections), lines)
 
 
-def _read(file: Path, problems: list[Problem]) -> str:
+def _listed_sections(data: Any) -> list[str]:
+    """Section files named by an issue.yaml that failed validation, to check them too."""
+    listed = data.get("sections") if isinstance(data, dict) else None
+    if not isinstance(listed, list):
+        return []
+    return [name for name in listed if isinstance(name, str) and ".." not in name
+            and not name.startswith("/")]
+
+
+def _read(file: Path, problems: list[Problem]) -> str | None:
     try:
         return file.read_bytes().decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
-        problems.append(Problem(str(file), 1, "encoding",
+        line = file.read_bytes()[: exc.start].count(b"\n") + 1
+        problems.append(Problem(str(file), line, "encoding",
                                 f"not UTF-8 text ({exc.reason}); save the file as UTF-8"))
-        return ""
+        return None
 
 
 def _load_section(file: Path, config: Config, problems: list[Problem]) -> Section | None:
     text = _read(file, problems)
+    if text is None:
+        return None
     lines = Lines(str(file))
     data: Any = {}
     body, body_line = text, 1
@@ -216,10 +231,12 @@ def _load_section(file: Path, config: Config, problems: list[Problem]) -> Sectio
         if found:
             problems += found
             return None
-        data = {} if data is None else data
+        data = {} if data is None else data  # '---' followed by '---': no keys
         rest = text[end.end():]
         body = rest.lstrip("\r\n")
-        body_line = text.count("\n", 0, end.end()) + 1 + rest.count("\n") - body.count("\n")
+        body_line = text.count("\n", 0, end.end()) + 2
+        if body:
+            body_line += rest.count("\n") - body.count("\n") - 1
     front, found = validate(SectionFront, data, lines)
     problems += found
     if front is None:

@@ -49,14 +49,17 @@ def lint_issue(issue: Issue, rendered: RenderedIssue, config: Config,
                       f"HTML is {email.html_bytes / 1024:.1f} KB, over the "
                       f"{config.check.html_budget_kb} KB budget (Gmail clips at about 102 KB); "
                       "shorten the issue or link to the web version")
-        for token in unresolved(email.html) + unresolved(email.text):
+        for token in sorted(set(unresolved(email.html) + unresolved(email.text))):
             found.add(Rule.PLACEHOLDER, *where, f"unresolved placeholder {token}")
         for name in PLACEHOLDERS:
             if placeholder(name) not in email.html:
                 found.add(Rule.PLACEHOLDER, *where,
                           f"template lost the {placeholder(name)} placeholder")
-        _lint_html(email.html, where, found)
-    _lint_html(rendered.web_html, (meta_file, 1, "web version"), found)
+    # Rendered structure; headings only if the Markdown checks did not already explain them.
+    headings = not any(p.message.endswith(f"[{Rule.HEADING_ORDER}]") for p in found.problems)
+    for key, email in rendered.variants.items():
+        _lint_html(email.html, (meta_file, 1, f"variant {key.name}"), found, headings)
+    _lint_html(rendered.web_html, (meta_file, 1, "web version"), found, headings)
     return sorted(found.problems)
 
 
@@ -168,7 +171,8 @@ class _Structure(HTMLParser):
                 self.bad_tables += 1
 
 
-def _lint_html(html: str, where: tuple[str, int, str], found: _Findings) -> None:
+def _lint_html(html: str, where: tuple[str, int, str], found: _Findings,
+               headings: bool = True) -> None:
     parser = _Structure()
     parser.feed(html)
     parser.close()
@@ -178,7 +182,7 @@ def _lint_html(html: str, where: tuple[str, int, str], found: _Findings) -> None
         found.add(Rule.LAYOUT_TABLE, *where,
                   f"{parser.bad_tables} layout table(s) lack role=\"presentation\"")
     previous = 0
-    for level in parser.headings:
+    for level in parser.headings if headings else []:
         if level > previous + 1:
             found.add(Rule.HEADING_ORDER, *where,
                       f"heading h{level} follows h{previous or '(none)'}; headings must not "

@@ -110,6 +110,13 @@ def _construct(
 
 def validate(model: type[M], data: Any, lines: Lines) -> tuple[M | None, list[Problem]]:
     """Validate ``data`` against ``model``; every error becomes a located Problem."""
+    if data is None:
+        return None, [Problem(lines.path, 1, "(file)",
+                              "is empty; see the README for the expected keys")]
+    if not isinstance(data, dict):
+        return None, [Problem(lines.path, 1, "(file)",
+                              "must be a mapping of keys to values, not a "
+                              f"{type(data).__name__}")]
     try:
         return model.model_validate(data), []
     except ValidationError as exc:

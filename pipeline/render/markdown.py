@@ -86,7 +86,9 @@ def render_markdown(source: str, first_line: int = 1, image_base: str = "") -> B
         if token.type != "inline" or not token.children:
             continue
         children = token.children
+        in_link = 0
         for pos, child in enumerate(children):
+            in_link += {"link_open": 1, "link_close": -1}.get(child.type, 0)
             if child.type == "link_open":
                 links.append(Link(str(child.attrGet("href") or ""),
                                   _inline_text(children, pos + 1, "link_close"), line))
@@ -95,7 +97,7 @@ def render_markdown(source: str, first_line: int = 1, image_base: str = "") -> B
                 images.append(Picture(src, _plain(child.children or []), line))
                 if image_base and "://" not in src and not src.startswith("mailto:"):
                     child.attrSet("src", image_base + src)
-            elif child.type == "text":
+            elif child.type == "text" and not in_link:
                 bare += [Link(w, w, line) for w in child.content.split()
                          if w.startswith(("http://", "https://", "www."))]
     html = sanitise(md.renderer.render(tokens, md.options, {}))

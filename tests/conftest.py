@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from pipeline.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "issues" / "2027-1"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true",
+                     help="Rewrite tests/golden/ from the current rendering.")
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip when a real component is missing, unless CI demands every component."""
+    if not condition:
+        if os.environ.get("NEWSLETTER_REQUIRE_ALL"):
+            pytest.fail(f"{reason} (NEWSLETTER_REQUIRE_ALL is set)")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def config() -> Config:
+    return load_config(ROOT / "newsletter.toml")
+
+
+def png(color: str = "purple", size: tuple[int, int] = (40, 20)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+BASE_ISSUE: dict[str, str | bytes] = {
+    "issue.yaml": (
+        "number: 1\n"
+        "title: Testnummer\n"
+        "subject: Ett kort ämne\n"
+        "preheader: En förhandstext\n"
+        "send_at: 2027-02-16 09:00\n"
+        "editor:\n"
+        "  name: Redaktionen\n"
+        "  email: red@example.se\n"
+        "sections:\n"
+        "  - 01-intro.md\n"
+        "  - 02-bild.md\n"
+    ),
+    "01-intro.md": (
+        "---\n"
+        "heading: Inledning\n"
+        "---\n"
+        "Hej och välkommen. Läs [om strategin](https://example.se/strategi).\n"
+    ),
+    "02-bild.md": (
+        "---\n"
+        "heading: Med bild\n"
+        "image:\n"
+        "  src: images/a.png\n"
+        "  alt: En lila rektangel\n"
+        "focus: [halsa]\n"
+        "---\n"
+        "Text om hälsa.\n"
+    ),
+    "images/a.png": png(),
+}
+
+
+@pytest.fixture
+def make_issue(tmp_path: Path):
+    """Write the small valid issue, with some files replaced (None deletes one)."""
+
+    def make(changes: dict[str, str | bytes | None] | None = None,
+             folder: str = "2027-1") -> Path:
+        root = tmp_path / "issues" / folder
+        files = {**BASE_ISSUE, **(changes or {})}
+        for name, content in files.items():
+            if content is None:
+                continue
+            path = root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content, encoding="utf-8")
+        return root
+
+    return make
+
+
+@pytest.fixture
+def example_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "issues" / "2027-1"
+    shutil.copytree(EXAMPLE, target)
+    return target
+
+
+@pytest.fixture
+def chromium() -> str:
+    path = shutil.which("chromium")
+    require(path is not None, "Debian's chromium is not installed (apt-get install chromium)")
+    assert path is not None
+    return path
