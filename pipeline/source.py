@@ -122,7 +122,7 @@ def validate(model: type[M], data: Any, lines: Lines) -> tuple[M | None, list[Pr
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False):
-            loc: Loc = tuple(p for p in err["loc"] if isinstance(p, str | int))
+            loc: Loc = tuple(p for p in err["loc"] if isinstance(p, str | int) and p != "[key]")
             problems.append(Problem(lines.path, lines.line(loc), format_loc(loc),
                                     _message(model, err["type"], loc, err["msg"])))
         return None, problems

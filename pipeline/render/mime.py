@@ -36,9 +36,9 @@ def build_message(email: RenderedEmail, config: Config, reader: Reader, to: Mail
     message["Subject"] = check_header("Subject", subject_prefix + email.subject)
     message["Date"] = format_datetime(date or datetime.now(UTC))
     message["Message-ID"] = make_msgid(domain=config.sender.email.rsplit("@", 1)[1])
-    message["Content-Language"] = config.language
     message.set_content(personalise(email.text, reader, is_html=False), charset="utf-8",
                         cte="quoted-printable")
     message.add_alternative(personalise(email.html, reader, is_html=True), subtype="html",
                             charset="utf-8", cte="quoted-printable")
+    message["Content-Language"] = config.language  # after set_content, which drops Content-*
     return message

@@ -1,0 +1,74 @@
+"""newsletter.toml is validated like an issue: every problem with its line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import Rule, load_config
+from pipeline.errors import ConfigError, Severity
+from tests.conftest import ROOT
+
+BAD_EMAIL = 'email = "vastmanland"'
+SOURCE = (ROOT / "newsletter.toml").read_text(encoding="utf-8")
+
+
+def _problems(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "newsletter.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    return [str(p).replace(f"{path}", "newsletter.toml") for p in caught.value.problems]
+
+
+def _line(text: str, needle: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_shipped_config_is_valid() -> None:
+    config = load_config(ROOT / "newsletter.toml")
+    assert [s.slug for s in config.segments] == ["connected", "general"]
+    assert len(config.focus_areas) == 6
+    assert config.timezone == "Europe/Stockholm"
+    assert config.check.level(Rule.SUBJECT_LENGTH) is Severity.WARNING
+    assert config.check.level(Rule.LINK_TEXT) is Severity.ERROR
+
+
+def test_every_problem_is_reported_with_its_line(tmp_path: Path) -> None:
+    text = (SOURCE.replace('timezone = "Europe/Stockholm"', 'timezone = "Europe/Västerås"')
+            .replace('archive_url = "https://', 'archive_url = "http://')
+            .replace('email = "vastmanland@lansstyrelsen.se"', 'email = "vastmanland"', 1)
+            .replace('slug = "halsa"', 'slug = "Hälsa"')
+            .replace('subject-length = "warning"', 'subject-lenght = "warning"'))
+    assert sorted(_problems(tmp_path, text)) == sorted([
+        f"newsletter.toml:{_line(text, 'archive_url =')}: archive_url: 'http://nyhetsbrev."
+        "lansstyrelsen.se/vastmanland/jamstalldhet' must be an absolute https:// URL",
+        f"newsletter.toml:{_line(text, 'subject-lenght')}: check.severity.subject-lenght: "
+        "input should be 'subject-length', 'preheader', 'image', 'link-scheme', 'link-text', "
+        "'heading-order', 'lang', 'layout-table', 'html-size', 'placeholder' or "
+        "'notice-expired'",
+        f"newsletter.toml:{_line(text, 'Hälsa')}: focus_areas[4].slug: 'Hälsa' is not a slug "
+        "(lower-case letters, digits and hyphens)",
+        f"newsletter.toml:{_line(text, BAD_EMAIL)}: sender.email: "
+        "'vastmanland' is not an email address",
+        f"newsletter.toml:{_line(text, 'timezone')}: timezone: unknown time zone "
+        "'Europe/Västerås'; use an IANA name such as 'Europe/Stockholm'",
+    ])
+
+
+def test_toml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    text = SOURCE.replace('language = "sv"', 'language = "sv')
+    assert _problems(tmp_path, text) == [
+        f"newsletter.toml:{_line(text, 'language')}: toml: Illegal character '\\n'"]
+
+
+def test_duplicate_focus_slugs_are_refused(tmp_path: Path) -> None:
+    text = SOURCE.replace('slug = "vald"', 'slug = "halsa"')
+    assert _problems(tmp_path, text) == [
+        "newsletter.toml:1: (file): focus_areas: duplicate slug(s) halsa"]
+
+
+def test_missing_config_says_how_to_point_at_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found; run from the project folder"):
+        load_config(tmp_path / "nope.toml")
