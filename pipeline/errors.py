@@ -55,7 +55,12 @@ class ConfigError(NewsletterError):
 
 
 class IssueError(NewsletterError):
-    """An issue folder cannot be loaded."""
+    """An issue folder cannot be loaded; ``partial`` holds what did load, for further checks."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None,
+                 partial: object = None) -> None:
+        super().__init__(message, problems)
+        self.partial = partial
 
 
 class RenderError(NewsletterError):

@@ -147,6 +147,16 @@ class Issue:
         return out
 
 
+@dataclass(frozen=True)
+class PartialIssue:
+    """What loaded from an issue with problems: enough to look for more problems."""
+
+    folder: Path
+    meta: IssueMeta | None
+    sections: tuple[Section, ...]
+    lines: Lines
+
+
 def load_issue(folder: str | Path, config: Config) -> Issue:
     """Load and validate an issue folder; raise ``IssueError`` listing every problem."""
     folder = Path(folder)
@@ -190,7 +200,7 @@ def load_issue(folder: str | Path, config: Config) -> Issue:
             sections.append(section)
     if problems:
         raise IssueError(f"{folder}: {len(problems)} problem(s); fix them and run again",
-                         problems)
+                         problems, PartialIssue(folder, meta, tuple(sections), lines))
     assert meta is not None
     return Issue(folder, year, meta, tuple(sections), lines)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pipeline.config import Config, Rule
 from pipeline.errors import IssueError, Problem, RenderError, Severity
-from pipeline.issue import Issue, load_issue
+from pipeline.issue import Issue, PartialIssue, load_issue
 from pipeline.render.email import RenderedIssue, Renderer, render_issue
 from pipeline.render.markdown import Link
 from pipeline.render.personalise import PLACEHOLDERS, placeholder, unresolved
@@ -63,8 +63,10 @@ def lint_issue(issue: Issue, rendered: RenderedIssue, config: Config,
     return sorted(found.problems)
 
 
-def _lint_meta(issue: Issue, config: Config, found: _Findings) -> None:
+def _lint_meta(issue: Issue | PartialIssue, config: Config, found: _Findings) -> None:
     meta, lines = issue.meta, issue.lines
+    if meta is None:
+        return
     if len(meta.subject) > config.check.subject_max_chars:
         found.add(Rule.SUBJECT_LENGTH, lines.path, lines.line(("subject",)), "subject",
                   f"{len(meta.subject)} characters; keep it within "
@@ -84,7 +86,8 @@ def _lint_meta(issue: Issue, config: Config, found: _Findings) -> None:
                       f"the notice ends {until} but the issue is sent {send_day}")
 
 
-def _lint_sections(issue: Issue, renderer: Renderer, found: _Findings) -> None:
+def _lint_sections(issue: Issue | PartialIssue, renderer: Renderer, found: _Findings) -> None:
+    folder = issue.folder
     for section in issue.sections:
         body = renderer.body(section, "")
         path = section.path
@@ -106,9 +109,9 @@ def _lint_sections(issue: Issue, renderer: Renderer, found: _Findings) -> None:
                 if not image.src.startswith("https://"):
                     found.add(Rule.IMAGE, path, image.line, "image",
                               f"{image.src} must be https:// or a file in images/")
-            elif not (issue.folder / image.src).is_file():
+            elif not (folder / image.src).is_file():
                 found.add(Rule.IMAGE, path, image.line, "image",
-                          f"{image.src} not found in {issue.folder}")
+                          f"{image.src} not found in {folder}")
         for token in (placeholder(n) for n in PLACEHOLDERS):
             if token in section.body:
                 found.add(Rule.PLACEHOLDER, path, section.body_line, "body",
@@ -213,6 +216,12 @@ def check_issue(folder: Path, config: Config, renderer: Renderer | None = None) 
     try:
         issue = load_issue(folder, config)
         rendered = render_issue(issue, config, renderer=renderer)
-    except (IssueError, RenderError) as exc:
+    except IssueError as exc:  # still lint the sections that loaded: all problems at once
+        found = _Findings(config, exc.problems or [Problem(str(folder), 1, "issue", exc.message)])
+        if isinstance(exc.partial, PartialIssue):
+            _lint_meta(exc.partial, config, found)
+            _lint_sections(exc.partial, renderer, found)
+        return CheckResult(sorted(found.problems))
+    except RenderError as exc:
         return CheckResult(exc.problems or [Problem(str(folder), 1, "issue", exc.message)])
     return CheckResult(lint_issue(issue, rendered, config, renderer), rendered)

@@ -206,3 +206,4 @@ def serve_preview(issue: Path, config_file: Path | None, port: int) -> None:
     finally:
         stop.set()
         server.shutdown()
+        server.server_close()

@@ -223,13 +223,17 @@ def test_misnamed_folder(make_issue) -> None:
 
 
 def test_all_problems_are_reported_at_once(make_issue) -> None:
-    folder = make_issue({**meta("title: Testnummer\n", "titel: x\n"),
-                         **picture("focus: [halsa]", "focus: [miljo]"),
+    """Schema problems do not hide content problems in the sections that did load."""
+    folder = make_issue({**meta("subject: Ett kort ämne", "subject: " + "Långt ämne " * 7),
+                         "02-bild.md": PICTURE.replace("focus: [halsa]", "focus: [miljo]")
+                         .replace("Text om hälsa.", "[Klicka här](https://example.se/x)"),
                          "01-intro.md": "---\nrubrik: x\n---\nText\n"})
     result = CliRunner().invoke(main, ["check", str(folder), "--config",
                                        str(ROOT / "newsletter.toml")])
-    assert result.output.count(": ") >= 4
-    assert "titel: unknown key" in result.output
-    assert "focus[0]: 'miljo' is not a focus area" in result.output
-    assert "rubrik: unknown key" in result.output
+    assert [line.split(": ", 2)[1] for line in result.output.splitlines()[:-1]] == [
+        "rubrik", "focus[0]", "link", "warning"]
+    assert "'Klicka här' does not say where the link goes" in result.output
+    assert f"subject: {len(('Långt ämne ' * 7).strip())} characters" in result.output
+    assert result.output.splitlines()[-1] == (
+        f"{folder}: 3 error(s), 1 warning(s), 0 variant(s) rendered")
     assert result.exit_code == 1

@@ -2,13 +2,19 @@
 
 Markdown → sanitised HTML (markdown.py) → Jinja2 (autoescape, StrictUndefined) fills the MJML
 templates → mjml-python compiles, inlining ``<mj-style inline="inline">`` with css-inline →
-minify-html with email-safe options. The MJML step is cached by the hash of its source, so a
-variant is compiled once however many readers get it.
+minify-html with email-safe options.
+
+Compile once per segment: the variants of a segment differ only in the "Ert fokus" list, so the
+segment's MJML is compiled once with every focus item between marker comments, and each variant
+keeps its own items (``splice_focus``). Compiled HTML is cached by the hash of its MJML source.
+Each variant still gets its own full MJML (``RenderedEmail.mjml``), which the conformance test
+compiles with the reference implementation and compares pixel by pixel.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -80,11 +86,14 @@ class Renderer:
         context = self._email_context(issue, key)
         mjml = self._template(self.html_env, "email.mjml.j2", context)
         text = self._template(self.text_env, "text.txt.j2", context).strip() + "\n"
-        digest = hashlib.sha256(mjml.encode()).hexdigest()
+        every_item = self._email_context(issue, VariantKey(key.segment, _ALL), markers=True)
+        base = self._template(self.html_env, "email.mjml.j2", every_item)
+        digest = hashlib.sha256(base.encode()).hexdigest()
         if digest not in self._compiled:
-            self._compiled[digest] = compile_mjml(mjml, self.config.templates / "email.mjml.j2")
-        return RenderedEmail(key, issue.meta.subject, issue.meta.preheader or "",
-                             self._compiled[digest], text, mjml)
+            self._compiled[digest] = compile_mjml(base, self.config.templates / "email.mjml.j2")
+        html = splice_focus(self._compiled[digest], key.focus_sections)
+        return RenderedEmail(key, issue.meta.subject, issue.meta.preheader or "", html, text,
+                             mjml)
 
     def render_web(self, issue: Issue) -> str:
         context = self._context(issue, None, image_base="")
@@ -114,13 +123,19 @@ class Renderer:
             "summary": issue.meta.summary or issue.meta.preheader or issue.meta.title,
         }
 
-    def _email_context(self, issue: Issue, key: VariantKey) -> dict[str, Any]:
+    def _email_context(self, issue: Issue, key: VariantKey, markers: bool = False
+                       ) -> dict[str, Any]:
         image_base = issue.archive_url(self.config)
         context = self._context(issue, key.segment, image_base)
-        by_id = {s["id"]: s for s in context["sections"]}
+        sections = context["sections"]
+        if key.focus_sections is _ALL:
+            chosen = [s for s in sections if s["focus"]]
+        else:
+            chosen = [s for s in sections if s["id"] in key.focus_sections]
         context.update(
             segment=self.config.segment(key.segment),
-            focus_block=[by_id[i] for i in key.focus_sections],
+            focus_block=chosen if self.config.segment(key.segment).focus else [],
+            focus_markers=markers,
             greeting=placeholder("reader_greeting"),
             unsubscribe_url=placeholder("unsubscribe_url"),
             preferences_url=placeholder("preferences_url"),
@@ -150,6 +165,19 @@ class Renderer:
         import minify_html
 
         return minify_html.minify
+
+
+_ALL: tuple[str, ...] = ("*",)  # every focus section: the segment's shared compile
+_BLOCK = re.compile(r"<!--focus-block-->(.*?)<!--/focus-block-->", re.DOTALL)
+_ITEM = re.compile(r"<!--focus:([\w-]+)-->(.*?)<!--/focus:\1-->", re.DOTALL)
+
+
+def splice_focus(html: str, sections: tuple[str, ...]) -> str:
+    """Keep the focus items of ``sections`` (drop the block if none) and the markers."""
+    if not sections:
+        return _BLOCK.sub("", html)
+    kept = _ITEM.sub(lambda m: m.group(2) if m.group(1) in sections else "", html)
+    return kept.replace("<!--focus-block-->", "").replace("<!--/focus-block-->", "")
 
 
 def _image_size(path: Path) -> tuple[int, int]:

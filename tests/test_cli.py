@@ -1,0 +1,112 @@
+"""The command line: exact output, files written, help and README for every command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+from click.testing import CliRunner
+
+from pipeline.cli import main
+from tests.conftest import EXAMPLE, ROOT
+
+CONFIG = ["--config", str(ROOT / "newsletter.toml")]
+
+
+def test_check_example_is_clean() -> None:
+    result = CliRunner().invoke(main, ["check", str(EXAMPLE), *CONFIG])
+    assert result.output == f"{EXAMPLE}: 0 error(s), 0 warning(s), 8 variant(s) rendered\n"
+    assert result.exit_code == 0
+
+
+def test_warnings_alone_exit_zero(make_issue) -> None:
+    folder = make_issue()
+    long_subject = "Ett mycket långt ämne som inte får plats på en telefonskärm alls"
+    (folder / "issue.yaml").write_text((folder / "issue.yaml").read_text().replace(
+        "subject: Ett kort ämne", f"subject: {long_subject}"))
+    result = CliRunner().invoke(main, ["check", str(folder), *CONFIG])
+    assert result.output.splitlines() == [
+        f"{folder}/issue.yaml:3: warning: subject: {len(long_subject)} characters; keep it "
+        "within 60 so phones show all of it [subject-length]",
+        f"{folder}: 0 error(s), 1 warning(s), 3 variant(s) rendered",
+    ]
+    assert result.exit_code == 0
+
+
+def test_severity_is_configurable(make_issue, tmp_path: Path) -> None:
+    folder = make_issue({"01-intro.md": "---\nheading: Inledning\n---\n[Läs mer](https://example.se/a)\n"})
+    strict = (ROOT / "newsletter.toml").read_text().replace(
+        'subject-length = "warning"', 'subject-length = "warning"\nlink-text = "off"')
+    config = tmp_path / "newsletter.toml"
+    config.write_text(strict.replace('templates_dir = "templates"',
+                                     f'templates_dir = "{ROOT / "templates"}"'))
+    result = CliRunner().invoke(main, ["check", str(folder), "--config", str(config)])
+    assert result.exit_code == 0, result.output
+
+
+def test_render_writes_every_variant(tmp_path: Path) -> None:
+    out = tmp_path / "ut"
+    result = CliRunner().invoke(main, ["render", str(EXAMPLE), "--out", str(out), *CONFIG])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"26 files for 8 variant(s) in {out}\n"
+    report = json.loads((out / "report.json").read_text())
+    names = [v["name"] for v in report["variants"]]
+    assert len(names) == 8 and "general" in names
+    for name in names:
+        for suffix in (".html", ".txt", ".eml"):
+            assert (out / f"{name}{suffix}").stat().st_size > 0
+    general = next(v for v in report["variants"] if v["name"] == "general")
+    assert general["html_bytes"] == (out / "general.html").stat().st_size
+    assert general["html_bytes"] < report["html_budget_bytes"]
+    assert report["warnings"] == [] and report["errors"] == []
+    assert (out / "web.html").exists() and (out / "images" / "natverk.jpg").exists()
+    health = next(v for v in report["variants"] if v["name"] == "connected+halsa-och-vald")
+    assert ["halsa"] in health["focus_choices"] and ["halsa", "vald"] in health["focus_choices"]
+
+
+def test_render_refuses_a_broken_issue(make_issue, tmp_path: Path) -> None:
+    folder = make_issue({"issue.yaml": "number: 1\n"})
+    result = CliRunner().invoke(main, ["render", str(folder), "--out", str(tmp_path / "o"),
+                                       *CONFIG])
+    assert result.exit_code == 1
+    assert f"{folder}/issue.yaml:1: title: field required" in result.output
+    assert "Error: " in result.output and not (tmp_path / "o").exists()
+
+
+def test_bad_config_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "newsletter.toml"
+    bad.write_text('name = "x"\n')
+    result = CliRunner().invoke(main, ["check", str(EXAMPLE), "--config", str(bad)])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {bad}:1: archive_url: field required\n")
+    assert "Traceback" not in result.output
+
+
+def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    out = []
+    for name, command in group.commands.items():
+        out.append((f"{prefix}{name}", command))
+        if isinstance(command, click.Group):
+            out += _commands(command, f"{prefix}{name} ")
+    return out
+
+
+def test_every_command_has_help_an_example_and_a_readme_entry() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name, _command in _commands(main):
+        result = CliRunner().invoke(main, [*name.split(), "--help"])
+        assert result.exit_code == 0
+        assert "Example:" in result.output, f"{name}: no example in its help"
+        assert f"newsletter {name}" in readme, f"{name}: not documented in README.md"
+
+
+def test_help_is_fast_because_stages_load_lazily() -> None:
+    code = ("import sys, pipeline.cli; heavy = {'mjml', 'css_inline', 'markdown_it', 'nh3', "
+            "'pydantic', 'PIL', 'jinja2', 'yaml'} & set(sys.modules); print(sorted(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.strip() == "[]"
