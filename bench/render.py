@@ -54,13 +54,13 @@ def main() -> None:
     for _ in range(runs):
         renderer = Renderer(config)  # templates compiled, nothing cached
         renderer.render_email(issue, keys[0])
-        renderer._compiled.clear()
+        renderer.clear_cache()
         for key in keys:
-            renderer._compiled.clear()  # the full cost: Jinja, MJML compile, inline, minify
+            renderer.clear_cache()  # the full cost: Jinja, MJML compile, inline, minify
             start = time.perf_counter()
             renderer.render_email(issue, key)
             per_variant.append(time.perf_counter() - start)
-        renderer._compiled.clear()
+        renderer.clear_cache()
         start = time.perf_counter()
         render_issue(issue, config, renderer=renderer)
         whole.append(time.perf_counter() - start)
