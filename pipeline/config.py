@@ -118,6 +118,14 @@ class CheckSettings(_Strict):
         return self.severity.get(rule, DEFAULT_SEVERITY[rule])
 
 
+class AudienceSettings(_Strict):
+    database_url: Text = "sqlite:///newsletter.db"
+    precedence: list[Slug] = Field(default_factory=lambda: ["connected", "general"],
+                                   description="Which segment's email a reader in several gets.")
+    pending_retention_days: int = Field(30, gt=0)
+    privacy_notice: Text = "1"
+
+
 class Config(_Strict):
     name: Text
     language: Text = "sv"
@@ -132,6 +140,7 @@ class Config(_Strict):
     segments: list[Segment] = Field(min_length=1)
     focus_areas: list[FocusArea] = Field(min_length=1)
     check: CheckSettings = CheckSettings()
+    audience: AudienceSettings = AudienceSettings()
     root: Path = Path(".")
 
     @model_validator(mode="after")
@@ -141,6 +150,10 @@ class Config(_Strict):
             dupes = sorted({s for s in slugs if slugs.count(s) > 1})
             if dupes:
                 raise ValueError(f"{kind}: duplicate slug(s) {', '.join(dupes)}")
+        unknown = set(self.audience.precedence) - {s.slug for s in self.segments}
+        if unknown:
+            raise ValueError(f"audience.precedence names unknown segment(s) "
+                             f"{', '.join(sorted(unknown))}")
         return self
 
     @property

@@ -47,7 +47,7 @@ class NewsletterError(click.ClickException):
     def format_message(self) -> str:
         if not self.problems:
             return self.message
-        return "\n".join([*(str(p) for p in self.problems), self.message])
+        return "\n".join([self.message, *(str(p) for p in self.problems)])
 
 
 class ConfigError(NewsletterError):

@@ -73,7 +73,7 @@ def test_render_refuses_a_broken_issue(make_issue, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["render", str(folder), "--out", str(tmp_path / "o"),
                                        *CONFIG])
     assert result.exit_code == 1
-    assert f"{folder}/issue.yaml:1: title: field required" in result.output
+    assert f"\n{folder}/issue.yaml:1: title: field required\n" in result.output
     assert "Error: " in result.output and not (tmp_path / "o").exists()
 
 
@@ -82,7 +82,9 @@ def test_bad_config_is_an_error_not_a_traceback(tmp_path: Path) -> None:
     bad.write_text('name = "x"\n')
     result = CliRunner().invoke(main, ["check", str(EXAMPLE), "--config", str(bad)])
     assert result.exit_code == 1
-    assert result.output.startswith(f"Error: {bad}:1: archive_url: field required\n")
+    assert result.output.splitlines()[:2] == [
+        f"Error: {bad}: 6 problem(s); fix them and run again",
+        f"{bad}:1: archive_url: field required"]
     assert "Traceback" not in result.output
 
 

@@ -1,0 +1,111 @@
+"""The audience database: open it (creating and migrating it on first use) and hash addresses.
+
+SQLite file by default (``[audience] database_url`` in newsletter.toml, relative paths from the
+project folder), or any SQLAlchemy URL in ``NEWSLETTER_DATABASE_URL``, e.g. PostgreSQL
+``postgresql+psycopg://user:pass@127.0.0.1/newsletter``. Migrations (Alembic, in
+``migrations/``) run on open, so the schema always matches the code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session
+
+from pipeline.audience.models import Setting
+from pipeline.config import Config
+from pipeline.errors import NewsletterError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class StoreError(NewsletterError):
+    """The audience database cannot be opened or used."""
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def database_url(config: Config) -> str:
+    url = os.environ.get("NEWSLETTER_DATABASE_URL") or config.audience.database_url
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(f"database URL is not valid: {_redacted(url)}") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database and \
+            parsed.database != ":memory:" and not Path(parsed.database).is_absolute():
+        parsed = parsed.set(database=str((config.root / parsed.database).resolve()))
+    return parsed.render_as_string(hide_password=False)
+
+
+def _redacted(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparseable)"
+
+
+@dataclass
+class Store:
+    engine: Engine
+
+    @classmethod
+    def open(cls, config: Config, url: str | None = None) -> Store:
+        """Connect and bring the schema up to date."""
+        url = url or database_url(config)
+        engine = create_engine(url, future=True)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        try:
+            store.migrate()
+        except OperationalError as exc:
+            raise StoreError(f"cannot open the audience database {_redacted(url)}: "
+                             f"{exc.orig}") from None
+        return store
+
+    def migrate(self) -> None:
+        from alembic import command
+        from alembic.config import Config as AlembicConfig
+
+        alembic = AlembicConfig()
+        alembic.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as connection:
+            alembic.attributes["connection"] = connection
+            command.upgrade(alembic, "head")
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    @cached_property
+    def salt(self) -> str:
+        with self.session() as session:
+            value = session.scalar(select(Setting.value).where(Setting.key == "salt"))
+        if value is None:
+            raise StoreError("the database has no salt: it was not created by this program")
+        return value
+
+    def email_hash(self, email_key: str) -> str:
+        """Salted hash of a normalised address: what suppressions and lookups use."""
+        return hashlib.sha256(f"{self.salt}:{email_key}".encode()).hexdigest()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(connection: Any, _record: object) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
