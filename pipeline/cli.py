@@ -217,7 +217,6 @@ def audience_export(email: str | None, everything: bool, as_csv: bool, out: Path
         newsletter audience export --all --csv --out register.csv
     """
     import json
-    import sys
 
     from pipeline.audience import gdpr
 
@@ -226,15 +225,19 @@ def audience_export(email: str | None, everything: bool, as_csv: bool, out: Path
         raise click.UsageError("give either EMAIL or --all --csv")
     if everything and not as_csv:
         raise click.UsageError("--all exports CSV: add --csv")
-    with (out.open("w", encoding="utf-8", newline="") if out else
-          open(sys.stdout.fileno(), "w", encoding="utf-8", closefd=False, newline="")) as target:
-        if email:
-            target.write(json.dumps(gdpr.export_person(_store(config), email),
-                                    ensure_ascii=False, indent=2) + "\n")
+    store = _store(config)
+    if email:
+        text = json.dumps(gdpr.export_person(store, email), ensure_ascii=False, indent=2)
+        if out:
+            out.write_text(text + "\n", encoding="utf-8")
         else:
-            rows = gdpr.export_all_csv(_store(config), target)
-            if out:
-                click.echo(f"{rows} subscription(s) written to {out}")
+            click.echo(text)
+    elif out:
+        with out.open("w", encoding="utf-8", newline="") as target:
+            rows = gdpr.export_all_csv(store, target)
+        click.echo(f"{rows} subscription(s) written to {out}")
+    else:
+        gdpr.export_all_csv(store, click.get_text_stream("stdout"))
 
 
 @audience.command("erase")

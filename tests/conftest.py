@@ -111,3 +111,32 @@ def chromium() -> str:
     require(path is not None, "Debian's chromium is not installed (apt-get install chromium)")
     assert path is not None
     return path
+
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def fresh_database_url(backend: str, tmp_path: Path) -> str:
+    """An empty database of the given kind: a new SQLite file, or PostgreSQL wiped clean."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'audience.db'}"
+    url = os.environ.get("NEWSLETTER_TEST_POSTGRES_URL")
+    require(bool(url), "no PostgreSQL: set NEWSLETTER_TEST_POSTGRES_URL (./dev test starts one)")
+    assert url is not None
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA public CASCADE")
+        connection.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, config: Config, tmp_path: Path):
+    from pipeline.audience.store import Store
+
+    opened = Store.open(config, fresh_database_url(request.param, tmp_path))
+    yield opened
+    opened.close()

@@ -131,7 +131,7 @@ EXPORT_COLUMNS = ("email", "name", "organisation", "org_number", "focus", "segme
 
 def export_all_csv(store: Store, out: TextIO) -> int:
     """Every subscription as CSV for a spreadsheet, formulas neutralised; returns rows."""
-    writer = csv.writer(out, delimiter=";")
+    writer = csv.writer(out, delimiter=";", lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)
     count = 0
     with store.session() as session:

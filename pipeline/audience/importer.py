@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -31,7 +31,13 @@ from pipeline.audience.models import (
     Subscription,
     Suppression,
 )
-from pipeline.audience.rows import AudienceRow, FileProblem, read_records, validate_records
+from pipeline.audience.rows import (
+    AudienceRow,
+    FileProblem,
+    Record,
+    read_records,
+    validate_records,
+)
 from pipeline.audience.store import Store, now
 from pipeline.config import Config
 from pipeline.errors import NewsletterError, Problem
@@ -81,9 +87,9 @@ def import_audience(store: Store, config: Config, path: Path, segment: str,
                            "Fix them, or import the good rows with --skip-invalid", problems)
     bad_rows = {p.line for p in problems}
     rows = [r for r in rows if r.row not in bad_rows]
-    report = ImportReport(path, rows=len(records), rejected=problems)
+    report = ImportReport(path, rows=len(records.items), rejected=problems)
     if problems:
-        report.rejects_file = _write_rejects(path, records, problems)
+        report.rejects_file = _write_rejects(path, records.items, problems)
     with store.session() as session, session.begin():
         batch = ImportBatch(file_name=path.name, sha256=hashlib.sha256(path.read_bytes())
                             .hexdigest(), segment=segment, basis=basis.value, rows=0,
@@ -111,7 +117,7 @@ def _organisation_conflicts(rows: list[AudienceRow], path: Path) -> list[Problem
     return problems
 
 
-def _write_rejects(path: Path, records: list[tuple[int, dict[str, Any]]],
+def _write_rejects(path: Path, records: list[Record],
                    problems: list[Problem]) -> Path:
     """The rejected rows, as read, with the reason: fix and import this file again."""
     reasons: dict[int, list[str]] = {}
@@ -178,7 +184,7 @@ def _write_chunk(session: Session, store: Store, rows: Sequence[AudienceRow], se
     connection = session.connection()
     keys = [r.email_key for r in rows]
     existing = dict(session.execute(select(Subscriber.email_key, Subscriber.id)
-                                    .where(Subscriber.email_key.in_(keys))).tuples().all())
+                                    .where(Subscriber.email_key.in_(keys))).all())
     new = [r for r in rows if r.email_key not in existing]
     if new:
         connection.execute(insert(SUBSCRIBERS), [{
@@ -198,11 +204,11 @@ def _write_chunk(session: Session, store: Store, rows: Sequence[AudienceRow], se
                 "org": organisations.get((r.organisation or "").casefold()),
                 "lang": r.language} for r in known])
     ids = dict(session.execute(select(Subscriber.email_key, Subscriber.id)
-                               .where(Subscriber.email_key.in_(keys))).tuples().all())
+                               .where(Subscriber.email_key.in_(keys))).all())
     current = dict(session.execute(
         select(Subscription.subscriber_id, Subscription.status).where(
             Subscription.subscriber_id.in_(ids.values()), Subscription.segment == segment)
-    ).tuples().all())
+    ).all())
     inserts, confirms = [], []
     for row in rows:
         sid = ids[row.email_key]

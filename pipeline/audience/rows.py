@@ -41,6 +41,15 @@ class FileProblem(Exception):
         self.problem = problem
 
 
+Record = tuple[int, dict[str, Any]]  # (row number, raw cells by column)
+
+
+@dataclass(frozen=True)
+class Records:
+    columns: tuple[str, ...] | None  # a CSV's header; None for JSON
+    items: list[Record]
+
+
 @dataclass(frozen=True)
 class AudienceRow:
     row: int
@@ -71,7 +80,7 @@ def email_key(email: str) -> str:
     return email.lower()
 
 
-def read_records(path: Path, max_bytes: int) -> list[tuple[int, dict[str, Any]]]:
+def read_records(path: Path, max_bytes: int) -> Records:
     """(row number, raw record) for every record; raises FileProblem."""
     name = str(path)
     try:
@@ -99,7 +108,7 @@ def read_records(path: Path, max_bytes: int) -> list[tuple[int, dict[str, Any]]]
     return _csv_records(text, name)
 
 
-def _json_records(text: str, name: str) -> list[tuple[int, dict[str, Any]]]:
+def _json_records(text: str, name: str) -> Records:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -107,11 +116,11 @@ def _json_records(text: str, name: str) -> list[tuple[int, dict[str, Any]]]:
                           ) from None
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
         raise FileProblem(Problem(name, 1, "(file)", "JSON must be a list of objects"))
-    return [(index, {str(k).strip().lower(): v for k, v in item.items()})
-            for index, item in enumerate(data, start=1)]
+    return Records(None, [(index, {str(k).strip().lower(): v for k, v in item.items()})
+                          for index, item in enumerate(data, start=1)])
 
 
-def _csv_records(text: str, name: str) -> list[tuple[int, dict[str, Any]]]:
+def _csv_records(text: str, name: str) -> Records:
     first = text.split("\n", 1)[0]
     delimiter = max((";", ",", "\t"), key=first.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
@@ -133,10 +142,19 @@ def _csv_records(text: str, name: str) -> list[tuple[int, dict[str, Any]]]:
     if unknown:
         raise FileProblem(Problem(name, 1, unknown[0], f"unknown column; known columns: "
                                   f"{', '.join(COLUMNS)}"))
-    return records
+    return Records(tuple(header), records)
 
 
-def validate_records(records: list[tuple[int, dict[str, Any]]], path: Path, config: Config,
+def required_columns(config: Config, segment: str, basis: LegalBasis) -> list[str]:
+    columns = ["email"]
+    if config.segment(segment).focus:
+        columns += ["organisation", "focus"]
+    if basis is LegalBasis.CONSENT:
+        columns += ["consent_source", "consented_at", "privacy_notice"]
+    return columns
+
+
+def validate_records(records: Records, path: Path, config: Config,
                      segment: str, basis: LegalBasis) -> tuple[list[AudienceRow], list[Problem]]:
     """Every row checked; duplicates of an earlier row are problems too."""
     name = str(path)
@@ -146,7 +164,15 @@ def validate_records(records: list[tuple[int, dict[str, Any]]], path: Path, conf
     rows: list[AudienceRow] = []
     problems: list[Problem] = []
     seen: dict[str, int] = {}
-    for number, record in records:
+    if records.columns is not None:
+        needed = required_columns(config, segment, basis)
+        missing = [c for c in needed if c not in records.columns]
+        if missing:
+            return [], [Problem(name, 1, column, f"missing column; the file needs "
+                                f"{', '.join(needed)}") for column in missing]
+    if not records.items:
+        return [], [Problem(name, 1, "(file)", "has no rows to import")]
+    for number, record in records.items:
         cells = _Cells(record)
         errors = cells.errors
         text = cells.text
