@@ -217,6 +217,7 @@ def audience_export(email: str | None, everything: bool, as_csv: bool, out: Path
         newsletter audience export --all --csv --out register.csv
     """
     import json
+    import sys
 
     from pipeline.audience import gdpr
 
@@ -237,7 +238,7 @@ def audience_export(email: str | None, everything: bool, as_csv: bool, out: Path
             rows = gdpr.export_all_csv(store, target)
         click.echo(f"{rows} subscription(s) written to {out}")
     else:
-        gdpr.export_all_csv(store, click.get_text_stream("stdout"))
+        gdpr.export_all_csv(store, sys.stdout)
 
 
 @audience.command("erase")
