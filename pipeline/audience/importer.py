@@ -42,7 +42,7 @@ from pipeline.audience.store import Store, now
 from pipeline.config import Config
 from pipeline.errors import NewsletterError, Problem
 
-CHUNK = 500
+CHUNK = 2000
 T = TypeVar("T")
 SUBSCRIBERS = cast(Table, Subscriber.__table__)
 SUBSCRIPTIONS = cast(Table, Subscription.__table__)
