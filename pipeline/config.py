@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import unicodedata
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -126,6 +127,35 @@ class AudienceSettings(_Strict):
     privacy_notice: Text = "1"
 
 
+class SmtpSettings(_Strict):
+    host: Text = "127.0.0.1"
+    port: int = Field(587, gt=0, lt=65536)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None  # the password comes from NEWSLETTER_SMTP_PASSWORD
+    timeout_seconds: float = Field(30, gt=0)
+
+
+class SendGridSettings(_Strict):
+    categories: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(
+        default_factory=lambda: ["nyhetsbrev"], max_length=10)
+    open_tracking: bool = False
+    click_tracking: bool = False
+    timeout_seconds: float = Field(10, gt=0)
+    asm_group_id: int | None = None
+
+
+class DeliverySettings(_Strict):
+    transport: Literal["outbox", "smtp", "sendgrid"] = "outbox"
+    outbox_dir: str = "outbox"
+    list_id: str | None = None
+    fence_minutes: int = Field(15, ge=10, description="SendGrid send_at this far ahead.")
+    messages_per_second: float = Field(0, ge=0, description="0: as fast as the provider takes.")
+    error_threshold: float = Field(0.1, gt=0, le=1,
+                                   description="Pause when this share of sends fails.")
+    smtp: SmtpSettings = SmtpSettings()
+    sendgrid: SendGridSettings = SendGridSettings()
+
+
 class Config(_Strict):
     name: Text
     language: Text = "sv"
@@ -141,6 +171,7 @@ class Config(_Strict):
     focus_areas: list[FocusArea] = Field(min_length=1)
     check: CheckSettings = CheckSettings()
     audience: AudienceSettings = AudienceSettings()
+    delivery: DeliverySettings = DeliverySettings()
     root: Path = Path(".")
 
     @model_validator(mode="after")
@@ -163,6 +194,14 @@ class Config(_Strict):
     @property
     def templates(self) -> Path:
         return self.root / self.templates_dir
+
+    @property
+    def list_id(self) -> str:
+        """RFC 2919 List-Id: the name and a stable id under the sender's domain."""
+        domain = self.sender.email.rsplit("@", 1)[1]
+        folded = unicodedata.normalize("NFKD", self.name).encode("ascii", "ignore").decode()
+        slug = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")
+        return self.delivery.list_id or f"{self.name} <{slug}.{domain}>"
 
     def segment(self, slug: str) -> Segment:
         return next(s for s in self.segments if s.slug == slug)

@@ -90,7 +90,8 @@ def normalise_email(value: str) -> str:
 
 def _full(value: str) -> str:
     try:
-        return str(validate_email(value, check_deliverability=False).normalized)
+        return str(validate_email(value, check_deliverability=False,
+                                  allow_smtputf8=False).normalized)
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from None
 

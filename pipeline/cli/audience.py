@@ -1,122 +1,13 @@
-"""The ``newsletter`` command: a thin layer over the pipeline stages.
-
-Every command loads the config, calls one stage and prints what happened. Expected failures are
-``NewsletterError``s, which click prints as ``Error: …`` with exit status 1. Stages are imported
-inside the commands so ``newsletter --help`` stays fast.
-"""
+"""``newsletter audience …``: the register of subscribers and connected organisations."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-if TYPE_CHECKING:
-    from pipeline.audience.store import Store
-    from pipeline.config import Config
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-issue_argument = click.argument(
-    "issue", type=click.Path(file_okay=False, path_type=Path), metavar="ISSUE")
-
-
-def config_option(func: F) -> F:
-    return click.option(
-        "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-        default=None, envvar="NEWSLETTER_CONFIG", show_envvar=True,
-        help="Path to newsletter.toml (default: ./newsletter.toml).")(func)
-
-
-def _config(path: Path | None) -> Config:
-    from pipeline.config import load_config
-
-    return load_config(path)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="newsletter-pipeline")
-def main() -> None:
-    """Author, check and render the newsletter "Ett jämställt Västmanland".
-
-    \b
-    Example:
-        newsletter check issues/2027-1
-        newsletter render issues/2027-1 --out build/2027-1
-        newsletter preview issues/2027-1
-    """
-
-
-@main.command()
-@issue_argument
-@config_option
-def check(issue: Path, config_file: Path | None) -> None:
-    """Validate ISSUE and lint every email it renders to.
-
-    Prints every problem as path:line: key: message and exits 1 if any is an error.
-    Warnings alone exit 0; newsletter.toml's [check.severity] sets which is which.
-
-    \b
-    Example:
-        newsletter check issues/2027-1
-    """
-    from pipeline.lint import check_issue
-
-    result = check_issue(issue, _config(config_file))
-    for problem in result.problems:
-        click.echo(str(problem))
-    variants = len(result.rendered.variants) if result.rendered else 0
-    summary = (f"{issue}: {len(result.errors)} error(s), {len(result.warnings)} warning(s), "
-               f"{variants} variant(s) rendered")
-    click.echo(summary)
-    if result.errors:
-        raise SystemExit(1)
-
-
-@main.command()
-@issue_argument
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder (default: build/<year>-<number>).")
-@click.option("--mjml", "keep_mjml", is_flag=True, help="Also write each variant's MJML source.")
-@config_option
-def render(issue: Path, out: Path | None, keep_mjml: bool, config_file: Path | None) -> None:
-    """Render every variant of ISSUE into a folder.
-
-    Writes per variant NAME.html, NAME.txt and NAME.eml (filled in for a sample reader),
-    plus web.html, images/ and report.json. Exits 1 if the checks find errors.
-
-    \b
-    Example:
-        newsletter render issues/2027-1 --out build/2027-1
-    """
-    from pipeline.output import write_render
-
-    report = write_render(issue, _config(config_file), out, keep_mjml=keep_mjml)
-    for problem in report.problems:
-        click.echo(str(problem))
-    click.echo(f"{len(report.files)} files for {len(report.variants)} variant(s) in {report.out}")
-    if report.errors:
-        raise SystemExit(1)
-
-
-@main.command()
-@issue_argument
-@click.option("--port", default=8000, show_default=True, help="Port on 127.0.0.1 (0: any).")
-@config_option
-def preview(issue: Path, port: int, config_file: Path | None) -> None:
-    """Serve ISSUE's variants on 127.0.0.1, reloading when a file changes.
-
-    Each variant is shown at desktop and mobile width side by side with its text part.
-
-    \b
-    Example:
-        newsletter preview issues/2027-1 --port 8000
-    """
-    from pipeline.preview import serve_preview
-
-    serve_preview(issue, config_file, port)
+from pipeline.cli import main
+from pipeline.cli.common import config_option, load, open_store
 
 
 @main.group()
@@ -129,12 +20,6 @@ def audience() -> None:
             --basis public_task
         newsletter audience stats
     """
-
-
-def _store(config: Config) -> Store:
-    from pipeline.audience.store import Store
-
-    return Store.open(config)
 
 
 @audience.command("import")
@@ -163,8 +48,8 @@ def audience_import(file: Path, segment: str, basis: str, skip_invalid: bool,
     from pipeline.audience.importer import import_audience
     from pipeline.audience.models import LegalBasis
 
-    config = _config(config_file)
-    report = import_audience(_store(config), config, file, segment, LegalBasis(basis),
+    config = load(config_file)
+    report = import_audience(open_store(config), config, file, segment, LegalBasis(basis),
                              skip_invalid)
     for problem in report.rejected:
         click.echo(str(problem))
@@ -186,8 +71,8 @@ def audience_stats(config_file: Path | None) -> None:
     """
     from pipeline.audience.select import audience_stats as stats_of
 
-    config = _config(config_file)
-    stats = stats_of(_store(config))
+    config = load(config_file)
+    stats = stats_of(open_store(config))
     click.echo("segment      status        count")
     for (segment, status), count in sorted(stats.by_segment_status.items()):
         click.echo(f"{segment:<12} {status:<13} {count:>5}")
@@ -221,12 +106,12 @@ def audience_export(email: str | None, everything: bool, as_csv: bool, out: Path
 
     from pipeline.audience import gdpr
 
-    config = _config(config_file)
+    config = load(config_file)
     if everything == bool(email):
         raise click.UsageError("give either EMAIL or --all --csv")
     if everything and not as_csv:
         raise click.UsageError("--all exports CSV: add --csv")
-    store = _store(config)
+    store = open_store(config)
     if email:
         text = json.dumps(gdpr.export_person(store, email), ensure_ascii=False, indent=2)
         if out:
@@ -254,10 +139,10 @@ def audience_erase(email: str, yes: bool, config_file: Path | None) -> None:
     """
     from pipeline.audience.gdpr import erase_person
 
-    config = _config(config_file)
+    config = load(config_file)
     if not yes:
         click.confirm(f"Erase everything held about {email}?", abort=True)
-    erase_person(_store(config), email)
+    erase_person(open_store(config), email)
     click.echo(f"Erased {email}; the address stays on the suppression list.")
 
 
@@ -272,7 +157,7 @@ def audience_prune(config_file: Path | None) -> None:
     """
     from pipeline.audience.gdpr import prune_pending
 
-    config = _config(config_file)
-    pruned = prune_pending(_store(config), config)
+    config = load(config_file)
+    pruned = prune_pending(open_store(config), config)
     click.echo(f"Pruned {pruned} pending subscription(s) older than "
                f"{config.audience.pending_retention_days} days.")

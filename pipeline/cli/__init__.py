@@ -1,0 +1,105 @@
+"""The ``newsletter`` command: a thin layer over the pipeline stages.
+
+Every command loads the config, calls one stage and prints what happened. Expected failures are
+``NewsletterError``s, which click prints as ``Error: …`` with exit status 1. Stages are imported
+inside the commands so ``newsletter --help`` stays fast. Commands live by topic: this module
+(issues: check, render, preview), ``audience.py`` and ``delivery.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pipeline.cli.common import config_option, issue_argument, load
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="newsletter-pipeline")
+def main() -> None:
+    """Author, check and render the newsletter "Ett jämställt Västmanland".
+
+    \b
+    Example:
+        newsletter check issues/2027-1
+        newsletter render issues/2027-1 --out build/2027-1
+        newsletter preview issues/2027-1
+    """
+
+
+@main.command()
+@issue_argument
+@config_option
+def check(issue: Path, config_file: Path | None) -> None:
+    """Validate ISSUE and lint every email it renders to.
+
+    Prints every problem as path:line: key: message and exits 1 if any is an error.
+    Warnings alone exit 0; newsletter.toml's [check.severity] sets which is which.
+
+    \b
+    Example:
+        newsletter check issues/2027-1
+    """
+    from pipeline.lint import check_issue
+
+    result = check_issue(issue, load(config_file))
+    for problem in result.problems:
+        click.echo(str(problem))
+    variants = len(result.rendered.variants) if result.rendered else 0
+    summary = (f"{issue}: {len(result.errors)} error(s), {len(result.warnings)} warning(s), "
+               f"{variants} variant(s) rendered")
+    click.echo(summary)
+    if result.errors:
+        raise SystemExit(1)
+
+
+@main.command()
+@issue_argument
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder (default: build/<year>-<number>).")
+@click.option("--mjml", "keep_mjml", is_flag=True, help="Also write each variant's MJML source.")
+@config_option
+def render(issue: Path, out: Path | None, keep_mjml: bool, config_file: Path | None) -> None:
+    """Render every variant of ISSUE into a folder.
+
+    Writes per variant NAME.html, NAME.txt and NAME.eml (filled in for a sample reader),
+    plus web.html, images/ and report.json. Exits 1 if the checks find errors.
+
+    \b
+    Example:
+        newsletter render issues/2027-1 --out build/2027-1
+    """
+    from pipeline.output import write_render
+
+    report = write_render(issue, load(config_file), out, keep_mjml=keep_mjml)
+    for problem in report.problems:
+        click.echo(str(problem))
+    click.echo(f"{len(report.files)} files for {len(report.variants)} variant(s) in {report.out}")
+    if report.errors:
+        raise SystemExit(1)
+
+
+@main.command()
+@issue_argument
+@click.option("--port", default=8000, show_default=True, help="Port on 127.0.0.1 (0: any).")
+@config_option
+def preview(issue: Path, port: int, config_file: Path | None) -> None:
+    """Serve ISSUE's variants on 127.0.0.1, reloading when a file changes.
+
+    Each variant is shown at desktop and mobile width side by side with its text part.
+
+    \b
+    Example:
+        newsletter preview issues/2027-1 --port 8000
+    """
+    from pipeline.preview import serve_preview
+
+    serve_preview(issue, config_file, port)
+
+
+
+from pipeline.cli import audience as _audience  # noqa: E402  (registers the commands)
+from pipeline.cli import delivery as _delivery  # noqa: E402
+
+__all__ = ["_audience", "_delivery", "main"]

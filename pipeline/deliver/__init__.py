@@ -1,0 +1,1 @@
+"""Delivery stage: the send ledger, message building, transports and the engine."""

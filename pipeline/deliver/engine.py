@@ -1,0 +1,245 @@
+"""``deliver_issue``: hand a frozen audience to a transport, batch by batch, exactly once.
+
+    freeze (first run only) → settle what a crash left in flight → loop:
+        claim a batch (in_flight, written first) → transport.send → record each result
+
+Another process may pause or cancel the delivery at any time; the loop checks before every
+batch. Faults: a temporary error waits and retries the same rows; an unknown outcome is settled
+through the transport (SendGrid cancels the fenced batch) or marks the rows ``uncertain``; a
+permanent error pauses the delivery with the provider's message.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pipeline.audience.models import DeliveryState, EntryState
+from pipeline.audience.select import select_recipients
+from pipeline.audience.store import Store, now
+from pipeline.audience.tokens import Purpose, make_token
+from pipeline.config import Config
+from pipeline.deliver import ledger
+from pipeline.deliver.message import Envelope, MessageTemplate
+from pipeline.deliver.transports import (
+    PermanentError,
+    TemporaryError,
+    Transport,
+    UnknownOutcome,
+)
+from pipeline.issue import Issue
+from pipeline.render import Renderer, VariantKey, variant_keys
+from pipeline.render.personalise import Reader
+
+MAX_RETRIES = 6
+
+
+@dataclass
+class DeliveryReport:
+    delivery_id: int
+    state: DeliveryState
+    counts: dict[EntryState, int]
+    reason: str | None = None
+    frozen: int = 0
+    sent_now: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+Progress = Callable[[int, int], None]  # (settled, total)
+
+
+def links(config: Config, secret: bytes, subscriber_id: int) -> tuple[str, str]:
+    unsubscribe = make_token(secret, Purpose.UNSUBSCRIBE, subscriber_id, "*")
+    preferences = make_token(secret, Purpose.PREFERENCES, subscriber_id, "*")
+    return (f"{config.web_url}/avregistrera/{unsubscribe}",
+            f"{config.web_url}/installningar/{preferences}")
+
+
+class Engine:
+    def __init__(self, store: Store, config: Config, issue: Issue, transport: Transport,
+                 secret: bytes, renderer: Renderer | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.store, self.config, self.issue = store, config, issue
+        self.transport, self.secret = transport, secret
+        self.renderer = renderer or Renderer(config)
+        self.sleep = sleep
+        self.templates: dict[str, MessageTemplate] = {}
+        self.keys = {key.name: key for key in variant_keys(issue, config)}
+        self.domain = config.sender.email.rsplit("@", 1)[1]
+
+    def template(self, variant: str, subject_prefix: str = "") -> MessageTemplate:
+        cache = f"{subject_prefix}{variant}"
+        if cache not in self.templates:
+            key = self.keys.get(variant) or VariantKey(variant.split("+")[0])
+            email = self.renderer.render_email(self.issue, key)
+            self.templates[cache] = MessageTemplate(email, self.config, self.config.list_id,
+                                                    subject_prefix)
+        return self.templates[cache]
+
+    def envelope(self, delivery_id: int, row: ledger.Claimed) -> Envelope:
+        unsubscribe, preferences = links(self.config, self.secret, row.subscriber_id)
+        message_id = f"<{delivery_id}.{row.id}.{row.attempts}.{uuid.uuid4().hex[:12]}" \
+                     f"@{self.domain}>"
+        return Envelope(row.id, row.email, row.name, row.variant, message_id,
+                        Reader(row.name or "", unsubscribe, preferences), str(row.id))
+
+    def run(self, delivery_id: int, progress: Progress | None = None) -> DeliveryReport:
+        store = self.store
+        delivery = ledger.move(store, delivery_id, DeliveryState.RUNNING,
+                               allowed_from={DeliveryState.DRAFT, DeliveryState.SCHEDULED,
+                                             DeliveryState.RUNNING, DeliveryState.PAUSED})
+        report = DeliveryReport(delivery.id, DeliveryState.RUNNING, {})
+        self._settle_in_flight(delivery_id, report)
+        total = sum(ledger.counts(store, delivery_id).values())
+        attempted = failed = 0
+        last = time.monotonic()
+        while True:
+            state = DeliveryState(ledger.get_delivery(store, delivery_id).state)
+            if state is not DeliveryState.RUNNING:
+                report.state, report.reason = state, "stopped by another command"
+                break
+            batch_id = self._new_batch()
+            if batch_id is None:
+                break
+            rows = ledger.claim(store, delivery_id, None, self.transport.batch_size, batch_id)
+            if not rows:
+                break
+            stop = self._send(delivery_id, batch_id, rows, report)
+            attempted += len(rows)
+            failed = ledger.counts(store, delivery_id)[EntryState.FAILED]
+            if progress:
+                counts = ledger.counts(store, delivery_id)
+                progress(total - counts[EntryState.PENDING] - counts[EntryState.IN_FLIGHT],
+                         total)
+            if stop:
+                break
+            if attempted >= 50 and failed / attempted > self.config.delivery.error_threshold:
+                ledger.move(store, delivery_id, DeliveryState.PAUSED,
+                            f"{failed} of {attempted} sends failed, over the error threshold")
+                break
+            rate = self.config.delivery.messages_per_second
+            if rate:
+                wait = len(rows) / rate - (time.monotonic() - last)
+                if wait > 0:
+                    self.sleep(wait)
+                last = time.monotonic()
+        self.transport.close()
+        return self._finish(delivery_id, report)
+
+    def _new_batch(self) -> str | None:
+        for attempt in range(MAX_RETRIES):
+            try:
+                return self.transport.new_batch()
+            except TemporaryError as exc:
+                self.sleep(min(exc.retry_after, 300))
+            except (UnknownOutcome, PermanentError) as exc:
+                if isinstance(exc, PermanentError) or attempt + 1 == MAX_RETRIES:
+                    raise
+                self.sleep(min(2 ** attempt + random.random(), 60))
+        return None
+
+    def _send(self, delivery_id: int, batch_id: str, rows: list[ledger.Claimed],
+              report: DeliveryReport) -> bool:
+        """One batch; True when the delivery must stop (paused)."""
+        template = self.template(rows[0].variant)
+        envelopes = [self.envelope(delivery_id, row) for row in rows]
+        ids = [row.id for row in rows]
+        claimed = now()
+        for attempt in range(MAX_RETRIES):
+            try:
+                results = self.transport.send(template, batch_id, envelopes)
+            except TemporaryError as exc:
+                self.sleep(min(exc.retry_after, 300))
+                continue
+            except UnknownOutcome as exc:
+                if attempt + 1 < MAX_RETRIES and self.transport.uses_fence:
+                    # the batch may be accepted but is fenced: cancel it, retry under a new id
+                    settled = self.transport.settle(batch_id, ids, claimed)
+                    if all(value is False for value in settled.values()):
+                        self.sleep(min(2 ** attempt + random.random(), 60))
+                        batch_id = self.transport.new_batch()
+                        ledger.rebatch(self.store, ids, batch_id)
+                        claimed = now()
+                        continue
+                ledger.record(store=self.store, outcomes=[
+                    (i, EntryState.UNCERTAIN, None, str(exc)) for i in ids])
+                report.notes.append(str(exc))
+                return False
+            except PermanentError as exc:
+                ledger.release(self.store, ids, str(exc))
+                ledger.move(self.store, delivery_id, DeliveryState.PAUSED, str(exc))
+                report.reason = str(exc)
+                return True
+            ledger.record(self.store, [
+                (r.entry_id, EntryState.SENT if r.accepted else EntryState.FAILED,
+                 r.provider_id, r.error) for r in results])
+            report.sent_now += sum(r.accepted for r in results)
+            return False
+        ledger.release(self.store, ids, "provider kept refusing for now")
+        ledger.move(self.store, delivery_id, DeliveryState.PAUSED,
+                    "the provider kept answering 'try later'; resume when it recovers")
+        return True
+
+    def _settle_in_flight(self, delivery_id: int, report: DeliveryReport) -> None:
+        for batch_id, (ids, since) in ledger.in_flight(self.store, delivery_id).items():
+            settled = self.transport.settle(batch_id, ids, since)
+            ledger.record(self.store, [(i, EntryState.SENT, None, None)
+                                       for i, v in settled.items() if v is True])
+            ledger.release(self.store, [i for i, v in settled.items() if v is False],
+                           "not sent before the interruption")
+            unknown = [i for i, v in settled.items() if v is None]
+            ledger.record(self.store, [(i, EntryState.UNCERTAIN, None,
+                                        "interrupted while the provider had it")
+                                       for i in unknown])
+            if unknown:
+                report.notes.append(f"{len(unknown)} recipient(s) of batch {batch_id} may "
+                                    "have been sent before the interruption")
+
+    def _finish(self, delivery_id: int, report: DeliveryReport) -> DeliveryReport:
+        counts = ledger.counts(self.store, delivery_id)
+        report.counts = counts
+        state = DeliveryState(ledger.get_delivery(self.store, delivery_id).state)
+        if state is DeliveryState.RUNNING:
+            if counts[EntryState.UNCERTAIN]:
+                reason = (f"{counts[EntryState.UNCERTAIN]} recipient(s) uncertain: see "
+                          "`newsletter status --recipients uncertain`, then `newsletter "
+                          "resend --uncertain` or `newsletter skip --uncertain`")
+                ledger.move(self.store, delivery_id, DeliveryState.PAUSED, reason)
+                state, report.reason = DeliveryState.PAUSED, reason
+            elif not counts[EntryState.PENDING] and not counts[EntryState.IN_FLIGHT]:
+                ledger.move(self.store, delivery_id, DeliveryState.FINISHED)
+                state = DeliveryState.FINISHED
+        report.state = state
+        if state is DeliveryState.PAUSED and report.reason is None:
+            report.reason = ledger.get_delivery(self.store, delivery_id).pause_reason
+        return report
+
+
+def start_delivery(store: Store, config: Config, issue: Issue, transport: Transport,
+                   new_delivery: bool = False, new_subscribers: bool = False) -> tuple[int, int]:
+    """The delivery to run for an issue (creating and freezing it if needed), and rows frozen."""
+    current = ledger.current_delivery(store, issue.slug)
+    if new_subscribers:
+        if current is None or current.state != DeliveryState.FINISHED:
+            raise ledger.DeliveryError(f"{issue.slug} has no finished delivery to extend; "
+                                       "--new-subscribers sends a finished issue to readers "
+                                       "confirmed since")
+        root = current.parent_id or current.id
+        extra = ledger.create_delivery(store, issue.slug, transport.name, parent=root)
+        frozen = ledger.freeze(store, extra.id, select_recipients(store, config, issue),
+                               exclude_delivered_of=root)
+        return extra.id, frozen
+    if current is not None and not new_delivery:
+        if current.state == DeliveryState.CANCELLED:
+            raise ledger.DeliveryError(f"the delivery of {issue.slug} was cancelled; start "
+                                       "another with --new-delivery")
+        if current.state == DeliveryState.FINISHED:
+            raise ledger.DeliveryError(f"{issue.slug} was already delivered; use "
+                                       "--new-subscribers for readers confirmed since, or "
+                                       "--new-delivery to send it again to everyone")
+        return current.id, 0
+    delivery = ledger.create_delivery(store, issue.slug, transport.name)
+    return delivery.id, ledger.freeze(store, delivery.id, select_recipients(store, config, issue))

@@ -1,0 +1,238 @@
+"""The send ledger: a delivery's audience frozen row by row, and every state change recorded.
+
+Rows move ``pending → in_flight → sent | failed``; ``in_flight`` is written *before* a batch
+goes to the provider and cleared only after its answer is recorded, so after any crash the
+in-flight rows are exactly the ones whose fate must be settled. The delivery itself moves
+through ``DeliveryState`` by ``TRANSITIONS`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, bindparam, exists, func, insert, or_, select, update
+
+from pipeline.audience.models import (
+    ALL_SEGMENTS,
+    TRANSITIONS,
+    Delivery,
+    DeliveryState,
+    EntryState,
+    LedgerEntry,
+    Status,
+    Subscriber,
+    Subscription,
+    Suppression,
+)
+from pipeline.audience.select import Recipient
+from pipeline.audience.store import Store, now
+from pipeline.errors import NewsletterError
+
+LEDGER = cast(Table, LedgerEntry.__table__)
+
+
+class DeliveryError(NewsletterError):
+    """A delivery cannot do what was asked (wrong state, nothing to resume…)."""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    subscriber_id: int
+    email: str
+    name: str | None
+    segment: str
+    variant: str
+    attempts: int
+
+
+def current_delivery(store: Store, issue: str) -> Delivery | None:
+    with store.session() as session:
+        return session.scalars(select(Delivery).where(Delivery.issue == issue)
+                               .order_by(Delivery.id.desc())).first()
+
+
+def get_delivery(store: Store, delivery_id: int) -> Delivery:
+    with store.session() as session:
+        delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        raise DeliveryError(f"no delivery {delivery_id}")
+    return delivery
+
+
+def create_delivery(store: Store, issue: str, transport: str,
+                    parent: int | None = None) -> Delivery:
+    with store.session() as session, session.begin():
+        delivery = Delivery(issue=issue, state=DeliveryState.DRAFT, transport=transport,
+                            parent_id=parent, created_at=now())
+        session.add(delivery)
+    return delivery
+
+
+def move(store: Store, delivery_id: int, to: DeliveryState, reason: str | None = None,
+         allowed_from: Iterable[DeliveryState] | None = None) -> Delivery:
+    """Change a delivery's state if the transition is allowed; raise DeliveryError if not."""
+    with store.session() as session, session.begin():
+        delivery = session.get(Delivery, delivery_id, with_for_update=True)
+        if delivery is None:
+            raise DeliveryError(f"no delivery {delivery_id}")
+        current = DeliveryState(delivery.state)
+        if current is not to and (to not in TRANSITIONS[current] or (
+                allowed_from is not None and current not in allowed_from)):
+            raise DeliveryError(f"delivery {delivery_id} of {delivery.issue} is {current}; "
+                                f"it cannot become {to}")
+        delivery.state = to
+        delivery.pause_reason = reason if to is DeliveryState.PAUSED else None
+        if to is DeliveryState.FINISHED:
+            delivery.finished_at = now()
+    return delivery
+
+
+def freeze(store: Store, delivery_id: int, recipients: Iterable[Recipient],
+           exclude_delivered_of: int | None = None, chunk: int = 5000) -> int:
+    """Write one pending row per recipient; returns how many."""
+    moment = now()
+    already: set[int] = set()
+    if exclude_delivered_of is not None:
+        with store.session() as session:
+            already = set(session.scalars(select(LedgerEntry.subscriber_id).where(
+                LedgerEntry.delivery_id.in_(_family(session, exclude_delivered_of)))))
+    count = 0
+    rows: list[dict[str, Any]] = []
+    with store.engine.begin() as connection:
+        for recipient in recipients:
+            if recipient.subscriber_id in already:
+                continue
+            rows.append({"delivery_id": delivery_id, "subscriber_id": recipient.subscriber_id,
+                         "email": recipient.email, "name": recipient.name,
+                         "segment": recipient.segment, "variant": recipient.key.name,
+                         "state": EntryState.PENDING, "attempts": 0, "updated_at": moment})
+            if len(rows) >= chunk:
+                connection.execute(insert(LEDGER), rows)
+                count += len(rows)
+                rows = []
+        if rows:
+            connection.execute(insert(LEDGER), rows)
+            count += len(rows)
+        connection.execute(update(Delivery).where(Delivery.id == delivery_id)
+                           .values(frozen_at=moment))
+    return count
+
+
+def _family(session: Any, delivery_id: int) -> list[int]:
+    """A delivery and those made from it (--new-subscribers), by parent link."""
+    ids = [delivery_id]
+    ids += list(session.scalars(select(Delivery.id).where(Delivery.parent_id == delivery_id)))
+    return ids
+
+
+def claim(store: Store, delivery_id: int, variant: str | None, size: int,
+          batch_id: str) -> list[Claimed]:
+    """Mark up to ``size`` pending rows of one variant in flight under ``batch_id``.
+
+    Rows whose address has since been suppressed or whose subscription is no longer
+    confirmed are skipped instead: nothing goes to someone who left after freezing.
+    """
+    with store.session() as session, session.begin():
+        _skip_departed(session, delivery_id)
+        query = select(LedgerEntry).where(LedgerEntry.delivery_id == delivery_id,
+                                          LedgerEntry.state == EntryState.PENDING)
+        if variant is None:
+            first = session.scalars(query.order_by(LedgerEntry.id).limit(1)).first()
+            if first is None:
+                return []
+            variant = first.variant
+        rows = list(session.scalars(query.where(LedgerEntry.variant == variant)
+                                    .order_by(LedgerEntry.id).limit(size)))
+        moment = now()
+        for row in rows:
+            row.state, row.batch = EntryState.IN_FLIGHT, batch_id
+            row.attempts += 1
+            row.updated_at = moment
+        return [Claimed(r.id, r.subscriber_id, r.email or "", r.name, r.segment, r.variant,
+                        r.attempts) for r in rows]
+
+
+def _skip_departed(session: Any, delivery_id: int) -> None:
+    still_wanted = exists().where(and_(
+        Subscription.subscriber_id == LedgerEntry.subscriber_id,
+        Subscription.segment == LedgerEntry.segment,
+        Subscription.status == Status.CONFIRMED))
+    suppressed = exists().where(and_(
+        Subscriber.id == LedgerEntry.subscriber_id,
+        Suppression.hash == Subscriber.email_hash,
+        or_(Suppression.scope == ALL_SEGMENTS, Suppression.scope == LedgerEntry.segment)))
+    session.execute(update(LedgerEntry).where(
+        LedgerEntry.delivery_id == delivery_id, LedgerEntry.state == EntryState.PENDING,
+        or_(~still_wanted, suppressed)).values(
+        state=EntryState.SKIPPED, last_error="unsubscribed or suppressed after freezing",
+        updated_at=now()).execution_options(synchronize_session=False))
+
+
+def record(store: Store, outcomes: Sequence[tuple[int, EntryState, str | None, str | None]]
+           ) -> None:
+    """Settle rows: (entry id, new state, provider id, error)."""
+    if not outcomes:
+        return
+    with store.engine.begin() as connection:
+        connection.execute(update(LEDGER).where(LEDGER.c.id == bindparam("entry")).values(
+            state=bindparam("new_state"), provider_id=bindparam("provider"),
+            last_error=bindparam("error"), updated_at=now()), [
+            {"entry": entry, "new_state": state, "provider": provider, "error": error}
+            for entry, state, provider, error in outcomes])
+
+
+def rebatch(store: Store, entry_ids: Sequence[int], batch_id: str) -> None:
+    """In-flight rows moved to a new batch id (the old one was cancelled), before resending."""
+    with store.session() as session, session.begin():
+        session.execute(update(LedgerEntry).where(LedgerEntry.id.in_(entry_ids)).values(
+            batch=batch_id, updated_at=now()).execution_options(synchronize_session=False))
+
+
+def release(store: Store, entry_ids: Sequence[int], error: str | None = None) -> None:
+    """In-flight rows that were certainly not sent go back to pending."""
+    with store.session() as session, session.begin():
+        session.execute(update(LedgerEntry).where(LedgerEntry.id.in_(entry_ids)).values(
+            state=EntryState.PENDING, batch=None, last_error=error, updated_at=now())
+            .execution_options(synchronize_session=False))
+
+
+def in_flight(store: Store, delivery_id: int) -> dict[str, tuple[list[int], datetime]]:
+    """Batch id → (entry ids, when claimed) still in flight: what a crash left behind."""
+    out: dict[str, tuple[list[int], datetime]] = {}
+    with store.session() as session:
+        for batch, entry, claimed in session.execute(
+                select(LedgerEntry.batch, LedgerEntry.id, LedgerEntry.updated_at).where(
+                    LedgerEntry.delivery_id == delivery_id,
+                    LedgerEntry.state == EntryState.IN_FLIGHT)):
+            ids, first = out.get(batch or "", ([], claimed))
+            ids.append(entry)
+            out[batch or ""] = (ids, min(first, claimed))
+    return out
+
+
+def counts(store: Store, delivery_id: int) -> dict[EntryState, int]:
+    with store.session() as session:
+        found = dict(session.execute(select(LedgerEntry.state, func.count()).where(
+            LedgerEntry.delivery_id == delivery_id).group_by(LedgerEntry.state)).all())
+    return {state: int(found.get(state, 0)) for state in EntryState}
+
+
+def entries(store: Store, delivery_id: int, state: EntryState) -> list[LedgerEntry]:
+    with store.session() as session:
+        return list(session.scalars(select(LedgerEntry).where(
+            LedgerEntry.delivery_id == delivery_id, LedgerEntry.state == state)
+            .order_by(LedgerEntry.id)))
+
+
+def requeue(store: Store, delivery_id: int, state: EntryState) -> int:
+    """Put failed or uncertain rows back to pending (resend); returns how many."""
+    with store.session() as session, session.begin():
+        result = session.execute(update(LedgerEntry).where(
+            LedgerEntry.delivery_id == delivery_id, LedgerEntry.state == state).values(
+            state=EntryState.PENDING, batch=None, updated_at=now())
+            .execution_options(synchronize_session=False))
+        return int(cast(Any, result).rowcount or 0)

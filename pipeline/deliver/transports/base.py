@@ -1,0 +1,70 @@
+"""The transport interface, and what can go wrong.
+
+    TransportError          base
+    ├── TemporaryError      nothing was sent; try again after ``retry_after`` seconds (429,
+    │                       connection refused before anything was handed over)
+    ├── UnknownOutcome      the request may or may not have been accepted (timeout, 5xx,
+    │                       connection lost mid-message): the engine's recovery decides
+    └── PermanentError      the provider refuses the request itself (400/401/403/413): the
+                            delivery pauses with this message, nothing is retried
+
+A transport sends one batch of envelopes of one variant and returns one ``Result`` per envelope;
+a refused recipient (e.g. SMTP 550) is a failed Result, not an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from pipeline.deliver.message import Envelope, MessageTemplate
+from pipeline.errors import NewsletterError
+
+
+class TransportError(NewsletterError):
+    """A transport could not do what was asked."""
+
+
+class TemporaryError(TransportError):
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UnknownOutcome(TransportError):
+    """The batch may have been accepted."""
+
+
+class PermanentError(TransportError):
+    """The provider refused the request; retrying the same request cannot help."""
+
+
+@dataclass(frozen=True)
+class Result:
+    entry_id: int
+    accepted: bool
+    provider_id: str | None = None
+    error: str | None = None
+
+
+class Transport(Protocol):
+    name: str
+    batch_size: int          # envelopes per send() call
+    uses_fence: bool         # accepted batches can still be cancelled for a while
+
+    def new_batch(self) -> str:
+        """An id for the next batch, recorded in the ledger before the batch is sent."""
+        ...
+
+    def send(self, template: MessageTemplate, batch_id: str,
+             envelopes: Sequence[Envelope]) -> list[Result]: ...
+
+    def settle(self, batch_id: str, entry_ids: Sequence[int],
+               since: datetime) -> dict[int, bool | None]:
+        """For a batch in flight since ``since`` whose answer was lost: per entry True (sent),
+        False (certainly not sent, safe to send again) or None (unknown)."""
+        ...
+
+    def close(self) -> None: ...
