@@ -140,3 +140,97 @@ def store(request: pytest.FixtureRequest, config: Config, tmp_path: Path):
     opened = Store.open(config, fresh_database_url(request.param, tmp_path))
     yield opened
     opened.close()
+
+
+SPEC_DEFAULT = ROOT.parent / "shared" / "sendgrid" / "sendgrid-v3-newsletter-mock.json"
+
+
+def sendgrid_spec() -> Path:
+    spec = Path(os.environ.get("SENDGRID_OPENAPI_SPEC", SPEC_DEFAULT))
+    if not spec.is_file():
+        pytest.skip(f"SendGrid's OpenAPI description not found at {spec}: set "
+                    "SENDGRID_OPENAPI_SPEC to sendgrid-v3-newsletter-mock.json from shared/")
+    return spec
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_prism(args: list[str]):
+    """Start Prism on a free loopback port; return (process, base URL) once it answers."""
+    import subprocess
+    import time
+    import urllib.request
+
+    prism = ROOT / "node_modules" / ".bin" / "prism"
+    require(prism.exists(), "Prism is not installed: run `npm ci` in the project folder")
+    port = _free_port()
+    process = subprocess.Popen([str(prism), *args, "-h", "127.0.0.1", "-p", str(port),
+                                "--errors", "-v", "warn"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        request = urllib.request.Request(f"{base}/v3/mail/batch", method="POST",
+                                         headers={"Authorization": "Bearer SG.test"})
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                if response.status == 201:
+                    return process, base
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    pytest.fail("Prism did not start within 60 s")
+
+
+@pytest.fixture(scope="session")
+def prism_mock():
+    process, base = start_prism(["mock", str(sendgrid_spec())])
+    yield base
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def standin_behind_prism():
+    from tests.sendgrid_standin import StandIn
+
+    spec = sendgrid_spec()
+    standin = StandIn()
+    process, base = start_prism(["proxy", str(spec), f"http://127.0.0.1:{standin.port}"])
+    yield standin, base
+    process.terminate()
+    process.wait(10)
+    standin.close()
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd) in this process, recording what it receives."""
+    from aiosmtpd.controller import Controller
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.messages: list[tuple[list[str], bytes]] = []
+            self.refuse: set[str] = set()
+
+        async def handle_RCPT(self, server, session, envelope, address, options):
+            if address in self.refuse:
+                return "550 5.1.1 No such user here"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+        async def handle_DATA(self, server, session, envelope):
+            self.messages.append((list(envelope.rcpt_tos), envelope.content))
+            return "250 Message accepted"
+
+    recorder = Recorder()
+    controller = Controller(recorder, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    yield recorder, controller.port
+    controller.stop()

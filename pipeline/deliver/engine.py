@@ -45,6 +45,7 @@ class DeliveryReport:
     reason: str | None = None
     frozen: int = 0
     sent_now: int = 0
+    failed_now: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -94,7 +95,7 @@ class Engine:
         report = DeliveryReport(delivery.id, DeliveryState.RUNNING, {})
         self._settle_in_flight(delivery_id, report)
         total = sum(ledger.counts(store, delivery_id).values())
-        attempted = failed = 0
+        attempted = 0
         last = time.monotonic()
         while True:
             state = DeliveryState(ledger.get_delivery(store, delivery_id).state)
@@ -109,7 +110,7 @@ class Engine:
                 break
             stop = self._send(delivery_id, batch_id, rows, report)
             attempted += len(rows)
-            failed = ledger.counts(store, delivery_id)[EntryState.FAILED]
+            failed = report.failed_now
             if progress:
                 counts = ledger.counts(store, delivery_id)
                 progress(total - counts[EntryState.PENDING] - counts[EntryState.IN_FLIGHT],
@@ -155,19 +156,21 @@ class Engine:
                 self.sleep(min(exc.retry_after, 300))
                 continue
             except UnknownOutcome as exc:
-                if attempt + 1 < MAX_RETRIES and self.transport.uses_fence:
-                    # the batch may be accepted but is fenced: cancel it, retry under a new id
-                    settled = self.transport.settle(batch_id, ids, claimed)
-                    if all(value is False for value in settled.values()):
-                        self.sleep(min(2 ** attempt + random.random(), 60))
-                        batch_id = self.transport.new_batch()
-                        ledger.rebatch(self.store, ids, batch_id)
-                        claimed = now()
-                        continue
-                ledger.record(store=self.store, outcomes=[
-                    (i, EntryState.UNCERTAIN, None, str(exc)) for i in ids])
-                report.notes.append(str(exc))
-                return False
+                settled = self.transport.settle(batch_id, ids, claimed) \
+                    if self.transport.uses_fence else dict.fromkeys(ids)
+                if any(value is None for value in settled.values()):
+                    ledger.record(self.store, [(i, EntryState.UNCERTAIN, None, str(exc))
+                                               for i in ids])
+                    report.notes.append(str(exc))
+                    return False
+                # fenced and cancelled: certainly not sent; retry under a new batch id
+                if attempt + 1 < MAX_RETRIES:
+                    self.sleep(min(2 ** attempt + random.random(), 60))
+                    batch_id = self.transport.new_batch()
+                    ledger.rebatch(self.store, ids, batch_id)
+                    claimed = now()
+                    continue
+                break
             except PermanentError as exc:
                 ledger.release(self.store, ids, str(exc))
                 ledger.move(self.store, delivery_id, DeliveryState.PAUSED, str(exc))
@@ -177,10 +180,12 @@ class Engine:
                 (r.entry_id, EntryState.SENT if r.accepted else EntryState.FAILED,
                  r.provider_id, r.error) for r in results])
             report.sent_now += sum(r.accepted for r in results)
+            report.failed_now += sum(not r.accepted for r in results)
             return False
-        ledger.release(self.store, ids, "provider kept refusing for now")
+        ledger.release(self.store, ids, "provider kept failing")
         ledger.move(self.store, delivery_id, DeliveryState.PAUSED,
-                    "the provider kept answering 'try later'; resume when it recovers")
+                    f"the provider kept failing ({MAX_RETRIES} tries); nothing of the last "
+                    "batch was sent; resume when it recovers")
         return True
 
     def _settle_in_flight(self, delivery_id: int, report: DeliveryReport) -> None:

@@ -1,0 +1,182 @@
+"""Delivery through the outbox and a real SMTP server: the ledger, headers, exactly once."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from pipeline.audience.gdpr import unsubscribe
+from pipeline.audience.importer import import_audience
+from pipeline.audience.models import DeliveryState, EntryState, LedgerEntry, LegalBasis
+from pipeline.audience.store import Store
+from pipeline.audience.tokens import Purpose, read_token
+from pipeline.config import Config
+from pipeline.deliver import ledger
+from pipeline.deliver.engine import Engine, start_delivery
+from pipeline.deliver.transports.outbox import OutboxTransport
+from pipeline.deliver.transports.smtp import SmtpTransport
+from pipeline.issue import load_issue
+from tests.conftest import EXAMPLE, ROOT
+
+SECRET = b"k" * 48
+
+
+def populate(store: Store, config: Config, tmp_path: Path, extra: int = 0) -> None:
+    import_audience(store, config, ROOT / "examples/audience/connected.csv", "connected",
+                    LegalBasis.PUBLIC_TASK)
+    import_audience(store, config, ROOT / "examples/audience/general.csv", "general",
+                    LegalBasis.CONSENT)
+    if extra:
+        path = tmp_path / "extra.csv"
+        path.write_text("email;organisation;focus\n" + "".join(
+            f"reader{i}@org{i % 7}.example;Org {i % 7};{['makt', 'halsa', 'vald'][i % 7 % 3]}\n"
+            for i in range(extra)), encoding="utf-8")
+        import_audience(store, config, path, "connected", LegalBasis.PUBLIC_TASK)
+
+
+def run(store: Store, config: Config, transport, **kwargs):
+    issue = load_issue(EXAMPLE, config)
+    delivery_id, frozen = start_delivery(store, config, issue, transport, **kwargs)
+    engine = Engine(store, config, issue, transport, SECRET, sleep=lambda s: None)
+    return engine.run(delivery_id), frozen
+
+
+def parse(data: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(data, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def test_outbox_delivers_each_recipient_once_with_full_headers(store: Store, config: Config,
+                                                               tmp_path: Path) -> None:
+    populate(store, config, tmp_path)
+    outbox = tmp_path / "outbox"
+    report, frozen = run(store, config, OutboxTransport(outbox))
+    assert frozen == 6 and report.state is DeliveryState.FINISHED
+    assert report.counts[EntryState.SENT] == 6
+    messages = [parse(p.read_bytes()) for p in sorted(outbox.glob("*.eml"))]
+    recipients = sorted(str(m["To"].addresses[0].addr_spec) for m in messages)
+    assert recipients == ["ali.hassan@folkhogskola.example", "anna.lindqvist@vasteras.example",
+                          "jonas.berg@vasteras.example", "maria.nilsson@koping.example",
+                          "per.holm@example.se", "sara.ek@example.se"]
+    assert len({m["Message-ID"] for m in messages}) == 6
+    anna = next(m for m in messages if "anna" in str(m["To"]))
+    assert anna["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert anna["List-Id"] == "Ett jämställt Västmanland <ett-jamstallt-vastmanland." \
+                              "lansstyrelsen.se>"
+    assert anna["Content-Language"] == "sv" and anna["Date"] is not None
+    url, mailto = [part.strip(" <>") for part in str(anna["List-Unsubscribe"]).split(",")]
+    assert url.startswith(f"{config.web_url}/avregistrera/")
+    assert mailto == "mailto:vastmanland@lansstyrelsen.se?subject=avregistrera"
+    claims = read_token(SECRET, url.rsplit("/", 1)[1], Purpose.UNSUBSCRIBE)
+    with store.session() as session:  # the token names Anna's subscriber id, not her address
+        assert session.scalar(select(LedgerEntry.email).where(
+            LedgerEntry.subscriber_id == claims.subscriber_id)) == \
+            "anna.lindqvist@vasteras.example"
+    text, html = anna.iter_parts()
+    assert "Hej Anna Lindqvist!" in text.get_content()
+    assert "Hej Anna Lindqvist!" in html.get_content() and url in html.get_content()
+    assert "Ert fokus" in html.get_content()  # Västerås stad focuses on makt and ekonomi
+    with pytest.raises(ledger.DeliveryError, match="already delivered"):
+        run(store, config, OutboxTransport(outbox))
+
+
+def test_crash_leftovers_are_settled_from_the_outbox(store: Store, config: Config,
+                                                     tmp_path: Path) -> None:
+    """A crash after writing some files of a batch: those count as sent, never twice."""
+    populate(store, config, tmp_path, extra=30)
+    outbox = OutboxTransport(tmp_path / "outbox")
+    issue = load_issue(EXAMPLE, config)
+    delivery_id, frozen = start_delivery(store, config, issue, outbox)
+    ledger.move(store, delivery_id, DeliveryState.RUNNING)
+    engine = Engine(store, config, issue, outbox, SECRET)
+    rows = ledger.claim(store, delivery_id, None, 10, "crashed-batch")
+    template = engine.template(rows[0].variant)
+    outbox.send(template, "crashed-batch", [engine.envelope(delivery_id, r) for r in rows[:4]])
+    report = engine.run(delivery_id)  # the restart
+    assert report.state is DeliveryState.FINISHED
+    files = sorted(outbox.folder.glob("*.eml"))
+    assert len(files) == frozen == 36
+    with store.session() as session:
+        attempts = dict(session.execute(select(LedgerEntry.id, LedgerEntry.attempts)).all())
+    assert all(attempts[r.id] == 1 for r in rows[:4])  # settled from disk, not resent
+
+
+def test_departed_readers_are_skipped_and_states_are_enforced(store: Store, config: Config,
+                                                              tmp_path: Path) -> None:
+    populate(store, config, tmp_path)
+    issue = load_issue(EXAMPLE, config)
+    outbox = OutboxTransport(tmp_path / "outbox")
+    delivery_id, _ = start_delivery(store, config, issue, outbox)
+    with store.session() as session:
+        sara = session.scalar(select(LedgerEntry.subscriber_id).where(
+            LedgerEntry.email == "sara.ek@example.se"))
+    assert sara is not None
+    unsubscribe(store, sara)  # after the audience was frozen
+    with pytest.raises(ledger.DeliveryError, match="is draft; it cannot become finished"):
+        ledger.move(store, delivery_id, DeliveryState.FINISHED)
+    report = Engine(store, config, issue, outbox, SECRET).run(delivery_id)
+    assert report.counts[EntryState.SKIPPED] == 1 and report.counts[EntryState.SENT] == 5
+    assert report.state is DeliveryState.FINISHED
+    with pytest.raises(ledger.DeliveryError, match="is finished; it cannot become paused"):
+        ledger.move(store, delivery_id, DeliveryState.PAUSED)
+
+
+def test_pause_from_another_process_stops_after_the_batch(store: Store, config: Config,
+                                                          tmp_path: Path) -> None:
+    populate(store, config, tmp_path, extra=1200)
+    issue = load_issue(EXAMPLE, config)
+    outbox = OutboxTransport(tmp_path / "outbox")
+    delivery_id, frozen = start_delivery(store, config, issue, outbox)
+    engine = Engine(store, config, issue, outbox, SECRET)
+    seen = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append(done)
+        if len(seen) == 1:
+            ledger.move(store, delivery_id, DeliveryState.PAUSED, "paused by hand")
+
+    report = engine.run(delivery_id, progress)
+    assert report.state is DeliveryState.PAUSED and report.reason == "stopped by another command"
+    assert 0 < report.counts[EntryState.SENT] < frozen
+    report = Engine(store, config, issue, outbox, SECRET).run(delivery_id)  # resume
+    assert report.state is DeliveryState.FINISHED
+    assert len(list(outbox.folder.glob("*.eml"))) == frozen
+
+
+def test_new_subscribers_get_a_finished_issue_once(store: Store, config: Config,
+                                                   tmp_path: Path) -> None:
+    populate(store, config, tmp_path)
+    outbox = OutboxTransport(tmp_path / "outbox")
+    run(store, config, outbox)
+    late = tmp_path / "late.csv"
+    late.write_text("email;organisation;focus\nsen@example.se;Sen AB;vald\n", encoding="utf-8")
+    import_audience(store, config, late, "connected", LegalBasis.PUBLIC_TASK)
+    report, frozen = run(store, config, outbox, new_subscribers=True)
+    assert frozen == 1 and report.counts[EntryState.SENT] == 1
+    report, frozen = run(store, config, outbox, new_subscribers=True)
+    assert frozen == 0
+    assert len(list(outbox.folder.glob("*.eml"))) == 7
+
+
+def test_smtp_delivers_once_and_reports_refusals(store: Store, config: Config, tmp_path: Path,
+                                                 smtp_server) -> None:
+    recorder, port = smtp_server
+    recorder.refuse.add("per.holm@example.se")
+    populate(store, config, tmp_path, extra=20)
+    transport = SmtpTransport("127.0.0.1", port, "none", None, None, 10,
+                              config.sender.email)
+    report, frozen = run(store, config, transport)
+    assert report.counts[EntryState.SENT] == frozen - 1
+    assert report.counts[EntryState.FAILED] == 1
+    failed = ledger.entries(store, report.delivery_id, EntryState.FAILED)
+    assert failed[0].email == "per.holm@example.se"
+    assert failed[0].last_error == "550 5.1.1 No such user here"
+    assert report.state is DeliveryState.FINISHED
+    rcpts = [r for rcpt, _ in recorder.messages for r in rcpt]
+    assert len(rcpts) == len(set(rcpts)) == frozen - 1
+    message = parse(recorder.messages[0][1])
+    assert message.get_content_type() == "multipart/alternative"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
