@@ -102,8 +102,15 @@ class Engine:
             if state is not DeliveryState.RUNNING:
                 report.state, report.reason = state, "stopped by another command"
                 break
-            batch_id = self._new_batch()
+            try:
+                batch_id = self._new_batch()
+            except (UnknownOutcome, PermanentError) as exc:
+                ledger.move(store, delivery_id, DeliveryState.PAUSED, str(exc))
+                report.reason = str(exc)
+                break
             if batch_id is None:
+                ledger.move(store, delivery_id, DeliveryState.PAUSED,
+                            "the provider kept answering 'try later'")
                 break
             rows = ledger.claim(store, delivery_id, None, self.transport.batch_size, batch_id)
             if not rows:

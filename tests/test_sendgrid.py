@@ -1,0 +1,130 @@
+"""The SendGrid transport against SendGrid's own OpenAPI description (Stoplight Prism).
+
+Every request is validated by Prism. Where state is needed (which batches were accepted or
+cancelled), the recording stand-in answers behind ``prism proxy``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.audience.models import DeliveryState, EntryState
+from pipeline.audience.store import Store
+from pipeline.config import Config
+from pipeline.deliver.transports.sendgrid import SendGridTransport
+from tests.test_deliver import populate, run
+
+
+def transport(config: Config, host: str, fence: bool = True,
+              prefer: str | None = None) -> SendGridTransport:
+    sendgrid = SendGridTransport("SG.test", host, config.delivery.sendgrid, config,
+                                 config.delivery.fence_minutes * 60 if fence else 0)
+    if prefer:
+        sendgrid.client.client.request_headers["Prefer"] = prefer
+    return sendgrid
+
+
+def test_every_request_passes_sendgrids_schema(store: Store, config: Config, tmp_path: Path,
+                                               prism_mock: str) -> None:
+    populate(store, config, tmp_path, extra=1500)
+    report, frozen = run(store, config, transport(config, prism_mock))
+    assert report.state is DeliveryState.FINISHED, report.reason
+    assert report.counts[EntryState.SENT] == frozen == 1506
+
+
+def test_request_body_follows_the_rules_prism_does_not_check(config: Config, tmp_path: Path,
+                                                             store: Store) -> None:
+    from pipeline.deliver.engine import Engine
+    from pipeline.deliver.message import Envelope
+    from pipeline.issue import load_issue
+    from pipeline.render.personalise import Reader
+    from tests.conftest import EXAMPLE
+
+    sendgrid = transport(config, "http://127.0.0.1:9")
+    engine = Engine(store, config, load_issue(EXAMPLE, config), sendgrid, b"k" * 48)
+    envelopes = [Envelope(i, f"r{i}@example.se", "Å & B", "general", f"<{i}@x>",
+                          Reader("Å & B", f"https://u/{i}", "https://p"), str(i))
+                 for i in range(1000)]
+    body = sendgrid.body(engine.template("general"), "batch-1", envelopes)
+    assert len(body["personalizations"]) == 1000
+    addresses = [to["email"] for p in body["personalizations"] for to in p["to"]]
+    assert len(addresses) == len(set(addresses)) == 1000
+    first = body["personalizations"][0]
+    assert first["substitutions"]["{{reader_greeting}}"] == "Hej Å & B!"
+    assert first["substitutions"]["{{reader_greeting:html}}"] == "Hej Å &amp; B!"
+    assert first["custom_args"] == {"entry": "0"} and "@" not in str(first["custom_args"])
+    assert first["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert body["tracking_settings"]["open_tracking"] == {"enable": False}
+    assert body["tracking_settings"]["click_tracking"]["enable"] is False
+    assert body["batch_id"] == "batch-1" and body["send_at"] > 0
+    assert "{{reader_greeting:html}}" in body["content"][1]["value"]
+    assert all(len(str(p["substitutions"]).encode()) < 10_000 for p in body["personalizations"])
+
+
+def test_400_pauses_with_sendgrids_message(store: Store, config: Config, tmp_path: Path,
+                                           prism_mock: str) -> None:
+    populate(store, config, tmp_path)
+    report, _ = run(store, config, transport(config, prism_mock, fence=False,
+                                             prefer="code=400"))
+    assert report.state is DeliveryState.PAUSED
+    assert report.reason == ("SendGrid refused the request: 400 field_name: error message")
+    assert report.counts[EntryState.PENDING] == 6  # nothing lost, nothing half-sent
+
+
+def test_429_waits_for_the_reset_then_pauses(store: Store, config: Config, tmp_path: Path,
+                                             prism_mock: str) -> None:
+    populate(store, config, tmp_path)
+    sleeps: list[float] = []
+    from pipeline.deliver.engine import Engine, start_delivery
+    from pipeline.issue import load_issue
+    from tests.conftest import EXAMPLE
+
+    issue = load_issue(EXAMPLE, config)
+    sendgrid = transport(config, prism_mock, fence=False, prefer="code=429")
+    delivery_id, _ = start_delivery(store, config, issue, sendgrid)
+    report = Engine(store, config, issue, sendgrid, b"k" * 48, sleep=sleeps.append
+                    ).run(delivery_id)
+    assert report.state is DeliveryState.PAUSED
+    assert sleeps == [1.0] * 6  # X-RateLimit-Reset lies in the past: the minimum wait
+    assert report.counts[EntryState.PENDING] == 6
+
+
+def test_lost_answers_are_cancelled_and_resent_exactly_once(store: Store, config: Config,
+                                                             tmp_path: Path,
+                                                             standin_behind_prism) -> None:
+    standin, base = standin_behind_prism
+    populate(store, config, tmp_path, extra=2500)
+    before = standin.delivered()
+    standin.drop_after_accept = 1   # accepted, but the answer is lost
+    standin.faults = [500, 429]     # then a server error and a rate limit
+    report, frozen = run(store, config, transport(config, base))
+    assert report.state is DeliveryState.FINISHED, report.reason
+    assert report.counts[EntryState.SENT] == frozen
+    delivered = standin.delivered() - before
+    assert len(delivered) == frozen and set(delivered.values()) == {1}
+    assert standin.cancelled  # the batch whose answer was lost was cancelled
+
+
+def test_without_the_fence_a_lost_answer_is_uncertain(store: Store, config: Config,
+                                                      tmp_path: Path,
+                                                      standin_behind_prism) -> None:
+    standin, base = standin_behind_prism
+    populate(store, config, tmp_path, extra=10)
+    standin.drop_after_accept = 1
+    report, frozen = run(store, config, transport(config, base, fence=False))
+    assert report.state is DeliveryState.PAUSED
+    uncertain = report.counts[EntryState.UNCERTAIN]
+    assert 0 < uncertain < frozen  # exactly the one request whose answer was lost
+    assert uncertain + report.counts[EntryState.SENT] == frozen
+    assert "newsletter status --recipients uncertain" in (report.reason or "")
+
+
+@pytest.mark.parametrize("missing", ["SENDGRID_API_KEY"])
+def test_api_key_only_from_the_environment(config: Config, monkeypatch, missing: str) -> None:
+    from pipeline.deliver.transports import TransportError
+
+    monkeypatch.delenv(missing, raising=False)
+    with pytest.raises(TransportError, match="SENDGRID_API_KEY is not set"):
+        SendGridTransport.from_config(config)
