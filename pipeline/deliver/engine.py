@@ -252,6 +252,10 @@ def start_delivery(store: Store, config: Config, issue: Issue, transport: Transp
             raise ledger.DeliveryError(f"{issue.slug} was already delivered; use "
                                        "--new-subscribers for readers confirmed since, or "
                                        "--new-delivery to send it again to everyone")
+        if current.frozen_at is None:  # interrupted before its audience was frozen
+            return current.id, ledger.freeze(store, current.id,
+                                             select_recipients(store, config, issue),
+                                             exclude_delivered_of=current.parent_id)
         return current.id, 0
     delivery = ledger.create_delivery(store, issue.slug, transport.name)
     return delivery.id, ledger.freeze(store, delivery.id, select_recipients(store, config, issue))

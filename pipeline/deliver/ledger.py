@@ -93,7 +93,11 @@ def move(store: Store, delivery_id: int, to: DeliveryState, reason: str | None =
 
 def freeze(store: Store, delivery_id: int, recipients: Iterable[Recipient],
            exclude_delivered_of: int | None = None, chunk: int = 5000) -> int:
-    """Write one pending row per recipient; returns how many."""
+    """Write one pending row per recipient; returns how many.
+
+    One transaction, which also sets ``frozen_at``: after a crash the audience is either
+    frozen whole or not at all (and is frozen on the next run).
+    """
     moment = now()
     already: set[int] = set()
     if exclude_delivered_of is not None:
