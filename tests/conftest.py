@@ -218,6 +218,7 @@ def smtp_server():
         def __init__(self) -> None:
             self.messages: list[tuple[list[str], bytes]] = []
             self.refuse: set[str] = set()
+            self.hang_up_after: set[str] = set()  # accept, then drop before answering
 
         async def handle_RCPT(self, server, session, envelope, address, options):
             if address in self.refuse:
@@ -227,6 +228,10 @@ def smtp_server():
 
         async def handle_DATA(self, server, session, envelope):
             self.messages.append((list(envelope.rcpt_tos), envelope.content))
+            if self.hang_up_after & set(envelope.rcpt_tos):
+                self.hang_up_after -= set(envelope.rcpt_tos)
+                server.transport.close()
+                return None
             return "250 Message accepted"
 
     recorder = Recorder()

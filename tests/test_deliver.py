@@ -180,3 +180,18 @@ def test_smtp_delivers_once_and_reports_refusals(store: Store, config: Config, t
     message = parse(recorder.messages[0][1])
     assert message.get_content_type() == "multipart/alternative"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_smtp_connection_lost_mid_message_leaves_exactly_that_one_uncertain(
+        store: Store, config: Config, tmp_path: Path, smtp_server) -> None:
+    recorder, port = smtp_server
+    recorder.hang_up_after.add("reader5@org5.example")
+    populate(store, config, tmp_path, extra=40)
+    transport = SmtpTransport("127.0.0.1", port, "none", None, None, 10, config.sender.email)
+    report, frozen = run(store, config, transport)
+    uncertain = ledger.entries(store, report.delivery_id, EntryState.UNCERTAIN)
+    assert [e.email for e in uncertain] == ["reader5@org5.example"]
+    assert report.counts[EntryState.SENT] == frozen - 1
+    assert report.state is DeliveryState.PAUSED and "uncertain" in (report.reason or "")
+    received = [r for rcpt, _ in recorder.messages for r in rcpt]
+    assert len(received) == len(set(received)) == frozen  # it did arrive, once

@@ -26,6 +26,7 @@ from pipeline.deliver import ledger
 from pipeline.deliver.message import Envelope, MessageTemplate
 from pipeline.deliver.transports import (
     PermanentError,
+    Result,
     TemporaryError,
     Transport,
     UnknownOutcome,
@@ -156,13 +157,28 @@ class Engine:
         envelopes = [self.envelope(delivery_id, row) for row in rows]
         ids = [row.id for row in rows]
         claimed = now()
+        recorded: set[int] = set()
+
+        def record_one(result: Result) -> None:  # sequential transports: each as it is sent
+            ledger.record(self.store, [_outcome(result)])
+            recorded.add(result.entry_id)
+            report.sent_now += result.accepted
+            report.failed_now += not result.accepted
+
+        report_each = record_one if self.transport.sequential else None
         for attempt in range(MAX_RETRIES):
             try:
-                results = self.transport.send(template, batch_id, envelopes)
+                results = self.transport.send(template, batch_id, envelopes, report_each)
             except TemporaryError as exc:
+                ids = [i for i in ids if i not in recorded]
+                envelopes = [e for e in envelopes if e.entry_id not in recorded]
                 self.sleep(min(exc.retry_after, 300))
                 continue
             except UnknownOutcome as exc:
+                if exc.entries is not None:  # only these were on the wire; the rest untried
+                    untried = [i for i in ids if i not in recorded and i not in exc.entries]
+                    ledger.release(self.store, untried)
+                    ids = exc.entries
                 settled = self.transport.settle(batch_id, ids, claimed) \
                     if self.transport.uses_fence else dict.fromkeys(ids)
                 if any(value is None for value in settled.values()):
@@ -179,17 +195,17 @@ class Engine:
                     continue
                 break
             except PermanentError as exc:
-                ledger.release(self.store, ids, str(exc))
+                ledger.release(self.store, [i for i in ids if i not in recorded], str(exc))
                 ledger.move(self.store, delivery_id, DeliveryState.PAUSED, str(exc))
                 report.reason = str(exc)
                 return True
-            ledger.record(self.store, [
-                (r.entry_id, EntryState.SENT if r.accepted else EntryState.FAILED,
-                 r.provider_id, r.error) for r in results])
-            report.sent_now += sum(r.accepted for r in results)
-            report.failed_now += sum(not r.accepted for r in results)
+            late = [r for r in results if r.entry_id not in recorded]
+            ledger.record(self.store, [_outcome(r) for r in late])
+            report.sent_now += sum(r.accepted for r in late)
+            report.failed_now += sum(not r.accepted for r in late)
             return False
-        ledger.release(self.store, ids, "provider kept failing")
+        ledger.release(self.store, [i for i in ids if i not in recorded],
+                       "provider kept failing")
         ledger.move(self.store, delivery_id, DeliveryState.PAUSED,
                     f"the provider kept failing ({MAX_RETRIES} tries); nothing of the last "
                     "batch was sent; resume when it recovers")
@@ -228,6 +244,11 @@ class Engine:
         if state is DeliveryState.PAUSED and report.reason is None:
             report.reason = ledger.get_delivery(self.store, delivery_id).pause_reason
         return report
+
+
+def _outcome(result: Result) -> tuple[int, EntryState, str | None, str | None]:
+    state = EntryState.SENT if result.accepted else EntryState.FAILED
+    return result.entry_id, state, result.provider_id, result.error
 
 
 def start_delivery(store: Store, config: Config, issue: Issue, transport: Transport,

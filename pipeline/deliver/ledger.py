@@ -141,7 +141,6 @@ def claim(store: Store, delivery_id: int, variant: str | None, size: int,
     confirmed are skipped instead: nothing goes to someone who left after freezing.
     """
     with store.session() as session, session.begin():
-        _skip_departed(session, delivery_id)
         query = select(LedgerEntry).where(LedgerEntry.delivery_id == delivery_id,
                                           LedgerEntry.state == EntryState.PENDING)
         if variant is None:
@@ -151,16 +150,26 @@ def claim(store: Store, delivery_id: int, variant: str | None, size: int,
             variant = first.variant
         rows = list(session.scalars(query.where(LedgerEntry.variant == variant)
                                     .order_by(LedgerEntry.id).limit(size)))
+        departed = _departed(session, [r.id for r in rows])
         moment = now()
+        claimed = []
         for row in rows:
+            row.updated_at = moment
+            if row.id in departed:
+                row.state = EntryState.SKIPPED
+                row.last_error = "unsubscribed or suppressed after the audience was frozen"
+                continue
             row.state, row.batch = EntryState.IN_FLIGHT, batch_id
             row.attempts += 1
-            row.updated_at = moment
-        return [Claimed(r.id, r.subscriber_id, r.email or "", r.name, r.segment, r.variant,
-                        r.attempts) for r in rows]
+            claimed.append(Claimed(row.id, row.subscriber_id, row.email or "", row.name,
+                                   row.segment, row.variant, row.attempts))
+        return claimed
 
 
-def _skip_departed(session: Any, delivery_id: int) -> None:
+def _departed(session: Any, entry_ids: list[int]) -> set[int]:
+    """Of these rows, those whose reader is no longer confirmed, or is now suppressed."""
+    if not entry_ids:
+        return set()
     still_wanted = exists().where(and_(
         Subscription.subscriber_id == LedgerEntry.subscriber_id,
         Subscription.segment == LedgerEntry.segment,
@@ -169,11 +178,8 @@ def _skip_departed(session: Any, delivery_id: int) -> None:
         Subscriber.id == LedgerEntry.subscriber_id,
         Suppression.hash == Subscriber.email_hash,
         or_(Suppression.scope == ALL_SEGMENTS, Suppression.scope == LedgerEntry.segment)))
-    session.execute(update(LedgerEntry).where(
-        LedgerEntry.delivery_id == delivery_id, LedgerEntry.state == EntryState.PENDING,
-        or_(~still_wanted, suppressed)).values(
-        state=EntryState.SKIPPED, last_error="unsubscribed or suppressed after freezing",
-        updated_at=now()).execution_options(synchronize_session=False))
+    return set(session.scalars(select(LedgerEntry.id).where(
+        LedgerEntry.id.in_(entry_ids), or_(~still_wanted, suppressed))))
 
 
 def record(store: Store, outcomes: Sequence[tuple[int, EntryState, str | None, str | None]]

@@ -14,7 +14,7 @@ a refused recipient (e.g. SMTP 550) is a failed Result, not an exception.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -34,7 +34,12 @@ class TemporaryError(TransportError):
 
 
 class UnknownOutcome(TransportError):
-    """The batch may have been accepted."""
+    """The batch may have been accepted: all of it, or only ``entries`` (a sequential
+    transport knows which message was on the wire; the ones after it were never tried)."""
+
+    def __init__(self, message: str, entries: list[int] | None = None) -> None:
+        super().__init__(message)
+        self.entries = entries
 
 
 class PermanentError(TransportError):
@@ -53,13 +58,16 @@ class Transport(Protocol):
     name: str
     batch_size: int          # envelopes per send() call
     uses_fence: bool         # accepted batches can still be cancelled for a while
+    sequential: bool         # sends one envelope at a time, in order, reporting each
 
     def new_batch(self) -> str:
         """An id for the next batch, recorded in the ledger before the batch is sent."""
         ...
 
-    def send(self, template: MessageTemplate, batch_id: str,
-             envelopes: Sequence[Envelope]) -> list[Result]: ...
+    def send(self, template: MessageTemplate, batch_id: str, envelopes: Sequence[Envelope],
+             report: Callable[[Result], None] | None = None) -> list[Result]:
+        """Send; a sequential transport calls ``report`` as each envelope is settled."""
+        ...
 
     def settle(self, batch_id: str, entry_ids: Sequence[int],
                since: datetime) -> dict[int, bool | None]:

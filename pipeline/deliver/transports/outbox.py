@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +20,7 @@ class OutboxTransport:
     name = "outbox"
     batch_size = 500
     uses_fence = False
+    sequential = True
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -28,8 +29,8 @@ class OutboxTransport:
     def _path(self, entry_id: int) -> Path:
         return self.folder / f"{entry_id:09d}.eml"
 
-    def send(self, template: MessageTemplate, batch_id: str,
-             envelopes: Sequence[Envelope]) -> list[Result]:
+    def send(self, template: MessageTemplate, batch_id: str, envelopes: Sequence[Envelope],
+             report: Callable[[Result], None] | None = None) -> list[Result]:
         results = []
         for envelope in envelopes:
             target = self._path(envelope.entry_id)
@@ -37,6 +38,8 @@ class OutboxTransport:
             temporary.write_bytes(template.build(envelope))
             os.replace(temporary, target)
             results.append(Result(envelope.entry_id, True, target.name))
+            if report:
+                report(results[-1])
         return results
 
     def new_batch(self) -> str:

@@ -17,7 +17,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.error import URLError
@@ -44,6 +44,7 @@ def _html_key(name: str) -> str:
 class SendGridTransport:
     name = "sendgrid"
     batch_size = 1000
+    sequential = False
 
     def __init__(self, api_key: str, host: str, settings: SendGridSettings, config: Config,
                  fence_seconds: int) -> None:
@@ -147,8 +148,8 @@ class SendGridTransport:
             "custom_args": {"entry": envelope.subscriber_ref},
         }
 
-    def send(self, template: MessageTemplate, batch_id: str,
-             envelopes: Sequence[Envelope]) -> list[Result]:
+    def send(self, template: MessageTemplate, batch_id: str, envelopes: Sequence[Envelope],
+             report: Callable[[Result], None] | None = None) -> list[Result]:
         response = self._call("post", "mail/send", self.body(template, batch_id, envelopes))
         message_id = (response.headers or {}).get("X-Message-Id")
         return [Result(e.entry_id, True, message_id or batch_id) for e in envelopes]

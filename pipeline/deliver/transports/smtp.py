@@ -12,7 +12,7 @@ import os
 import smtplib
 import ssl
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from pipeline.config import Config
@@ -31,8 +31,9 @@ def _text(reply: bytes | str) -> str:
 
 class SmtpTransport:
     name = "smtp"
-    batch_size = 1
+    batch_size = 100
     uses_fence = False
+    sequential = True
 
     def __init__(self, host: str, port: int, security: str, username: str | None,
                  password: str | None, timeout: float, envelope_from: str) -> None:
@@ -72,10 +73,12 @@ class SmtpTransport:
         self._connection = connection
         return connection
 
-    def send(self, template: MessageTemplate, batch_id: str,
-             envelopes: Sequence[Envelope]) -> list[Result]:
-        results = []
+    def send(self, template: MessageTemplate, batch_id: str, envelopes: Sequence[Envelope],
+             report: Callable[[Result], None] | None = None) -> list[Result]:
+        results: list[Result] = []
         for envelope in envelopes:
+            if results and report:
+                report(results[-1])
             data = template.build(envelope)
             connection = self._connect()
             try:
@@ -98,10 +101,12 @@ class SmtpTransport:
                                       f"{_text(exc.smtp_error)}"))
             except (OSError, smtplib.SMTPServerDisconnected) as exc:
                 self._connection = None
-                raise UnknownOutcome(f"connection to {self.host} lost while sending: {exc}"
-                                     ) from None
+                raise UnknownOutcome(f"connection to {self.host} lost while sending: {exc}",
+                                     [envelope.entry_id]) from None
             else:
                 results.append(Result(envelope.entry_id, True, envelope.message_id))
+        if results and report:
+            report(results[-1])
         return results
 
     def new_batch(self) -> str:
@@ -109,7 +114,10 @@ class SmtpTransport:
 
     def settle(self, batch_id: str, entry_ids: Sequence[int],
                since: datetime) -> dict[int, bool | None]:
-        return dict.fromkeys(entry_ids)  # SMTP cannot tell: unknown
+        """Messages go out in ledger order and each is recorded as it is accepted, so of a
+        batch's unrecorded rows only the first can have been on the wire."""
+        ordered = sorted(entry_ids)
+        return {entry: (None if entry == ordered[0] else False) for entry in ordered}
 
     def close(self) -> None:
         if self._connection is not None:
