@@ -140,29 +140,30 @@ def claim(store: Store, delivery_id: int, variant: str | None, size: int,
     Rows whose address has since been suppressed or whose subscription is no longer
     confirmed are skipped instead: nothing goes to someone who left after freezing.
     """
+    table = LEDGER
     with store.session() as session, session.begin():
-        query = select(LedgerEntry).where(LedgerEntry.delivery_id == delivery_id,
-                                          LedgerEntry.state == EntryState.PENDING)
+        pending = (table.c.delivery_id == delivery_id) & (table.c.state == EntryState.PENDING)
         if variant is None:
-            first = session.scalars(query.order_by(LedgerEntry.id).limit(1)).first()
-            if first is None:
+            variant = session.scalar(select(table.c.variant).where(pending)
+                                     .order_by(table.c.id).limit(1))
+            if variant is None:
                 return []
-            variant = first.variant
-        rows = list(session.scalars(query.where(LedgerEntry.variant == variant)
-                                    .order_by(LedgerEntry.id).limit(size)))
-        departed = _departed(session, [r.id for r in rows])
+        rows = session.execute(
+            select(table.c.id, table.c.subscriber_id, table.c.email, table.c.name,
+                   table.c.segment, table.c.variant, table.c.attempts)
+            .where(pending, table.c.variant == variant).order_by(table.c.id).limit(size)).all()
+        departed = _departed(session, [row.id for row in rows])
         moment = now()
-        claimed = []
-        for row in rows:
-            row.updated_at = moment
-            if row.id in departed:
-                row.state = EntryState.SKIPPED
-                row.last_error = "unsubscribed or suppressed after the audience was frozen"
-                continue
-            row.state, row.batch = EntryState.IN_FLIGHT, batch_id
-            row.attempts += 1
-            claimed.append(Claimed(row.id, row.subscriber_id, row.email or "", row.name,
-                                   row.segment, row.variant, row.attempts))
+        if departed:
+            session.execute(update(table).where(table.c.id.in_(departed)).values(
+                state=EntryState.SKIPPED, updated_at=moment,
+                last_error="unsubscribed or suppressed after the audience was frozen"))
+        claimed = [Claimed(r.id, r.subscriber_id, r.email or "", r.name, r.segment, r.variant,
+                           r.attempts + 1) for r in rows if r.id not in departed]
+        if claimed:
+            session.execute(update(table).where(table.c.id.in_([c.id for c in claimed]))
+                            .values(state=EntryState.IN_FLIGHT, batch=batch_id,
+                                    attempts=table.c.attempts + 1, updated_at=moment))
         return claimed
 
 

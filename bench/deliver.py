@@ -1,0 +1,248 @@
+"""Delivery speed: recipients/s and peak RSS, each beside the ceiling of the same server.
+
+    python bench/deliver.py [--sendgrid 100000] [--smtp 100000] [--null 1000000]
+
+- SendGrid: N recipients through the real engine and transport to Prism (SendGrid's OpenAPI
+  mock) and to the recording stand-in; ceiling: the same request bodies, pre-built, pushed
+  by a bare keep-alive client to the same server.
+- SMTP: N recipients to aiosmtpd (its own process); ceiling: pre-built message bytes in a
+  bare smtplib loop to the same server.
+- Null: N and N/10 recipients through a transport that discards what it is given (the
+  pipeline's own cost: freezing, claiming, building, recording); the ratio should be <= 11.
+Each run is a fresh process so its peak RSS is its own. Targets: 100,000 to the SendGrid mock
+in < 20 s and < 250 MB; null 1,000,000 <= 11 x 100,000; SMTP >= 80 % of the bare ceiling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import resource
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+SPEC = Path(os.environ.get("SENDGRID_OPENAPI_SPEC", ROOT.parent / "shared" / "sendgrid" /
+                           "sendgrid-v3-newsletter-mock.json"))
+
+
+class NullTransport:
+    name = "null"
+    batch_size = 1000
+    uses_fence = False
+    sequential = False
+
+    def new_batch(self) -> str:
+        return "null"
+
+    def send(self, template: Any, batch_id: str, envelopes: Any, report: Any = None) -> Any:
+        from pipeline.deliver.transports import Result
+
+        for envelope in envelopes:
+            template.build(envelope)  # the per-recipient work, then drop it
+        return [Result(e.entry_id, True, None) for e in envelopes]
+
+    def settle(self, batch_id: str, entry_ids: Any, since: Any) -> Any:
+        return dict.fromkeys(entry_ids, False)
+
+    def close(self) -> None:
+        pass
+
+
+def child(kind: str, count: int, target: str) -> None:
+    """One measured run in this process: fill, freeze, send; print seconds and peak RSS."""
+    from audience import fill
+
+    from pipeline.audience.store import Store
+    from pipeline.config import load_config
+    from pipeline.deliver.engine import Engine, start_delivery
+    from pipeline.issue import load_issue
+
+    config = load_config(ROOT / "newsletter.toml")
+    work = Path(tempfile.mkdtemp())
+    url = f"sqlite:///{work / 'bench.db'}"
+    fill(url, count)
+    store = Store.open(config, url)
+    if kind == "sendgrid":
+        from pipeline.deliver.transports.sendgrid import SendGridTransport
+
+        transport: Any = SendGridTransport("SG.bench", target, config.delivery.sendgrid, config,
+                                           config.delivery.fence_minutes * 60)
+    elif kind == "smtp":
+        from pipeline.deliver.transports.smtp import SmtpTransport
+
+        transport = SmtpTransport("127.0.0.1", int(target), "none", None, None, 30,
+                                  config.sender.email)
+    else:
+        transport = NullTransport()
+    issue = load_issue(ROOT / "issues" / "2027-1", config)
+    start = time.perf_counter()
+    delivery_id, _ = start_delivery(store, config, issue, transport)
+    report = Engine(store, config, issue, transport, b"k" * 48).run(delivery_id)
+    seconds = time.perf_counter() - start
+    assert report.state.value == "finished", report
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_mb": peak, "sent": report.sent_now}))
+
+
+def measure(kind: str, count: int, target: str) -> dict[str, float]:
+    out = subprocess.run([sys.executable, __file__, "--child", kind, str(count), target],
+                         check=True, capture_output=True, text=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bodies(count: int) -> list[bytes]:
+    """The request bodies our transport sends, pre-built, for the bare-client ceiling."""
+    from pipeline.config import load_config
+    from pipeline.deliver.engine import links
+    from pipeline.deliver.message import Envelope, MessageTemplate
+    from pipeline.deliver.transports.sendgrid import SendGridTransport
+    from pipeline.issue import load_issue
+    from pipeline.render import VariantKey, render_issue
+    from pipeline.render.personalise import Reader
+
+    config = load_config(ROOT / "newsletter.toml")
+    issue = load_issue(ROOT / "issues" / "2027-1", config)
+    template = MessageTemplate(render_issue(issue, config, [VariantKey("general")])
+                               .variants[VariantKey("general")], config, config.list_id)
+    transport = SendGridTransport("SG.x", "http://x", config.delivery.sendgrid, config, 900)
+    out = []
+    for start in range(0, count, 1000):
+        envelopes = []
+        for i in range(start, min(start + 1000, count)):
+            unsubscribe, preferences = links(config, b"k" * 48, i + 1)
+            envelopes.append(Envelope(i + 1, f"r{i + 1}@example.se", None, "general",
+                                      f"<{i}@x>", Reader("", unsubscribe, preferences), str(i)))
+        out.append(json.dumps(transport.body(template, "batch", envelopes)).encode())
+    return out
+
+
+def bare_http(port: int, payloads: list[bytes]) -> float:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    start = time.perf_counter()
+    for payload in payloads:
+        connection.request("POST", "/v3/mail/send", payload, {
+            "Authorization": "Bearer SG.bench", "Content-Type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 202, response.status
+    return time.perf_counter() - start
+
+
+def bare_smtp(port: int, count: int) -> float:
+    """Our own general variant's bytes, built once, sent again and again."""
+    from pipeline.config import load_config
+    from pipeline.deliver.message import Envelope, MessageTemplate
+    from pipeline.issue import load_issue
+    from pipeline.render import VariantKey, render_issue
+    from pipeline.render.personalise import Reader
+
+    config = load_config(ROOT / "newsletter.toml")
+    issue = load_issue(ROOT / "issues" / "2027-1", config)
+    email = render_issue(issue, config, [VariantKey("general")]).variants[VariantKey("general")]
+    data = MessageTemplate(email, config, config.list_id).build(Envelope(
+        1, "b@example.se", None, "general", "<1@x>", Reader("", "https://u", "https://p"), "1"))
+    connection = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    start = time.perf_counter()
+    for i in range(count):
+        connection.sendmail("a@example.se", [f"r{i}@example.se"], data)
+    connection.quit()
+    return time.perf_counter() - start
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_prism(args: list[str]) -> tuple[subprocess.Popen[bytes], int]:
+    import urllib.request
+
+    port = free_port()
+    process = subprocess.Popen([str(ROOT / "node_modules" / ".bin" / "prism"), *args, "-h",
+                                "127.0.0.1", "-p", str(port), "--errors", "-v", "warn"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(120):
+        try:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/v3/mail/batch",
+                                             method="POST",
+                                             headers={"Authorization": "Bearer SG.x"})
+            with urllib.request.urlopen(request, timeout=2):
+                return process, port
+        except OSError:
+            time.sleep(0.5)
+    raise SystemExit("Prism did not start")
+
+
+def line(label: str, count: int, run: dict[str, float], ceiling: float | None) -> None:
+    rate = count / run["seconds"]
+    text = f"{label:34} {count:>9,} in {run['seconds']:7.2f} s = {rate:9,.0f}/s  " \
+           f"peak RSS {run['peak_mb']:4.0f} MB"
+    if ceiling:
+        text += (f"  | bare client {count / ceiling:9,.0f}/s  "
+                 f"ours/bare {ceiling / run['seconds']:.0%}")
+    print(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sendgrid", type=int, default=100_000)
+    parser.add_argument("--smtp", type=int, default=100_000)
+    parser.add_argument("--null", type=int, default=1_000_000)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, count, target = args.child
+        return child(kind, int(count), target)
+
+    if args.sendgrid:
+        from tests.sendgrid_standin import StandIn
+
+        payloads = bodies(args.sendgrid)
+        prism, port = start_prism(["mock", str(SPEC)])
+        try:
+            line("SendGrid → Prism mock", args.sendgrid,
+                 measure("sendgrid", args.sendgrid, f"http://127.0.0.1:{port}"),
+                 bare_http(port, payloads))
+        finally:
+            prism.terminate()
+        standin = StandIn()
+        line("SendGrid → stand-in (no Prism)", args.sendgrid,
+             measure("sendgrid", args.sendgrid, f"http://127.0.0.1:{standin.port}"),
+             bare_http(standin.port, payloads))
+        standin.close()
+    if args.smtp:
+        port = free_port()
+        server = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l",
+                                   f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"])
+        time.sleep(1.5)
+        try:
+            ceiling_count = min(args.smtp, 5000)
+            ceiling = bare_smtp(port, ceiling_count) * args.smtp / ceiling_count
+            line("SMTP → aiosmtpd", args.smtp, measure("smtp", args.smtp, str(port)), ceiling)
+        finally:
+            server.terminate()
+    if args.null:
+        small = measure("null", args.null // 10, "-")
+        big = measure("null", args.null, "-")
+        line("null transport", args.null // 10, small, None)
+        line("null transport", args.null, big, None)
+        print(f"{'':34} time ratio {args.null:,} / {args.null // 10:,}: "
+              f"{big['seconds'] / small['seconds']:.1f} (target <= 11)")
+
+
+if __name__ == "__main__":
+    main()
