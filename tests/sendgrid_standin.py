@@ -27,6 +27,7 @@ class StandIn:
         self.faults: list[int] = []
         self.drop_after_accept = 0
         self.bodies: list[dict[str, Any]] = []
+        self.suppressed: list[str] = []  # reported as bounces
         self.keep_bodies = False
         handler = type("Handler", (_Handler,), {"standin": self})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -50,7 +51,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
 
-    def _answer(self, status: int, body: dict[str, Any] | None = None,
+    def _answer(self, status: int, body: dict[str, Any] | list[Any] | None = None,
                 headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode() if body is not None else b""
         self.send_response(status)
@@ -61,6 +62,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if "/suppression/" in self.path:
+            with self.standin.lock:
+                listed = [{"email": e, "created": 1} for e in self.standin.suppressed
+                          if self.path.split("/suppression/")[1].startswith("bounces")]
+            return self._answer(200, listed)
+        return self._answer(404, {"errors": [{"message": "not here"}]})
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

@@ -13,15 +13,24 @@ import pytest
 from pipeline.audience.models import DeliveryState, EntryState
 from pipeline.audience.store import Store
 from pipeline.config import Config
+from pipeline.deliver import ledger
 from pipeline.deliver.transports.sendgrid import SendGridTransport
 from tests.test_deliver import populate, run
 
 
+class WithoutSync(SendGridTransport):
+    """For fault tests whose Prefer header would also fail the suppression sync (tested
+    on its own below)."""
+
+    suppressions = None  # type: ignore[assignment]
+
+
 def transport(config: Config, host: str, fence: bool = True,
               prefer: str | None = None) -> SendGridTransport:
-    sendgrid = SendGridTransport("SG.test", host, config.delivery.sendgrid, config,
-                                 config.delivery.fence_minutes * 60 if fence else 0)
-    if prefer:
+    kind = WithoutSync if prefer else SendGridTransport
+    sendgrid = kind("SG.test", host, config.delivery.sendgrid, config,
+                    config.delivery.fence_minutes * 60 if fence else 0)
+    if prefer:  # Prism answers every request with this status
         sendgrid.client.client.request_headers["Prefer"] = prefer
     return sendgrid
 
@@ -128,3 +137,35 @@ def test_api_key_only_from_the_environment(config: Config, monkeypatch, missing:
     monkeypatch.delenv(missing, raising=False)
     with pytest.raises(TransportError, match="SENDGRID_API_KEY is not set"):
         SendGridTransport.from_config(config)
+
+
+def test_suppressions_are_read_from_sendgrid_before_sending(store: Store, config: Config,
+                                                            tmp_path: Path,
+                                                            standin_behind_prism) -> None:
+    standin, base = standin_behind_prism
+    populate(store, config, tmp_path, extra=5)
+    standin.suppressed = ["reader3@org3.example"]
+    before = standin.delivered()
+    try:
+        report, frozen = run(store, config, transport(config, base))
+    finally:
+        standin.suppressed = []
+    assert report.state is DeliveryState.FINISHED
+    skipped = ledger.entries(store, report.delivery_id, EntryState.SKIPPED)
+    assert [e.email for e in skipped] == ["reader3@org3.example"]
+    sent = standin.delivered() - before
+    assert "reader3@org3.example" not in sent and len(sent) == frozen - 1
+
+
+def test_prism_example_suppressions_reach_the_register(store: Store, config: Config,
+                                                       prism_mock: str) -> None:
+    from pipeline.audience.models import Suppression
+    from pipeline.deliver.suppressions import sync_suppressions
+
+    count = sync_suppressions(store, transport(config, prism_mock))
+    assert count >= 5  # SendGrid's documented examples for each list
+    with store.session() as session:
+        hashes = {s.hash: s.reason for s in session.query(Suppression)}
+    assert hashes[store.email_hash("example@example.com")] == "bounced"
+    assert hashes[store.email_hash("user1@example.com")] in {"complained", "bounced",
+                                                             "unsubscribed"}

@@ -24,11 +24,13 @@ from pipeline.audience.tokens import Purpose, make_token
 from pipeline.config import Config
 from pipeline.deliver import ledger
 from pipeline.deliver.message import Envelope, MessageTemplate
+from pipeline.deliver.suppressions import SuppressionSource, sync_suppressions
 from pipeline.deliver.transports import (
     PermanentError,
     Result,
     TemporaryError,
     Transport,
+    TransportError,
     UnknownOutcome,
 )
 from pipeline.issue import Issue
@@ -95,6 +97,19 @@ class Engine:
                                              DeliveryState.RUNNING, DeliveryState.PAUSED})
         report = DeliveryReport(delivery.id, DeliveryState.RUNNING, {})
         self._settle_in_flight(delivery_id, report)
+        if isinstance(self.transport, SuppressionSource):
+            for attempt in range(3):
+                try:
+                    synced = sync_suppressions(store, self.transport)
+                    break
+                except TransportError as exc:  # never send without the provider's list
+                    if attempt == 2:
+                        ledger.move(store, delivery_id, DeliveryState.PAUSED, str(exc))
+                        report.reason = str(exc)
+                        self.transport.close()
+                        return self._finish(delivery_id, report)
+                    self.sleep(2 ** attempt + random.random())
+            report.notes.append(f"{synced} suppression(s) read from {self.transport.name}")
         total = sum(ledger.counts(store, delivery_id).values())
         attempted = 0
         last = time.monotonic()

@@ -17,7 +17,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.error import URLError
@@ -166,12 +166,40 @@ class SendGridTransport:
         deadline = since.timestamp() + self.fence - SAFETY_MARGIN
         if not self.uses_fence or not batch_id or time.time() > deadline:
             return dict.fromkeys(entry_ids)
-        try:
-            self._call("post", "user/scheduled_sends", {"batch_id": batch_id,
-                                                        "status": "cancel"})
-        except TransportError:
-            return dict.fromkeys(entry_ids)
-        return dict.fromkeys(entry_ids, False)
+        for attempt in range(3):  # cancelling is idempotent: try again on a passing fault
+            try:
+                self._call("post", "user/scheduled_sends", {"batch_id": batch_id,
+                                                            "status": "cancel"})
+                return dict.fromkeys(entry_ids, False)
+            except PermanentError:
+                break
+            except TransportError:
+                if time.time() + 1 + attempt > deadline:
+                    break
+                time.sleep(1 + attempt)
+        return dict.fromkeys(entry_ids)
+
+    def suppressions(self, since: int) -> Iterator[tuple[str, str]]:
+        """Bounces, blocks, invalid addresses, spam reports and global unsubscribes."""
+
+        from pipeline.deliver.suppressions import REASONS
+
+        page = 500
+        for kind in REASONS:
+            offset = 0
+            while True:
+                endpoint = self.client.client.suppression._(kind)
+                try:
+                    response = endpoint.get(query_params={"start_time": since, "limit": page,
+                                                          "offset": offset})
+                except Exception as exc:
+                    raise TemporaryError(f"cannot read SendGrid's {kind}: {exc}", 30) from None
+                items = json.loads(response.body or b"[]")
+                for item in items:
+                    yield str(item["email"]), kind
+                if len(items) < page:
+                    break
+                offset += page
 
     def close(self) -> None:
         pass
