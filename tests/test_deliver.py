@@ -195,3 +195,18 @@ def test_smtp_connection_lost_mid_message_leaves_exactly_that_one_uncertain(
     assert report.state is DeliveryState.PAUSED and "uncertain" in (report.reason or "")
     received = [r for rcpt, _ in recorder.messages for r in rcpt]
     assert len(received) == len(set(received)) == frozen  # it did arrive, once
+
+
+def test_export_lists_send_history_and_erase_scrubs_the_ledger(store: Store, config: Config,
+                                                               tmp_path: Path) -> None:
+    from pipeline.audience import gdpr
+
+    populate(store, config, tmp_path)
+    run(store, config, OutboxTransport(tmp_path / "outbox"))
+    history = gdpr.export_person(store, "sara.ek@example.se")["deliveries"]
+    assert [(h["issue"], h["variant"], h["state"]) for h in history] == [
+        ("2027-1", "general", "sent")]
+    gdpr.erase_person(store, "sara.ek@example.se")
+    with store.session() as session:
+        assert session.scalar(select(LedgerEntry.email).where(
+            LedgerEntry.email == "sara.ek@example.se")) is None

@@ -10,12 +10,14 @@ import csv
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO, cast
 
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
 from pipeline.audience.importer import neutralise
 from pipeline.audience.models import (
     ALL_SEGMENTS,
+    Delivery,
+    LedgerEntry,
     Status,
     Subscriber,
     Subscription,
@@ -75,6 +77,13 @@ def export_person(store: Store, email: str) -> dict[str, Any]:
             "suppressions": [{"scope": s.scope, "reason": s.reason,
                               "created_at": _iso(s.created_at)}
                              for s in _suppressions(session, store, person.email_hash)],
+            "deliveries": [{"issue": issue, "variant": entry.variant, "state": entry.state,
+                            "updated_at": _iso(entry.updated_at)}
+                           for entry, issue in session.execute(
+                               select(LedgerEntry, Delivery.issue)
+                               .join(Delivery, Delivery.id == LedgerEntry.delivery_id)
+                               .where(LedgerEntry.subscriber_id == person.id)
+                               .order_by(LedgerEntry.id)).all()],
         }
 
 
@@ -107,6 +116,8 @@ def erase_person(store: Store, email: str) -> None:
         person = _find(session, store, email)
         suppress(session, person.email_hash, ALL_SEGMENTS, Status.ERASED)
         session.execute(delete(Subscription).where(Subscription.subscriber_id == person.id))
+        session.execute(update(LedgerEntry).where(LedgerEntry.subscriber_id == person.id)
+                        .values(email=None, name=None))
         person.email = person.email_key = person.name = None
         person.organisation_id = None
         person.erased_at = person.updated_at = now()

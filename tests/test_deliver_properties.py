@@ -1,0 +1,72 @@
+"""Batching invariants, over generated audiences: ≤ 1000 per request, no address twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import insert
+
+from pipeline.audience.importer import SUBSCRIBERS, SUBSCRIPTIONS
+from pipeline.audience.store import Store, now
+from pipeline.config import Config
+from pipeline.deliver.engine import Engine, start_delivery
+from pipeline.deliver.transports.sendgrid import SendGridTransport
+from pipeline.issue import load_issue
+from tests.conftest import EXAMPLE
+
+
+class CapturingSendGrid(SendGridTransport):
+    """The real request bodies, kept instead of posted (Prism checks the real traffic in
+    test_sendgrid.py); no suppression sync."""
+
+    suppressions = None  # type: ignore[assignment]
+
+    def __init__(self, config: Config) -> None:
+        super().__init__("SG.test", "http://127.0.0.1:9", config.delivery.sendgrid, config, 900)
+        self.bodies: list[dict[str, Any]] = []
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        if path == "mail/batch":
+            return type("Response", (), {"body": b'{"batch_id": "b"}', "headers": {}})()
+        assert body is not None
+        self.bodies.append(body)
+        return type("Response", (), {"body": b"", "headers": {}})()
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(size=st.integers(min_value=0, max_value=2600), doubles=st.integers(0, 3))
+def test_requests_hold_at_most_1000_and_no_address_twice(size: int, doubles: int,
+                                                         config: Config, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / f'p{size}-{doubles}.db'}"
+    store = Store.open(config, url)
+    moment = now()
+    with store.engine.begin() as connection:
+        if size:
+            connection.execute(insert(SUBSCRIBERS), [{
+                "id": i, "email": f"r{i}@example.se", "email_key": f"r{i}@example.se",
+                "email_hash": f"{i:064x}", "name": None, "organisation_id": None,
+                "language": "sv", "created_at": moment, "updated_at": moment}
+                for i in range(1, size + 1)])
+            connection.execute(insert(SUBSCRIPTIONS), [{  # some in both segments
+                "subscriber_id": i, "segment": segment, "status": "confirmed",
+                "legal_basis": "consent", "source": "t", "privacy_notice": "1",
+                "created_at": moment, "confirmed_at": moment, "status_changed_at": moment}
+                for i in range(1, size + 1)
+                for segment in (["general", "connected"] if i % 4 < doubles else ["general"])])
+    transport = CapturingSendGrid(config)
+    issue = load_issue(EXAMPLE, config)
+    delivery_id, frozen = start_delivery(store, config, issue, transport)
+    Engine(store, config, issue, transport, b"k" * 48, sleep=lambda s: None).run(delivery_id)
+    seen: list[str] = []
+    for body in transport.bodies:
+        personalizations = body["personalizations"]
+        recipients = [to["email"] for p in personalizations for to in p["to"]]
+        assert 1 <= len(personalizations) <= 1000 and len(recipients) <= 1000
+        assert len(recipients) == len(set(recipients))
+        seen += recipients
+    assert len(seen) == len(set(seen)) == frozen == size
+    store.close()
