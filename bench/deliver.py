@@ -59,19 +59,14 @@ class NullTransport:
         pass
 
 
-def child(kind: str, count: int, target: str) -> None:
-    """One measured run in this process: fill, freeze, send; print seconds and peak RSS."""
-    from audience import fill
-
+def child(kind: str, url: str, target: str) -> None:
+    """One measured run in this process: freeze, send; print seconds and peak RSS."""
     from pipeline.audience.store import Store
     from pipeline.config import load_config
     from pipeline.deliver.engine import Engine, start_delivery
     from pipeline.issue import load_issue
 
     config = load_config(ROOT / "newsletter.toml")
-    work = Path(tempfile.mkdtemp())
-    url = f"sqlite:///{work / 'bench.db'}"
-    fill(url, count)
     store = Store.open(config, url)
     if kind == "sendgrid":
         from pipeline.deliver.transports.sendgrid import SendGridTransport
@@ -96,7 +91,12 @@ def child(kind: str, count: int, target: str) -> None:
 
 
 def measure(kind: str, count: int, target: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "--child", kind, str(count), target],
+    """Fill a fresh register (in another process), then time the delivery in its own."""
+    work = Path(tempfile.mkdtemp())
+    url = f"sqlite:///{work / 'bench.db'}"
+    subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, 'bench'); "
+                    f"from audience import fill; fill({url!r}, {count})"], check=True, cwd=ROOT)
+    out = subprocess.run([sys.executable, __file__, "--child", kind, url, target],
                          check=True, capture_output=True, text=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -205,8 +205,8 @@ def main() -> None:
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        kind, count, target = args.child
-        return child(kind, int(count), target)
+        kind, url, target = args.child
+        return child(kind, url, target)
 
     if args.sendgrid:
         from tests.sendgrid_standin import StandIn

@@ -38,8 +38,12 @@ def _run(issue: Path, config_file: Path | None, transport_name: str | None, *,
             raise ledger.DeliveryError(f"{loaded.slug} has no delivery to resume")
         delivery_id, frozen = current.id, 0
     else:
-        delivery_id, frozen = start_delivery(store, config, loaded, transport, new_delivery,
-                                             new_subscribers)
+        try:
+            delivery_id, frozen = start_delivery(store, config, loaded, transport,
+                                                 new_delivery, new_subscribers)
+        except ledger.AlreadyDelivered as exc:
+            click.echo(f"Nothing to send: {exc.message}.")
+            return
     if frozen:
         click.echo(f"Froze the audience of {loaded.slug}: {frozen} recipient(s) "
                    f"(delivery {delivery_id}, {transport.name}).")

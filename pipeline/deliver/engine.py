@@ -285,7 +285,7 @@ def start_delivery(store: Store, config: Config, issue: Issue, transport: Transp
             raise ledger.DeliveryError(f"the delivery of {issue.slug} was cancelled; start "
                                        "another with --new-delivery")
         if current.state == DeliveryState.FINISHED:
-            raise ledger.DeliveryError(f"{issue.slug} was already delivered; use "
+            raise ledger.AlreadyDelivered(f"{issue.slug} was already delivered; use "
                                        "--new-subscribers for readers confirmed since, or "
                                        "--new-delivery to send it again to everyone")
         if current.frozen_at is None:  # interrupted before its audience was frozen

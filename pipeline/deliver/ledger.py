@@ -38,6 +38,10 @@ class DeliveryError(NewsletterError):
     """A delivery cannot do what was asked (wrong state, nothing to resume…)."""
 
 
+class AlreadyDelivered(DeliveryError):
+    """The issue's delivery is finished: sending again is a no-op, not a failure."""
+
+
 @dataclass(frozen=True)
 class Claimed:
     id: int
