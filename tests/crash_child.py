@@ -52,10 +52,10 @@ def main() -> None:
             die()
         return real_record(store_, outcomes)
 
-    def send(template, batch_id, envelopes):  # in flight in the ledger, not yet sent
+    def send(template, batch_id, envelopes, report=None):  # in flight, not yet sent
         if chance.random() < 0.04:
             die()
-        return real_send(template, batch_id, envelopes)
+        return real_send(template, batch_id, envelopes, report)
 
     engine_module.ledger.record = record  # type: ignore[assignment]
     transport.send = send  # type: ignore[method-assign]
