@@ -4,7 +4,8 @@
 It hands out batch ids, accepts mail/send (202) and records each personalization with its
 batch id, and records cancellations. ``delivered()`` is what would reach inboxes: every
 accepted personalization whose batch was not cancelled. ``faults`` scripts answers: a list of
-status codes for the next mail/send requests (429, 500…); ``drop_after_accept`` accepts the
+status codes for the next mail/send requests (429, 500…, or 0: hang past the client's timeout,
+then accept); ``drop_after_accept`` accepts the
 next request and then drops the connection, the lost-answer case.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,10 +26,11 @@ class StandIn:
         self.accepted: list[dict[str, Any]] = []   # {"batch": id, "to": email}
         self.cancelled: set[str] = set()
         self.requests = 0
-        self.faults: list[int] = []
+        self.faults: list[int | None] = []
         self.drop_after_accept = 0
         self.bodies: list[dict[str, Any]] = []
         self.suppressed: list[str] = []  # reported as bounces
+        self.hang_seconds = 3.0
         self.keep_bodies = False
         handler = type("Handler", (_Handler,), {"standin": self})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -88,6 +91,9 @@ class _Handler(BaseHTTPRequestHandler):
                 drop = standin.drop_after_accept > 0 and fault is None
                 if drop:
                     standin.drop_after_accept -= 1
+            if fault == 0:  # hang past the client's timeout, then accept (too late to answer)
+                time.sleep(standin.hang_seconds)
+                fault = None
             if fault == 429:
                 return self._answer(429, {"errors": [{"message": "too many requests"}]},
                                     {"Retry-After": "1"})

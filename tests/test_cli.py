@@ -112,3 +112,45 @@ def test_help_is_fast_because_stages_load_lazily() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.stdout.strip() == "[]"
+
+
+def test_send_status_and_test_to_through_the_outbox(tmp_path: Path, monkeypatch) -> None:
+    import shutil
+
+    root = tmp_path / "project"
+    shutil.copytree(ROOT / "templates", root / "templates")
+    shutil.copytree(ROOT / "issues", root / "issues")
+    shutil.copytree(ROOT / "examples", root / "examples")
+    shutil.copy(ROOT / "newsletter.toml", root / "newsletter.toml")
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("NEWSLETTER_DATABASE_URL", raising=False)
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "s" * 48)
+    runner = CliRunner()
+    for segment, basis in (("connected", "public_task"), ("general", "consent")):
+        result = runner.invoke(main, ["audience", "import", f"examples/audience/{segment}.csv",
+                                      "--segment", segment, "--basis", basis])
+        assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["send", "issues/2027-1", "--test-to", "redaktionen@example.se"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "[TEST] general: sent to 1 of 1"
+    assert len(list((root / "outbox").glob("*.eml"))) == 8  # every variant, no ledger
+    assert runner.invoke(main, ["status"]).output == "No deliveries yet.\n"
+    result = runner.invoke(main, ["send", "issues/2027-1"])
+    assert result.output.splitlines() == [
+        "Froze the audience of 2027-1: 6 recipient(s) (delivery 1, outbox).",
+        "2027-1: delivery 1 is finished (6 sent); 6 sent now."]
+    result = runner.invoke(main, ["send", "issues/2027-1"])
+    assert result.exit_code == 0
+    assert result.output.startswith("Nothing to send: 2027-1 was already delivered")
+    result = runner.invoke(main, ["status", "issues/2027-1"])
+    assert result.output == ("2027-1  delivery 1  finished  6/6 settled  (6 sent)  "
+                             "via outbox\n")
+    result = runner.invoke(main, ["cancel", "issues/2027-1"])
+    assert result.exit_code == 1
+    assert "delivery 1 of 2027-1 is finished; it cannot become cancelled" in result.output
+    import email
+    import email.policy
+
+    test_copy = next(p for p in (root / "outbox").glob("-*.eml"))
+    parsed = email.message_from_bytes(test_copy.read_bytes(), policy=email.policy.default)
+    assert parsed["Subject"].startswith("[TEST] Ett jämställt Västmanland nr 1 2027")

@@ -169,3 +169,26 @@ def test_prism_example_suppressions_reach_the_register(store: Store, config: Con
     assert hashes[store.email_hash("example@example.com")] == "bounced"
     assert hashes[store.email_hash("user1@example.com")] in {"complained", "bounced",
                                                              "unsubscribed"}
+
+
+def test_rate_limits_outages_and_timeouts_still_deliver_exactly_once(
+        store: Store, config: Config, tmp_path: Path, standin_behind_prism) -> None:
+    import random
+
+    standin, base = standin_behind_prism
+    populate(store, config, tmp_path, extra=6000)
+    chance = random.Random(7)
+    # 30 % rate-limited, some server errors, two timeouts; None: answered normally
+    standin.faults = [429 if chance.random() < 0.3 else 500 if chance.random() < 0.1 else None
+                      for _ in range(30)]
+    standin.faults[3] = standin.faults[12] = 0
+    before = standin.delivered()
+    sendgrid = transport(config, base)
+    sendgrid.client.client.timeout = 1.0  # the stand-in hangs for 3 s on a timeout fault
+    try:
+        report, frozen = run(store, config, sendgrid)
+    finally:
+        standin.faults = []
+    assert report.state is DeliveryState.FINISHED, report.reason
+    delivered = standin.delivered() - before
+    assert len(delivered) == frozen and set(delivered.values()) == {1}
