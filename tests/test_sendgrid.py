@@ -54,7 +54,7 @@ def test_request_body_follows_the_rules_prism_does_not_check(config: Config, tmp
     sendgrid = transport(config, "http://127.0.0.1:9")
     engine = Engine(store, config, load_issue(EXAMPLE, config), sendgrid, b"k" * 48)
     envelopes = [Envelope(i, f"r{i}@example.se", "Å & B", "general", f"<{i}@x>",
-                          Reader("Å & B", f"https://u/{i}", "https://p"), str(i))
+                          Reader("Å & B", f"https://u/{i}", "https://p"), str(i), "7")
                  for i in range(1000)]
     body = sendgrid.body(engine.template("general"), "batch-1", envelopes)
     assert len(body["personalizations"]) == 1000
@@ -63,7 +63,8 @@ def test_request_body_follows_the_rules_prism_does_not_check(config: Config, tmp
     first = body["personalizations"][0]
     assert first["substitutions"]["{{reader_greeting}}"] == "Hej Å & B!"
     assert first["substitutions"]["{{reader_greeting:html}}"] == "Hej Å &amp; B!"
-    assert first["custom_args"] == {"entry": "0"} and "@" not in str(first["custom_args"])
+    assert first["custom_args"] == {"delivery": "7", "entry": "0"}
+    assert "@" not in str(first["custom_args"])
     assert first["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert body["tracking_settings"]["open_tracking"] == {"enable": False}
     assert body["tracking_settings"]["click_tracking"]["enable"] is False

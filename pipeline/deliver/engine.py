@@ -88,7 +88,8 @@ class Engine:
         message_id = f"<{delivery_id}.{row.id}.{row.attempts}.{uuid.uuid4().hex[:12]}" \
                      f"@{self.domain}>"
         return Envelope(row.id, row.email, row.name, row.variant, message_id,
-                        Reader(row.name or "", unsubscribe, preferences), str(row.id))
+                        Reader(row.name or "", unsubscribe, preferences), str(row.id),
+                        str(delivery_id))
 
     def run(self, delivery_id: int, progress: Progress | None = None) -> DeliveryReport:
         store = self.store

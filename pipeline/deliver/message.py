@@ -36,7 +36,8 @@ class Envelope:
     variant: str
     message_id: str
     reader: Reader
-    subscriber_ref: str
+    subscriber_ref: str  # opaque: the ledger entry, never the address
+    delivery_ref: str = ""
 
 
 def ascii_address(address: str) -> str:

@@ -145,7 +145,7 @@ class SendGridTransport:
             "headers": {"List-Unsubscribe": f"<{envelope.reader.unsubscribe_url}>, "
                                             f"<{template.mailto}>",
                         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
-            "custom_args": {"entry": envelope.subscriber_ref},
+            "custom_args": {"delivery": envelope.delivery_ref, "entry": envelope.subscriber_ref},
         }
 
     def send(self, template: MessageTemplate, batch_id: str, envelopes: Sequence[Envelope],
