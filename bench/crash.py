@@ -25,12 +25,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from deliver import SPEC, start_prism  # noqa: E402
 
-from pipeline.audience.models import EntryState  # noqa: E402
-from pipeline.audience.store import Store  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
-from pipeline.deliver import ledger  # noqa: E402
 from tests.sendgrid_standin import StandIn  # noqa: E402
-from tests.test_crash import crash_until_finished, fill  # noqa: E402
+from tests.test_crash import run_seed  # noqa: E402
 
 
 def main() -> None:
@@ -47,24 +44,9 @@ def main() -> None:
     totals: Counter[str] = Counter()
 
     def one(seed: int) -> None:
-        url = f"sqlite:///{work / f'seed{seed}.db'}"
-        domain = f"seed{seed}.example"
-        with setup:
-            store = Store.open(config, url)
-            fill(store, args.recipients, domain)
-        lives, kills = crash_until_finished(url, "sendgrid", base, 10_000 + seed)
-        delivered = Counter({k: v for k, v in standin.delivered().items()
-                             if k.endswith(domain)})
-        delivery = ledger.current_delivery(store, "2027-1")
-        assert delivery is not None
-        counts = ledger.counts(store, delivery.id)
-        store.close()
-        row = Counter(seeds=1, lives=lives, kills=kills,
-                      duplicates=sum(1 for n in delivered.values() if n > 1),
-                      missing=args.recipients - len(delivered),
-                      uncertain=counts[EntryState.UNCERTAIN])
+        row = run_seed(config, standin, base, work, 10_000 + seed, args.recipients, setup)
         totals.update(row)
-        print(f"seed {seed:3}: {lives:3} lives, {kills:3} kills, duplicates "
+        print(f"seed {seed:3}: {row['lives']:3} lives, {row['kills']:3} kills, duplicates "
               f"{row['duplicates']}, missing {row['missing']}, uncertain {row['uncertain']}",
               flush=True)
 
