@@ -138,7 +138,9 @@ def test_send_status_and_test_to_through_the_outbox(tmp_path: Path, monkeypatch)
     result = runner.invoke(main, ["send", "issues/2027-1"])
     assert result.output.splitlines() == [
         "Froze the audience of 2027-1: 6 recipient(s) (delivery 1, outbox).",
+        "Published 2027-1 to archive/2027/1 (published).",
         "2027-1: delivery 1 is finished (6 sent); 6 sent now."]
+    assert (root / "archive" / "2027" / "1" / "index.html").exists()  # published first
     result = runner.invoke(main, ["send", "issues/2027-1"])
     assert result.exit_code == 0
     assert result.output.startswith("Nothing to send: 2027-1 was already delivered")

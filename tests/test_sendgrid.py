@@ -185,11 +185,12 @@ def test_rate_limits_outages_and_timeouts_still_deliver_exactly_once(
     standin.faults[3] = standin.faults[12] = 0
     before = standin.delivered()
     sendgrid = transport(config, base)
-    sendgrid.client.client.timeout = 1.0  # the stand-in hangs for 3 s on a timeout fault
+    sendgrid.client.client.timeout = 3.0  # the stand-in hangs longer on a timeout fault
+    standin.hang_seconds = 8.0
     try:
         report, frozen = run(store, config, sendgrid)
     finally:
-        standin.faults = []
+        standin.faults, standin.hang_seconds = [], 3.0
     assert report.state is DeliveryState.FINISHED, report.reason
     delivered = standin.delivered() - before
     assert len(delivered) == frozen and set(delivered.values()) == {1}

@@ -11,7 +11,9 @@ from pipeline.cli import main
 from pipeline.cli.common import config_option, issue_argument, load, open_store
 
 if TYPE_CHECKING:
+    from pipeline.config import Config
     from pipeline.deliver.engine import DeliveryReport
+    from pipeline.issue import Issue
 
 transport_option = click.option(
     "--transport", type=click.Choice(["outbox", "smtp", "sendgrid"]), default=None,
@@ -47,11 +49,25 @@ def _run(issue: Path, config_file: Path | None, transport_name: str | None, *,
     if frozen:
         click.echo(f"Froze the audience of {loaded.slug}: {frozen} recipient(s) "
                    f"(delivery {delivery_id}, {transport.name}).")
+        _publish_first(loaded, config)
     engine = Engine(store, config, loaded, transport, secret)
     report = _with_progress(engine, delivery_id)
     _print_report(loaded.slug, report)
     if report.state.value == "paused":
         raise SystemExit(1)
+
+
+def _publish_first(issue: Issue, config: Config) -> None:
+    """The email's "view in browser" link must work the moment the email lands."""
+    from pipeline.archive import ArchiveError, build_archive, publish_issue
+
+    try:
+        result = publish_issue(issue, config)
+    except ArchiveError as exc:
+        click.echo(f"Warning: {exc.message}", err=True)
+        return
+    build_archive(config)
+    click.echo(f"Published {issue.slug} to {result.folder} ({result.status}).")
 
 
 def _with_progress(engine: object, delivery_id: int) -> DeliveryReport:

@@ -1,0 +1,253 @@
+"""The public archive: ``publish_issue`` freezes an issue's page, ``build_archive`` the rest.
+
+    archive/
+      2027/1/index.html  images/  meta.json     frozen at publish: the record of what was sent
+      2027/index.html                           one page per year
+      index.html  feed.xml  atom.xml  sitemap.xml  tillganglighet/index.html  style.css
+
+Pages use relative links only, so the folder can be served from any base path. Nothing
+personal may appear: ``check_private`` fails the build on any address other than the board's,
+any unsubscribe or preferences token, template placeholder or tracking parameter.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+from PIL import Image as PILImage
+
+from pipeline.config import Config
+from pipeline.errors import NewsletterError, Problem
+from pipeline.issue import Issue
+from pipeline.render.email import Renderer, swedish_date
+
+IMAGE_MAX_WIDTH = 1100
+_ADDRESS = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_PRIVATE = [
+    (re.compile(r"/(?:avregistrera|installningar)/[A-Za-z0-9_-]{8,}"), "a personal link token"),
+    (re.compile(r"\{\{\s*\w+\s*\}\}"), "a template placeholder"),
+    (re.compile(r"[?&](?:utm_[a-z]+|mc_eid|fbclid|gclid)="), "a tracking parameter"),
+]
+
+
+class ArchiveError(NewsletterError):
+    """The archive cannot be written as asked."""
+
+
+@dataclass
+class Published:
+    folder: Path
+    status: str                     # "published", "unchanged" or "replaced"
+    changes: list[str] = field(default_factory=list)
+
+
+def archive_root(config: Config) -> Path:
+    return config.root / "archive"
+
+
+def _site_context(config: Config, root: str, canonical: str) -> dict[str, Any]:
+    return {"newsletter": config, "root": root, "canonical": canonical,
+            "subscribe_url": f"{config.web_url}/prenumerera",
+            "join_url": f"{config.web_url}/anslut"}
+
+
+def publish_issue(issue: Issue, config: Config, renderer: Renderer | None = None,
+                  force: bool = False) -> Published:
+    """Freeze the issue's page; refuse to change a published one unless ``force``."""
+    renderer = renderer or Renderer(config)
+    folder = archive_root(config) / str(issue.year) / str(issue.number)
+    context = renderer._context(issue, None, image_base="")
+    date = issue.meta.send_at.date()
+    context |= _site_context(config, "../../", issue.archive_url(config)) | {
+        "year": issue.year, "date_iso": date.isoformat(), "date_text": swedish_date(date)}
+    page = renderer.html_env.get_template("archive/issue.html.j2").render(context)
+    problems = check_private(page, config, str(folder / "index.html"))
+    if problems:
+        raise ArchiveError(f"{issue.slug}: personal data in the page; not published", problems)
+    target = folder / "index.html"
+    status, changes = "published", []
+    if target.exists():
+        before = target.read_text(encoding="utf-8")
+        if before == page:
+            return Published(folder, "unchanged")
+        changes = [line for line in difflib.unified_diff(
+            before.splitlines(), page.splitlines(), "published", "now", lineterm="", n=0)
+            if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))]
+        if not force:
+            raise ArchiveError(f"{issue.slug} is already published and the page would change "
+                               f"({len(changes)} line(s)); the published page is the record "
+                               "of what was sent: use --force to replace it")
+        status = "replaced"
+    folder.mkdir(parents=True, exist_ok=True)
+    _copy_images(issue.folder / "images", folder / "images")
+    article = page.split('<article class="issue">', 1)[1].split("</article>", 1)[0]
+    target.write_text(page, encoding="utf-8")
+    (folder / "meta.json").write_text(json.dumps({
+        "year": issue.year, "number": issue.number, "title": issue.meta.title,
+        "label": context["issue_label"], "date": date.isoformat(),
+        "summary": context["summary"], "path": f"{issue.year}/{issue.number}/",
+        "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "content": article.strip(),
+    }, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return Published(folder, status, changes)
+
+
+def _copy_images(source: Path, target: Path) -> None:
+    """Copy the issue's images, scaled to at most IMAGE_MAX_WIDTH and re-compressed."""
+    if not source.is_dir():
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    for file in sorted(source.iterdir()):
+        if not file.is_file():
+            continue
+        destination = target / file.name
+        try:
+            with PILImage.open(file) as image:
+                scaled: PILImage.Image = image
+                if image.width > IMAGE_MAX_WIDTH:
+                    height = round(image.height * IMAGE_MAX_WIDTH / image.width)
+                    scaled = image.resize((IMAGE_MAX_WIDTH, height),
+                                          PILImage.Resampling.LANCZOS)
+                if file.suffix.lower() in (".jpg", ".jpeg"):
+                    scaled.convert("RGB").save(destination, "JPEG", quality=82, optimize=True,
+                                               progressive=True)
+                elif file.suffix.lower() == ".png":
+                    scaled.save(destination, "PNG", optimize=True)
+                else:
+                    shutil.copy2(file, destination)
+        except OSError:
+            shutil.copy2(file, destination)
+
+
+def check_private(text: str, config: Config, path: str) -> list[Problem]:
+    """Problems for anything personal in a page or feed of the archive."""
+    allowed = {config.sender.email.lower()}
+    if config.reply_to:
+        allowed.add(config.reply_to.email.lower())
+    problems = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        for address in _ADDRESS.findall(line):
+            if address.lower() not in allowed:
+                problems.append(Problem(path, number, "privacy",
+                                        f"an email address ({address}) other than the board's"))
+        for pattern, what in _PRIVATE:
+            if pattern.search(line):
+                problems.append(Problem(path, number, "privacy", f"{what}"))
+    return problems
+
+
+def published(config: Config) -> list[dict[str, Any]]:
+    """Every published issue's metadata, newest first."""
+    items = [json.loads(p.read_text(encoding="utf-8"))
+             for p in archive_root(config).glob("*/*/meta.json")]
+    return sorted(items, key=lambda m: (m["date"], m["year"], m["number"]), reverse=True)
+
+
+def build_archive(config: Config, renderer: Renderer | None = None) -> list[Path]:
+    """Regenerate everything around the frozen issue pages; returns the files written."""
+    renderer = renderer or Renderer(config)
+    root = archive_root(config)
+    root.mkdir(parents=True, exist_ok=True)
+    issues = published(config)
+    for item in issues:
+        item["date_iso"] = item["date"]
+        item["date_text"] = swedish_date(datetime.fromisoformat(item["date"]).date())
+    years: dict[int, list[dict[str, Any]]] = {}
+    for item in issues:
+        years.setdefault(item["year"], []).append(item)
+    groups = [{"year": y, "issues": years[y]} for y in sorted(years, reverse=True)]
+    base = config.archive_url + "/"
+    pages: dict[Path, str] = {}
+
+    def page(template: str, target: str, rel_root: str, **extra: Any) -> None:
+        context = _site_context(config, rel_root, base + target.removesuffix("index.html"))
+        pages[root / target] = renderer.html_env.get_template(template).render(
+            context | extra)
+
+    page("archive/index.html.j2", "index.html", "", years=groups, year=None)
+    for group in groups:
+        page("archive/index.html.j2", f"{group['year']}/index.html", "../", years=[group],
+             year=group["year"])
+    page("archive/statement.html.j2", "tillganglighet/index.html", "../",
+         updated=swedish_date(datetime.now(UTC).date()))
+    pages[root / "feed.xml"] = _rss(config, issues, base)
+    pages[root / "atom.xml"] = _atom(config, issues, base)
+    urls = [base, *(base + f"{g['year']}/" for g in groups),
+            *(base + i["path"] for i in issues), base + "tillganglighet/"]
+    pages[root / "sitemap.xml"] = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+        + "".join(f"  <url><loc>{escape(u)}</loc></url>\n" for u in urls) + "</urlset>\n")
+    problems = [p for path, text in pages.items()
+                for p in check_private(text, config, str(path))]
+    problems += [p for path in root.glob("*/*/index.html")
+                 for p in check_private(path.read_text(encoding="utf-8"), config, str(path))]
+    if problems:
+        raise ArchiveError("personal data in the archive; nothing was written", problems)
+    for path, text in pages.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    shutil.copy2(config.templates / "archive" / "style.css", root / "style.css")
+    return [*pages, root / "style.css"]
+
+
+def _absolute(content: str, item_url: str) -> str:
+    return re.sub(r'(src|href)="(?!https?:|mailto:|#)([^"]*)"',
+                  lambda m: f'{m.group(1)}="{item_url}{m.group(2)}"', content)
+
+
+def _rss(config: Config, issues: list[dict[str, Any]], base: str) -> str:
+    items = []
+    for item in issues:
+        url = base + item["path"]
+        when = datetime.fromisoformat(item["date"]).replace(hour=9, tzinfo=config.zone)
+        items.append(
+            f"    <item>\n      <title>{escape(item['title'])}</title>\n"
+            f"      <link>{escape(url)}</link>\n"
+            f'      <guid isPermaLink="true">{escape(url)}</guid>\n'
+            f"      <pubDate>{format_datetime(when)}</pubDate>\n"
+            f"      <description>{escape(item['summary'])}</description>\n"
+            f"      <content:encoded><![CDATA[{_absolute(item['content'], url)}]]>"
+            "</content:encoded>\n    </item>\n")
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" '
+            'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+            'xmlns:atom="http://www.w3.org/2005/Atom">\n  <channel>\n'
+            f"    <title>{escape(config.name)}</title>\n    <link>{escape(base)}</link>\n"
+            f'    <atom:link href="{escape(base)}feed.xml" rel="self" '
+            'type="application/rss+xml"/>\n'
+            f"    <description>Nyhetsbrevet {escape(config.name)} från "
+            f"{escape(config.sender.name)}</description>\n    <language>sv-se</language>\n"
+            + "".join(items) + "  </channel>\n</rss>\n")
+
+
+def _atom(config: Config, issues: list[dict[str, Any]], base: str) -> str:
+    entries = []
+    updated = "1970-01-01T00:00:00Z"
+    for item in issues:
+        url = base + item["path"]
+        when = datetime.fromisoformat(item["date"]).replace(hour=9, tzinfo=config.zone)
+        stamp = when.isoformat()
+        updated = max(updated, item.get("published_at", stamp))
+        entries.append(
+            f"  <entry>\n    <title>{escape(item['title'])}</title>\n"
+            f'    <link rel="alternate" href="{escape(url)}"/>\n    <id>{escape(url)}</id>\n'
+            f"    <published>{stamp}</published>\n    <updated>{stamp}</updated>\n"
+            f"    <summary>{escape(item['summary'])}</summary>\n"
+            f'    <content type="html">{escape(_absolute(item["content"], url))}</content>\n'
+            "  </entry>\n")
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="sv">\n'
+            f"  <title>{escape(config.name)}</title>\n  <id>{escape(base)}</id>\n"
+            f'  <link rel="self" href="{escape(base)}atom.xml"/>\n'
+            f'  <link rel="alternate" href="{escape(base)}"/>\n  <updated>{updated}</updated>\n'
+            f"  <author><name>{escape(config.sender.name)}</name></author>\n"
+            + "".join(entries) + "</feed>\n")

@@ -1,0 +1,112 @@
+"""The public archive: frozen issue pages, the pages and feeds around them, no personal data."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from pipeline.archive import ArchiveError, build_archive, publish_issue
+from pipeline.config import Config
+from pipeline.issue import load_issue
+from tests.conftest import EXAMPLE, ROOT
+
+
+@pytest.fixture
+def site(tmp_path: Path, config: Config) -> Config:
+    """A project copy whose archive/ starts empty."""
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    shutil.copytree(EXAMPLE, tmp_path / "issues" / "2027-1")
+    return config.model_copy(update={"root": tmp_path})
+
+
+def _issue(site: Config):
+    return load_issue(site.root / "issues" / "2027-1", site)
+
+
+def test_publish_freezes_an_accessible_private_page(site: Config) -> None:
+    result = publish_issue(_issue(site), site)
+    assert result.status == "published"
+    page = (result.folder / "index.html").read_text(encoding="utf-8")
+    assert result.folder == site.root / "archive" / "2027" / "1"
+    assert '<html lang="sv">' in page
+    assert 'http-equiv="Content-Security-Policy"' in page and "script-src 'self'" in page
+    assert "<style" not in page and " style=" not in page  # CSP: styles from style.css only
+    assert f'<link rel="canonical" href="{site.archive_url}/2027/1/">' in page
+    assert '<meta property="og:title" content="Nytt år, nya möjligheter' in page
+    assert '<a class="skip" href="#innehall">' in page and '<main id="innehall"' in page
+    assert 'href="../../tillganglighet/index.html">Tillgänglighetsredogörelse</a>' in page
+    assert 'alt="Sex personer samtalar runt ett bord' in page
+    assert re.search(r'<img src="images/natverk.jpg" alt="[^"]+" width="550" height="\d+">',
+                     page)
+    for url in re.findall(r'(?:href|src)="([^"]+)"', page):
+        assert not url.startswith("/"), url  # relative: servable from any base path
+    assert "{{" not in page and "avregistrera" not in page
+    assert (result.folder / "images" / "natverk.jpg").stat().st_size > 0
+    assert "Kartläggning om våld" in (result.folder / "meta.json").read_text(encoding="utf-8")
+
+
+def test_a_published_page_is_the_record_and_changes_need_force(site: Config) -> None:
+    publish_issue(_issue(site), site)
+    assert publish_issue(_issue(site), site).status == "unchanged"
+    section = site.root / "issues" / "2027-1" / "01-ledare.md"
+    section.write_text(section.read_text().replace("Trevlig läsning!", "Ha det gott!"))
+    with pytest.raises(ArchiveError, match=r"already published and the page would change "
+                                           r"\(2 line\(s\)\).*--force"):
+        publish_issue(_issue(site), site)
+    result = publish_issue(_issue(site), site, force=True)
+    assert result.status == "replaced"
+    assert any("Ha det gott!" in line for line in result.changes if line.startswith("+"))
+
+
+def test_build_writes_index_year_feeds_sitemap_and_statement(site: Config) -> None:
+    publish_issue(_issue(site), site)
+    files = build_archive(site)
+    root = site.root / "archive"
+    assert {p.relative_to(root).as_posix() for p in files} == {
+        "index.html", "2027/index.html", "tillganglighet/index.html", "feed.xml", "atom.xml",
+        "sitemap.xml", "style.css"}
+    index = (root / "index.html").read_text(encoding="utf-8")
+    assert '<a href="2027/1/index.html">Nytt år, nya möjligheter för ett jämställt län</a>' \
+        in index
+    assert "16 februari 2027" in index and "Vårens spridningskonferens, nytt nätverk" in index
+    assert 'href="https://nyhetsbrev.lansstyrelsen.se/vastmanland/prenumerera"' in index
+    assert "Tillgänglighetsredogörelse för arkivet" in (
+        root / "tillganglighet" / "index.html").read_text(encoding="utf-8")
+    for name in ("feed.xml", "atom.xml"):
+        feed = feedparser.parse((root / name).read_bytes())
+        assert not feed.bozo, feed.bozo_exception
+        entry = feed.entries[0]
+        assert entry.link == f"{site.archive_url}/2027/1/"
+        content = entry.content[0].value
+        assert f'src="{site.archive_url}/2027/1/images/natverk.jpg"' in content
+        assert "Mäns våld mot kvinnor ska upphöra" in content
+    urls = [e.text for e in ET.parse(root / "sitemap.xml").getroot()
+            if e.tag.endswith("url") for e in e]
+    assert f"{site.archive_url}/2027/1/" in urls and f"{site.archive_url}/" in urls
+
+
+def test_personal_data_fails_publish_and_build(site: Config) -> None:
+    section = site.root / "issues" / "2027-1" / "01-ledare.md"
+    original = section.read_text()
+    section.write_text(original + "\nHör av dig till anna.lindqvist@vasteras.example.\n")
+    with pytest.raises(ArchiveError) as caught:
+        publish_issue(_issue(site), site)
+    assert "an email address (anna.lindqvist@vasteras.example) other than the board's" in \
+        str(caught.value.problems[0])
+    section.write_text(original)
+    result = publish_issue(_issue(site), site)
+    build_archive(site)
+    before = (site.root / "archive" / "index.html").read_text(encoding="utf-8")
+    page = result.folder / "index.html"  # planted after publishing, as a mistake would be
+    page.write_text(page.read_text() + '\n<a href="https://x.se/avregistrera/'
+                    'eyJ0b2tlbiI6MX0.abcdefgh">x</a>\n')
+    with pytest.raises(ArchiveError, match="personal data in the archive; nothing was written"
+                       ) as caught:
+        build_archive(site)
+    assert [p.message for p in caught.value.problems] == ["a personal link token"]
+    assert (site.root / "archive" / "index.html").read_text(encoding="utf-8") == before
