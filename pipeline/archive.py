@@ -3,7 +3,8 @@
     archive/
       2027/1/index.html  images/  meta.json     frozen at publish: the record of what was sent
       2027/index.html                           one page per year
-      index.html  feed.xml  atom.xml  sitemap.xml  tillganglighet/index.html  style.css
+      index.html  feed.xml  atom.xml  sitemap.xml  tillganglighet/  style.css
+      sok/  pagefind/                           search: a page, and Pagefind's prebuilt index
 
 Pages use relative links only, so the folder can be served from any base path. Nothing
 personal may appear: ``check_private`` fails the build on any address other than the board's,
@@ -16,6 +17,8 @@ import difflib
 import json
 import re
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -89,14 +92,15 @@ def publish_issue(issue: Issue, config: Config, renderer: Renderer | None = None
         status = "replaced"
     folder.mkdir(parents=True, exist_ok=True)
     _copy_images(issue.folder / "images", folder / "images")
-    article = page.split('<article class="issue">', 1)[1].split("</article>", 1)[0]
+    article = re.search(r'<article class="issue"[^>]*>(.*?)</article>', page, re.DOTALL)
+    assert article is not None, "templates/archive/issue.html.j2 lost its <article>"
     target.write_text(page, encoding="utf-8")
     (folder / "meta.json").write_text(json.dumps({
         "year": issue.year, "number": issue.number, "title": issue.meta.title,
         "label": context["issue_label"], "date": date.isoformat(),
         "summary": context["summary"], "path": f"{issue.year}/{issue.number}/",
         "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "content": article.strip(),
+        "content": article.group(1).strip(),
     }, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return Published(folder, status, changes)
 
@@ -177,8 +181,10 @@ def build_archive(config: Config, renderer: Renderer | None = None) -> list[Path
     for group in groups:
         page("archive/index.html.j2", f"{group['year']}/index.html", "../", years=[group],
              year=group["year"])
+    newest = max((i.get("published_at", i["date"]) for i in issues), default=None)
     page("archive/statement.html.j2", "tillganglighet/index.html", "../",
-         updated=swedish_date(datetime.now(UTC).date()))
+         updated=swedish_date(datetime.fromisoformat(newest).date()) if newest else "–")
+    page("archive/search.html.j2", "sok/index.html", "../")
     pages[root / "feed.xml"] = _rss(config, issues, base)
     pages[root / "atom.xml"] = _atom(config, issues, base)
     urls = [base, *(base + f"{g['year']}/" for g in groups),
@@ -197,7 +203,18 @@ def build_archive(config: Config, renderer: Renderer | None = None) -> list[Path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     shutil.copy2(config.templates / "archive" / "style.css", root / "style.css")
-    return [*pages, root / "style.css"]
+    shutil.copy2(config.templates / "archive" / "search.js", root / "sok" / "search.js")
+    index_search(root)
+    return [*pages, root / "style.css", root / "sok" / "search.js"]
+
+
+def index_search(root: Path) -> None:
+    """Pagefind's static index of the issue pages, in archive/pagefind/."""
+    result = subprocess.run([sys.executable, "-m", "pagefind", "--site", str(root),
+                             "--output-subdir", "pagefind", "--silent"],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ArchiveError(f"the search index could not be built: {result.stderr.strip()}")
 
 
 def _absolute(content: str, item_url: str) -> str:

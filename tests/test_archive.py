@@ -69,7 +69,8 @@ def test_build_writes_index_year_feeds_sitemap_and_statement(site: Config) -> No
     root = site.root / "archive"
     assert {p.relative_to(root).as_posix() for p in files} == {
         "index.html", "2027/index.html", "tillganglighet/index.html", "feed.xml", "atom.xml",
-        "sitemap.xml", "style.css"}
+        "sitemap.xml", "style.css", "sok/index.html", "sok/search.js"}
+    assert (root / "pagefind" / "pagefind.js").exists()  # the search index
     index = (root / "index.html").read_text(encoding="utf-8")
     assert '<a href="2027/1/index.html">Nytt år, nya möjligheter för ett jämställt län</a>' \
         in index

@@ -1,0 +1,121 @@
+"""The archive in headless Debian chromium: axe-core finds no WCAG 2.1 A/AA violation on the
+start, year, issue, statement and search pages at 1280 and 320 px; search finds an issue by a
+word from its body; the keyboard reaches every link. Screenshots in test-artifacts/archive/."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from pipeline.archive import build_archive, publish_issue
+from pipeline.config import Config
+from pipeline.issue import load_issue
+from tests.conftest import CHROMIUM_FLAGS, EXAMPLE, ROOT, require
+
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = ROOT / "test-artifacts" / "archive"
+PAGES = {"start": "index.html", "year": "2027/index.html", "issue": "2027/1/index.html",
+         "statement": "tillganglighet/index.html", "search": "sok/index.html"}
+TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def served(config: Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("site")
+    shutil.copytree(ROOT / "templates", root / "templates")
+    site = config.model_copy(update={"root": root})
+    publish_issue(load_issue(EXAMPLE, site), site)
+    build_archive(site)
+    handler = functools.partial(_Quiet, directory=str(root / "archive"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser(served: str):
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    require(chromium is not None, "Debian's chromium is not installed (apt-get install chromium)")
+    require(AXE.exists(), "axe-core is not installed: run `npm ci` in the project folder")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()
+
+
+def _loopback_only(route) -> None:
+    if route.request.url.startswith("http://127.0.0.1"):
+        route.continue_()
+    else:
+        route.abort()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1280, 320])
+@pytest.mark.parametrize("name", list(PAGES))
+def test_no_accessibility_violations(browser, served: str, name: str, width: int) -> None:
+    context = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    page.route("**/*", _loopback_only)
+    page.goto(served + PAGES[name], wait_until="load")
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})",
+                           TAGS)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    context.close()
+    violations = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+                  for v in result["violations"]]
+    assert violations == []
+    assert result["passes"], "axe ran no checks"
+    assert scroll <= width  # reflow: no horizontal scrolling, even at 320 px
+
+
+@pytest.mark.browser
+def test_search_finds_an_issue_by_a_word_from_its_body(browser, served: str) -> None:
+    context = browser.new_context()  # with the page's own Content-Security-Policy
+    page = context.new_page()
+    page.route("**/*", _loopback_only)
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(served + "sok/index.html?q=Kvinnofridslinjen")
+    page.wait_for_selector("#resultat li a", timeout=15_000)
+    links = page.eval_on_selector_all("#resultat li a", "els => els.map(e => e.href)")
+    status = page.inner_text("#status")
+    context.close()
+    assert links == [served + "2027/1/"] or links == [served + "2027/1/index.html"]
+    assert status == "1 träff"
+    assert errors == []
+
+
+@pytest.mark.browser
+def test_keyboard_reaches_every_link(browser, served: str) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.route("**/*", _loopback_only)
+    page.goto(served + PAGES["issue"])
+    links = set(page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"))
+    reached: set[str] = set()
+    for _ in range(len(links) * 2 + 5):
+        page.keyboard.press("Tab")
+        href = page.evaluate("document.activeElement && document.activeElement.href")
+        if href:
+            reached.add(href)
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    page.close()
+    assert links - reached == set()
+    assert outline != "none"  # focus is visible
