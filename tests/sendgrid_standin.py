@@ -63,6 +63,10 @@ class _Handler(BaseHTTPRequestHandler):
         if data:
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        # one request per connection: Prism's proxy then never reuses a socket that a dropped
+        # or timed-out request left behind (those showed up as stray 500s on the next request)
+        self.send_header("Connection", "close")
+        self.close_connection = True
         self.end_headers()
         self.wfile.write(data)
 

@@ -205,7 +205,13 @@ class Engine:
                 # fenced and cancelled: certainly not sent; retry under a new batch id
                 if attempt + 1 < MAX_RETRIES:
                     self.sleep(min(2 ** attempt + random.random(), 60))
-                    batch_id = self.transport.new_batch()
+                    try:
+                        fresh = self._new_batch()
+                    except (UnknownOutcome, PermanentError):
+                        fresh = None
+                    if fresh is None:
+                        break  # not sent (cancelled); pause below, resend on resume
+                    batch_id = fresh
                     ledger.rebatch(self.store, ids, batch_id)
                     claimed = now()
                     continue
