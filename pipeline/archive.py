@@ -68,7 +68,7 @@ def publish_issue(issue: Issue, config: Config, renderer: Renderer | None = None
     """Freeze the issue's page; refuse to change a published one unless ``force``."""
     renderer = renderer or Renderer(config)
     folder = archive_root(config) / str(issue.year) / str(issue.number)
-    context = renderer._context(issue, None, image_base="")
+    context = renderer.issue_context(issue, None, image_base="")
     date = issue.meta.send_at.date()
     context |= _site_context(config, "../../", issue.archive_url(config)) | {
         "year": issue.year, "date_iso": date.isoformat(), "date_text": swedish_date(date)}

@@ -95,7 +95,7 @@ class Renderer:
                              mjml)
 
     def render_web(self, issue: Issue) -> str:
-        context = self._context(issue, None, image_base="")
+        context = self.issue_context(issue, None, image_base="")
         return self._template(self.html_env, "web/issue.html.j2", context)
 
     def _template(self, env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
@@ -111,7 +111,9 @@ class Renderer:
         except jinja2.UndefinedError as exc:
             raise RenderError(f"{self.config.templates / name}: {exc.message}") from None
 
-    def _context(self, issue: Issue, segment: str | None, image_base: str) -> dict[str, Any]:
+    def issue_context(self, issue: Issue, segment: str | None, image_base: str
+                      ) -> dict[str, Any]:
+        """Template context of an issue: its sections for one segment (None: all)."""
         config = self.config
         sections = [self._section(issue, s, image_base) for s in issue.sections
                     if segment is None or s.for_segment(segment)]
@@ -125,7 +127,7 @@ class Renderer:
     def _email_context(self, issue: Issue, key: VariantKey, markers: bool = False
                        ) -> dict[str, Any]:
         image_base = issue.archive_url(self.config)
-        context = self._context(issue, key.segment, image_base)
+        context = self.issue_context(issue, key.segment, image_base)
         sections = context["sections"]
         if key.focus_sections is _ALL:
             chosen = [s for s in sections if s["focus"]]
