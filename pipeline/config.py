@@ -79,11 +79,13 @@ class Rule(StrEnum):
     HTML_SIZE = "html-size"
     PLACEHOLDER = "placeholder"
     NOTICE_EXPIRED = "notice-expired"
+    SEND_TIME = "send-time"
 
 
 DEFAULT_SEVERITY: dict[Rule, Severity] = {rule: Severity.ERROR for rule in Rule} | {
     Rule.SUBJECT_LENGTH: Severity.WARNING,
     Rule.NOTICE_EXPIRED: Severity.WARNING,
+    Rule.SEND_TIME: Severity.WARNING,
 }
 
 
@@ -156,6 +158,28 @@ class DeliverySettings(_Strict):
     sendgrid: SendGridSettings = SendGridSettings()
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _clock(value: str) -> str:
+    if not re.fullmatch(r"(?:[01]\d|2[0-3]):[0-5]\d", value):
+        raise ValueError(f"'{value}' is not a time of day (HH:MM)")
+    return value
+
+
+Clock = Annotated[str, AfterValidator(_clock)]
+
+
+class ScheduleSettings(_Strict):
+    months: list[Annotated[int, Field(ge=1, le=12)]] = Field(
+        default_factory=lambda: [2, 5, 9, 11], min_length=1, max_length=12)
+    weekday: Literal[WEEKDAYS] = "tuesday"  # type: ignore[valid-type]
+    week_of_month: int = Field(2, ge=1, le=4)
+    send_time: Clock = "09:00"
+    window_start: Clock = "08:00"
+    window_end: Clock = "17:00"
+
+
 class Config(_Strict):
     name: Text
     language: Text = "sv"
@@ -172,6 +196,7 @@ class Config(_Strict):
     check: CheckSettings = CheckSettings()
     audience: AudienceSettings = AudienceSettings()
     delivery: DeliverySettings = DeliverySettings()
+    schedule: ScheduleSettings = ScheduleSettings()
     root: Path = Path(".")
 
     @model_validator(mode="after")

@@ -29,6 +29,7 @@ from pydantic import (
 
 from pipeline.config import Config, HttpsUrl, Mailbox, Text
 from pipeline.errors import IssueError, Problem
+from pipeline.planning import dst_problem
 from pipeline.source import Lines, load_yaml, validate
 
 _FOLDER = re.compile(r"^(?P<year>20\d\d)-(?P<number>[1-9]\d?)$")
@@ -179,6 +180,8 @@ def load_issue(folder: str | Path, config: Config) -> Issue:
                                 f"folder '{folder.name}' must be named <year>-<number>, "
                                 "e.g. 2026-1"))
     sections: list[Section] = []
+    if meta and (why := dst_problem(meta.send_at.replace(tzinfo=None), config.zone)):
+        problems.append(Problem(str(meta_file), lines.line(("send_at",)), "send_at", why))
     if meta and match and int(match["number"]) != meta.number:
         problems.append(Problem(str(meta_file), lines.line(("number",)), "number",
                                 f"{meta.number} does not match the folder name "

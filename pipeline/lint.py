@@ -14,6 +14,7 @@ from pathlib import Path
 from pipeline.config import Config, Rule
 from pipeline.errors import IssueError, Problem, RenderError, Severity
 from pipeline.issue import Issue, PartialIssue, load_issue
+from pipeline.planning import send_time_notes
 from pipeline.render.email import RenderedIssue, Renderer, render_issue
 from pipeline.render.markdown import Link
 from pipeline.render.personalise import PLACEHOLDERS, placeholder, unresolved
@@ -78,6 +79,8 @@ def _lint_meta(issue: Issue | PartialIssue, config: Config, found: _Findings) ->
         found.add(Rule.PREHEADER, lines.path, lines.line(("preheader",)), "preheader",
                   f"{len(meta.preheader)} characters; keep it within "
                   f"{config.check.preheader_max_chars}")
+    for note in send_time_notes(meta.send_at.replace(tzinfo=None), config):
+        found.add(Rule.SEND_TIME, lines.path, lines.line(("send_at",)), "send_at", note)
     send_day = meta.send_at.date()
     for section in issue.sections:
         until = section.front.until
