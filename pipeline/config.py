@@ -178,6 +178,7 @@ class ScheduleSettings(_Strict):
     send_time: Clock = "09:00"
     window_start: Clock = "08:00"
     window_end: Clock = "17:00"
+    grace_hours: float = Field(6, gt=0, description="A send missed by less runs on start.")
 
 
 class Config(_Strict):

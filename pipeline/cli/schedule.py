@@ -74,3 +74,25 @@ def unschedule(issue: Path, config_file: Path | None) -> None:
 
     config = load(config_file)
     click.echo(unschedule_issue(open_store(config), Path(issue).name))
+
+
+@main.command()
+@config_option
+def scheduler(config_file: Path | None) -> None:
+    """Run the scheduler: send each scheduled issue at its planned time (SIGTERM stops it).
+
+    Only one scheduler may run against a database. A send missed while it was down runs
+    once on start if it is less than [schedule] grace_hours late. Logs one line per decision.
+
+    \b
+    Example:
+        newsletter scheduler
+    """
+    import logging
+
+    from pipeline.config import config_path
+    from pipeline.schedule import run_scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    run_scheduler(config_path(config_file).resolve())

@@ -1,0 +1,230 @@
+"""The scheduler: APScheduler 3 wiring, nothing else. Sending is ``run_scheduled_send``.
+
+Jobs are derived from the issues on disk and the ledger: every delivery in state
+``scheduled`` gets one date job, id ``send:<issue>``, at its planned time (SendGrid: the fence
+earlier, so the fenced ``send_at`` lands on the planned minute). ``sync_jobs`` runs at start
+and every minute with ``replace_existing``, so editing a send time is enough. Jobs live in the
+project database (SQLAlchemy job store). A send missed during downtime by less than the grace
+runs once on start; older ones are reported and left alone. One scheduler per database: a lock
+row with a heartbeat. SIGTERM pauses a running delivery after its current batch, then stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from pipeline.audience.models import DeliveryState, Setting
+from pipeline.audience.store import Store, database_url
+from pipeline.config import Config, load_config
+from pipeline.errors import NewsletterError
+
+log = logging.getLogger("newsletter.scheduler")
+JOB_PREFIX = "send:"
+LOCK_KEY = "scheduler_lock"
+STALE_SECONDS = 120
+STOPPED = "the scheduler stopped; it resumes this delivery when it starts again"
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    slug: str
+    run_at: datetime | None     # None: missed beyond the grace, not sent automatically
+    note: str
+
+
+def plan_jobs(store: Store, config: Config, now: datetime) -> list[PlannedJob]:
+    """What should be scheduled now, from the issues on disk and the ledger."""
+    from pipeline.deliver import ledger
+    from pipeline.errors import IssueError
+    from pipeline.issue import load_issue
+    from pipeline.planning import to_utc
+
+    grace = timedelta(hours=config.schedule.grace_hours)
+    fence = timedelta(minutes=config.delivery.fence_minutes
+                      if config.delivery.transport == "sendgrid" else 0)
+    jobs = []
+    for folder in sorted((config.root / config.issues_dir).glob("20*-*")):
+        delivery = ledger.current_delivery(store, folder.name)
+        if delivery is None:
+            continue
+        if delivery.state == DeliveryState.PAUSED and delivery.pause_reason == STOPPED:
+            jobs.append(PlannedJob(folder.name, now, "resuming after a scheduler stop"))
+            continue
+        if delivery.state != DeliveryState.SCHEDULED:
+            continue
+        try:
+            issue = load_issue(folder, config)
+        except IssueError as exc:
+            jobs.append(PlannedJob(folder.name, None, f"not scheduled: {exc.message}"))
+            continue
+        planned = to_utc(issue.meta.send_at.replace(tzinfo=None), config.zone)
+        start = planned - fence
+        if start < now - grace:
+            jobs.append(PlannedJob(issue.slug, None, f"missed: planned {planned:%Y-%m-%d %H:%M}"
+                                   f" UTC, more than {config.schedule.grace_hours} h ago; "
+                                   "not sent automatically (newsletter send to send it)"))
+        else:
+            jobs.append(PlannedJob(issue.slug, start, f"planned {planned:%Y-%m-%d %H:%M} UTC"))
+    return jobs
+
+
+def sync_jobs(scheduler: Any, store: Store, config: Config, config_file: str,
+              now: datetime | None = None) -> list[PlannedJob]:
+    now = now or datetime.now(UTC)
+    planned = plan_jobs(store, config, now)
+    wanted = {JOB_PREFIX + job.slug: job for job in planned if job.run_at is not None}
+    for job in scheduler.get_jobs():
+        if job.id.startswith(JOB_PREFIX) and job.id not in wanted:
+            scheduler.remove_job(job.id)
+            log.info("job=%s action=removed", job.id)
+    grace = int(config.schedule.grace_hours * 3600)
+    for job_id, job in wanted.items():
+        scheduler.add_job(run_scheduled_send, "date", run_date=job.run_at, id=job_id,
+                          args=[job.slug, config_file], replace_existing=True,
+                          misfire_grace_time=grace, coalesce=True, max_instances=1)
+    for job in planned:
+        log.info("issue=%s run_at=%s %s", job.slug,
+                 job.run_at.isoformat() if job.run_at else "-", job.note)
+    return planned
+
+
+def run_scheduled_send(slug: str, config_file: str) -> str:
+    """The job: check, publish, deliver. Idempotent: a finished delivery is not sent again."""
+    from pipeline.archive import ArchiveError, build_archive, publish_issue
+    from pipeline.audience.tokens import secret_from_env
+    from pipeline.deliver import ledger
+    from pipeline.deliver.engine import Engine, start_delivery
+    from pipeline.deliver.transports import open_transport
+    from pipeline.issue import load_issue
+    from pipeline.lint import check_issue
+
+    config = load_config(config_file)
+    store = Store.open(config)
+    folder = config.root / config.issues_dir / slug
+    result = check_issue(folder, config)
+    if result.errors:
+        reason = "; ".join(str(p) for p in result.errors[:5])
+        log.error("issue=%s action=not-sent reason=%s", slug, reason)
+        return f"not sent: {reason}"  # the delivery stays scheduled
+    issue = load_issue(folder, config)
+    transport = open_transport(config.delivery.transport, config)
+    try:
+        delivery_id, frozen = start_delivery(store, config, issue, transport)
+    except ledger.AlreadyDelivered:
+        return "already delivered"
+    try:
+        publish_issue(issue, config)
+        build_archive(config)
+    except ArchiveError as exc:
+        log.warning("issue=%s action=publish-skipped reason=%s", slug, exc.message)
+    report = Engine(store, config, issue, transport, secret_from_env()).run(delivery_id)
+    log.info("issue=%s delivery=%s state=%s frozen=%s sent=%s", slug, delivery_id,
+             report.state, frozen, report.sent_now)
+    return report.state.value
+
+
+class SchedulerLock:
+    """One scheduler per database: a settings row naming its holder, with a heartbeat."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.me = f"{socket.gethostname()}:{os.getpid()}"
+
+    def _value(self) -> str:
+        return f"{self.me}|{int(time.time())}"
+
+    def acquire(self) -> None:
+        with self.store.session() as session, session.begin():
+            current = session.get(Setting, LOCK_KEY)
+            if current is None:
+                session.add(Setting(key=LOCK_KEY, value=self._value()))
+                try:
+                    session.flush()
+                except IntegrityError:
+                    raise NewsletterError("another scheduler is starting against this "
+                                          "database") from None
+                return
+            holder, _, beat = current.value.partition("|")
+            age = time.time() - int(beat or 0)
+            if holder != self.me and age < STALE_SECONDS:
+                raise NewsletterError(f"another scheduler ({holder}) is running against this "
+                                      f"database (heartbeat {age:.0f} s ago); stop it first")
+            current.value = self._value()  # ours, or a stale one taken over
+
+    def beat(self) -> None:
+        with self.store.session() as session, session.begin():
+            session.execute(update(Setting).where(
+                Setting.key == LOCK_KEY, Setting.value.startswith(self.me + "|"))
+                .values(value=self._value()))
+
+    def release(self) -> None:
+        with self.store.session() as session, session.begin():
+            row = session.get(Setting, LOCK_KEY)
+            if row is not None and row.value.startswith(self.me + "|"):
+                session.delete(row)
+
+
+def pause_running(store: Store) -> int:
+    """Ask running deliveries to stop after their current batch (SIGTERM)."""
+    from pipeline.audience.models import Delivery
+    from pipeline.deliver import ledger
+
+    with store.session() as session:
+        running = list(session.scalars(select(Delivery.id).where(
+            Delivery.state == DeliveryState.RUNNING)))
+    for delivery_id in running:
+        ledger.move(store, delivery_id, DeliveryState.PAUSED, STOPPED)
+    return len(running)
+
+
+def make_scheduler(config: Config) -> Any:
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    return BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(url=database_url(config),
+                                                 tablename="scheduler_jobs")},
+        timezone=UTC)
+
+
+def run_scheduler(config_file: Path, stop: Any = None, sync_seconds: int = 60) -> None:
+    """Run until SIGTERM/SIGINT (or ``stop`` is set): sync jobs, keep the lock alive."""
+    import signal
+    import threading
+
+    config = load_config(config_file)
+    store = Store.open(config)
+    lock = SchedulerLock(store)
+    lock.acquire()
+    stop = stop or threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal=%s action=stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    scheduler = make_scheduler(config)
+    scheduler.start()
+    log.info("action=started holder=%s", lock.me)
+    try:
+        while not stop.is_set():
+            sync_jobs(scheduler, store, config, str(config_file))
+            lock.beat()
+            stop.wait(sync_seconds)
+    finally:
+        paused = pause_running(store)
+        log.info("action=stopping paused_deliveries=%s", paused)
+        scheduler.shutdown(wait=True)
+        lock.release()
+        log.info("action=stopped")

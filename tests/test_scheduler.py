@@ -1,0 +1,120 @@
+"""The scheduler: jobs at the right UTC instant across DST, restarts without duplicates,
+misfires within grace run once, older ones are reported, one scheduler per database."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from pipeline.audience.importer import import_audience
+from pipeline.audience.models import DeliveryState, EntryState, LegalBasis
+from pipeline.audience.store import Store
+from pipeline.config import Config
+from pipeline.deliver import ledger
+from pipeline.errors import NewsletterError
+from pipeline.planning import schedule_issue
+from pipeline.schedule import SchedulerLock, make_scheduler, plan_jobs, sync_jobs
+from tests.conftest import ROOT
+
+
+def project(tmp_path: Path, config: Config, send_at: str, url: str) -> Config:
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    shutil.copytree(ROOT / "issues" / "2027-1", tmp_path / "issues" / "2027-1")
+    meta = tmp_path / "issues" / "2027-1" / "issue.yaml"
+    meta.write_text(meta.read_text().replace("2027-02-16 09:00", send_at))
+    toml = (ROOT / "newsletter.toml").read_text().replace(
+        'database_url = "sqlite:///newsletter.db"', f'database_url = "{url}"')
+    (tmp_path / "newsletter.toml").write_text(toml)
+    return config.model_copy(update={"root": tmp_path, "audience": config.audience.model_copy(
+        update={"database_url": url})})
+
+
+@pytest.mark.parametrize(("send_at", "utc"), [
+    ("2027-03-26 09:00", "2027-03-26 08:00"),   # winter time, before the March change
+    ("2027-03-29 09:00", "2027-03-29 07:00"),   # summer time, after it
+    ("2027-10-29 09:00", "2027-10-29 07:00"),   # summer time, before the October change
+    ("2027-11-02 09:00", "2027-11-02 08:00"),   # winter time again
+])
+def test_jobs_fire_at_the_right_utc_instant(store: Store, config: Config, tmp_path: Path,
+                                            send_at: str, utc: str) -> None:
+    site = project(tmp_path, config, send_at, "sqlite://")
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    schedule_issue(store, site, tmp_path / "issues" / "2027-1", now=now)
+    [job] = plan_jobs(store, site, now)
+    assert job.run_at == datetime.fromisoformat(utc).replace(tzinfo=UTC)
+    fenced = site.model_copy(update={"delivery": site.delivery.model_copy(
+        update={"transport": "sendgrid"})})
+    [job] = plan_jobs(store, fenced, now)  # the fence earlier: send_at lands on the minute
+    assert job.run_at == datetime.fromisoformat(utc).replace(tzinfo=UTC) - timedelta(minutes=15)
+
+
+def test_restart_keeps_one_job_per_issue(config: Config, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'project.db'}"
+    site = project(tmp_path, config, "2027-05-11 09:00", url)
+    store = Store.open(site, url)
+    schedule_issue(store, site, tmp_path / "issues" / "2027-1")
+    for _ in range(3):  # three lives of the scheduler
+        scheduler = make_scheduler(site)
+        scheduler.start(paused=True)
+        sync_jobs(scheduler, store, site, str(tmp_path / "newsletter.toml"))
+        jobs = scheduler.get_jobs()
+        assert [(j.id, j.next_run_time) for j in jobs] == [
+            ("send:2027-1", datetime(2027, 5, 11, 7, 0, tzinfo=UTC))]
+        scheduler.shutdown(wait=False)
+    store.close()
+
+
+def test_missed_within_grace_runs_once_older_is_reported(config: Config, tmp_path: Path,
+                                                         monkeypatch) -> None:
+    url = f"sqlite:///{tmp_path / 'project.db'}"
+    site = project(tmp_path, config, "2027-05-11 09:00", url)
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "s" * 48)
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", url)
+    store = Store.open(site, url)
+    import_audience(store, site, ROOT / "examples/audience/connected.csv", "connected",
+                    LegalBasis.PUBLIC_TASK)
+    schedule_issue(store, site, tmp_path / "issues" / "2027-1",
+                   now=datetime(2027, 5, 1, tzinfo=UTC))
+    late = datetime(2027, 5, 11, 17, 0, tzinfo=UTC)  # 10 h after the planned minute
+    [job] = plan_jobs(store, site, late)
+    assert job.run_at is None and job.note.startswith("missed: planned 2027-05-11 07:00 UTC")
+    soon = datetime(2027, 5, 11, 8, 0, tzinfo=UTC)  # 1 h late: within the 6 h grace
+    [job] = plan_jobs(store, site, soon)
+    assert job.run_at == datetime(2027, 5, 11, 7, 0, tzinfo=UTC)
+    scheduler = make_scheduler(site)
+    scheduler.start()
+    try:  # the real clock is far before 2027: give the job a run date in the past instead
+        sync_jobs(scheduler, store, site, str(tmp_path / "newsletter.toml"), now=soon)
+        scheduler.modify_job("send:2027-1", next_run_time=datetime.now(UTC)
+                             - timedelta(hours=1))
+        scheduler.wakeup()
+        deadline = time.monotonic() + 60
+        delivery = None
+        while time.monotonic() < deadline:
+            delivery = ledger.current_delivery(store, "2027-1")
+            if delivery is not None and delivery.state == DeliveryState.FINISHED:
+                break
+            time.sleep(0.2)
+    finally:
+        scheduler.shutdown(wait=True)
+    assert delivery is not None and delivery.state == DeliveryState.FINISHED
+    assert ledger.counts(store, delivery.id)[EntryState.SENT] == 4
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 4
+    assert (tmp_path / "archive" / "2027" / "1" / "index.html").exists()
+    assert plan_jobs(store, site, soon) == []  # finished: nothing left to schedule
+    store.close()
+
+
+def test_a_second_scheduler_is_refused(store: Store) -> None:
+    first, second = SchedulerLock(store), SchedulerLock(store)
+    second.me = "elsewhere:1"
+    first.acquire()
+    with pytest.raises(NewsletterError, match=r"another scheduler \(.*\) is running"):
+        second.acquire()
+    first.release()
+    second.acquire()  # free again
+    second.release()
