@@ -42,8 +42,13 @@ class PlannedJob:
     note: str
 
 
-def plan_jobs(store: Store, config: Config, now: datetime) -> list[PlannedJob]:
-    """What should be scheduled now, from the issues on disk and the ledger."""
+def plan_jobs(store: Store, config: Config, now: datetime,
+              starting: bool = False) -> list[PlannedJob]:
+    """What should be scheduled now, from the issues on disk and the ledger.
+
+    ``starting``: this scheduler just took the lock, so a delivery still ``running`` was
+    interrupted (the scheduler was killed): resume it now.
+    """
     from pipeline.deliver import ledger
     from pipeline.errors import IssueError
     from pipeline.issue import load_issue
@@ -59,6 +64,9 @@ def plan_jobs(store: Store, config: Config, now: datetime) -> list[PlannedJob]:
             continue
         if delivery.state == DeliveryState.PAUSED and delivery.pause_reason == STOPPED:
             jobs.append(PlannedJob(folder.name, now, "resuming after a scheduler stop"))
+            continue
+        if starting and delivery.state == DeliveryState.RUNNING:
+            jobs.append(PlannedJob(folder.name, now, "resuming an interrupted delivery"))
             continue
         if delivery.state != DeliveryState.SCHEDULED:
             continue
@@ -79,9 +87,9 @@ def plan_jobs(store: Store, config: Config, now: datetime) -> list[PlannedJob]:
 
 
 def sync_jobs(scheduler: Any, store: Store, config: Config, config_file: str,
-              now: datetime | None = None) -> list[PlannedJob]:
+              now: datetime | None = None, starting: bool = False) -> list[PlannedJob]:
     now = now or datetime.now(UTC)
-    planned = plan_jobs(store, config, now)
+    planned = plan_jobs(store, config, now, starting)
     wanted = {JOB_PREFIX + job.slug: job for job in planned if job.run_at is not None}
     for job in scheduler.get_jobs():
         if job.id.startswith(JOB_PREFIX) and job.id not in wanted:
@@ -89,6 +97,9 @@ def sync_jobs(scheduler: Any, store: Store, config: Config, config_file: str,
             log.info("job=%s action=removed", job.id)
     grace = int(config.schedule.grace_hours * 3600)
     for job_id, job in wanted.items():
+        existing = scheduler.get_job(job_id)
+        if existing is not None and existing.next_run_time == job.run_at:
+            continue  # unchanged: leave it be
         scheduler.add_job(run_scheduled_send, "date", run_date=job.run_at, id=job_id,
                           args=[job.slug, config_file], replace_existing=True,
                           misfire_grace_time=grace, coalesce=True, max_instances=1)
@@ -156,7 +167,7 @@ class SchedulerLock:
                 return
             holder, _, beat = current.value.partition("|")
             age = time.time() - int(beat or 0)
-            if holder != self.me and age < STALE_SECONDS:
+            if holder != self.me and age < STALE_SECONDS and _alive(holder):
                 raise NewsletterError(f"another scheduler ({holder}) is running against this "
                                       f"database (heartbeat {age:.0f} s ago); stop it first")
             current.value = self._value()  # ours, or a stale one taken over
@@ -172,6 +183,20 @@ class SchedulerLock:
             row = session.get(Setting, LOCK_KEY)
             if row is not None and row.value.startswith(self.me + "|"):
                 session.delete(row)
+
+
+def _alive(holder: str) -> bool:
+    """False only when the holder ran on this host and its process is gone (killed)."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def pause_running(store: Store) -> int:
@@ -197,7 +222,8 @@ def make_scheduler(config: Config) -> Any:
         timezone=UTC)
 
 
-def run_scheduler(config_file: Path, stop: Any = None, sync_seconds: int = 60) -> None:
+def run_scheduler(config_file: Path, stop: Any = None, sync_seconds: float | None = None
+                  ) -> None:
     """Run until SIGTERM/SIGINT (or ``stop`` is set): sync jobs, keep the lock alive."""
     import signal
     import threading
@@ -207,6 +233,8 @@ def run_scheduler(config_file: Path, stop: Any = None, sync_seconds: int = 60) -
     lock = SchedulerLock(store)
     lock.acquire()
     stop = stop or threading.Event()
+    if sync_seconds is None:
+        sync_seconds = float(os.environ.get("NEWSLETTER_SCHEDULER_SYNC_SECONDS", "60"))
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("signal=%s action=stopping", signum)
@@ -217,9 +245,11 @@ def run_scheduler(config_file: Path, stop: Any = None, sync_seconds: int = 60) -
     scheduler = make_scheduler(config)
     scheduler.start()
     log.info("action=started holder=%s", lock.me)
+    starting = True
     try:
         while not stop.is_set():
-            sync_jobs(scheduler, store, config, str(config_file))
+            sync_jobs(scheduler, store, config, str(config_file), starting=starting)
+            starting = False
             lock.beat()
             stop.wait(sync_seconds)
     finally:

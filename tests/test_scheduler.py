@@ -118,3 +118,8 @@ def test_a_second_scheduler_is_refused(store: Store) -> None:
     first.release()
     second.acquire()  # free again
     second.release()
+    dead = SchedulerLock(store)
+    dead.me = f"{dead.me.rsplit(':', 1)[0]}:999999999"  # this host, a process that is gone
+    dead.acquire()
+    first.acquire()  # a killed scheduler's lock is taken over at once
+    first.release()
