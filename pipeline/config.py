@@ -179,6 +179,10 @@ class ScheduleSettings(_Strict):
     window_start: Clock = "08:00"
     window_end: Clock = "17:00"
     grace_hours: float = Field(6, gt=0, description="A send missed by less runs on start.")
+    check_days_ahead: float = Field(2, ge=0, description="Pre-send check and test copies.")
+    editors: list[Email] = Field(default_factory=list,
+                                 description="Get test copies and problems; default: the "
+                                             "issue's editor.")
 
 
 class Config(_Strict):

@@ -179,15 +179,20 @@ def start_preview(issue: Path, config_file: Path | None, port: int = 0
     server.daemon_threads = True
     stop = threading.Event()
 
+    watching = threading.Event()
+
     def watch() -> None:
         from watchfiles import watch as watch_files
 
-        for _changes in watch_files(*state.watched(), stop_event=stop, debounce=200,
-                                    rust_timeout=500):
-            state.refresh()
+        for changes in watch_files(*state.watched(), stop_event=stop, debounce=200,
+                                   rust_timeout=200, yield_on_timeout=True):
+            watching.set()  # the first (empty) yield: the watcher is in place
+            if changes:
+                state.refresh()
 
     threading.Thread(target=server.serve_forever, daemon=True).start()
     threading.Thread(target=watch, daemon=True).start()
+    watching.wait(timeout=10)  # so no edit made right after start is missed
     return server, state, stop
 
 

@@ -30,6 +30,7 @@ from pipeline.errors import NewsletterError
 
 log = logging.getLogger("newsletter.scheduler")
 JOB_PREFIX = "send:"
+CHECK_PREFIX = "precheck:"
 LOCK_KEY = "scheduler_lock"
 STALE_SECONDS = 120
 STOPPED = "the scheduler stopped; it resumes this delivery when it starts again"
@@ -40,6 +41,7 @@ class PlannedJob:
     slug: str
     run_at: datetime | None     # None: missed beyond the grace, not sent automatically
     note: str
+    kind: str = JOB_PREFIX      # JOB_PREFIX: the send; CHECK_PREFIX: the pre-send check
 
 
 def plan_jobs(store: Store, config: Config, now: datetime,
@@ -83,16 +85,29 @@ def plan_jobs(store: Store, config: Config, now: datetime,
                                    "not sent automatically (newsletter send to send it)"))
         else:
             jobs.append(PlannedJob(issue.slug, start, f"planned {planned:%Y-%m-%d %H:%M} UTC"))
+            check_at = planned - timedelta(days=config.schedule.check_days_ahead)
+            if start > now and not _prechecked(store, issue.slug, planned):
+                jobs.append(PlannedJob(issue.slug, max(check_at, now), "pre-send check",
+                                       CHECK_PREFIX))
     return jobs
+
+
+def _check_key(slug: str, planned: datetime) -> str:
+    return f"checked:{slug}:{planned:%Y%m%d%H%M}"
+
+
+def _prechecked(store: Store, slug: str, planned: datetime) -> bool:
+    with store.session() as session:
+        return session.get(Setting, _check_key(slug, planned)) is not None
 
 
 def sync_jobs(scheduler: Any, store: Store, config: Config, config_file: str,
               now: datetime | None = None, starting: bool = False) -> list[PlannedJob]:
     now = now or datetime.now(UTC)
     planned = plan_jobs(store, config, now, starting)
-    wanted = {JOB_PREFIX + job.slug: job for job in planned if job.run_at is not None}
+    wanted = {job.kind + job.slug: job for job in planned if job.run_at is not None}
     for job in scheduler.get_jobs():
-        if job.id.startswith(JOB_PREFIX) and job.id not in wanted:
+        if job.id.startswith((JOB_PREFIX, CHECK_PREFIX)) and job.id not in wanted:
             scheduler.remove_job(job.id)
             log.info("job=%s action=removed", job.id)
     grace = int(config.schedule.grace_hours * 3600)
@@ -100,7 +115,8 @@ def sync_jobs(scheduler: Any, store: Store, config: Config, config_file: str,
         existing = scheduler.get_job(job_id)
         if existing is not None and existing.next_run_time == job.run_at:
             continue  # unchanged: leave it be
-        scheduler.add_job(run_scheduled_send, "date", run_date=job.run_at, id=job_id,
+        function = run_scheduled_send if job.kind == JOB_PREFIX else run_precheck
+        scheduler.add_job(function, "date", run_date=job.run_at, id=job_id,
                           args=[job.slug, config_file], replace_existing=True,
                           misfire_grace_time=grace, coalesce=True, max_instances=1)
     for job in planned:
@@ -126,9 +142,18 @@ def run_scheduled_send(slug: str, config_file: str) -> str:
     if result.errors:
         reason = "; ".join(str(p) for p in result.errors[:5])
         log.error("issue=%s action=not-sent reason=%s", slug, reason)
+        _tell_editors(config, folder, f"{slug} skickades inte", (
+            f"Nyhetsbrevet {slug} skickades inte vid den planerade tiden eftersom "
+            "`newsletter check` hittar fel. Leveransen ligger kvar som schemalagd.\n\n"
+            + "\n".join(str(p) for p in result.errors)))
         return f"not sent: {reason}"  # the delivery stays scheduled
     issue = load_issue(folder, config)
     transport = open_transport(config.delivery.transport, config)
+    if hasattr(transport, "planned_send_at"):  # SendGrid: readers get it at the planned minute
+        from pipeline.planning import to_utc
+
+        transport.planned_send_at = int(to_utc(issue.meta.send_at.replace(tzinfo=None),
+                                               config.zone).timestamp())
     try:
         delivery_id, frozen = start_delivery(store, config, issue, transport)
     except ledger.AlreadyDelivered:
@@ -142,6 +167,56 @@ def run_scheduled_send(slug: str, config_file: str) -> str:
     log.info("issue=%s delivery=%s state=%s frozen=%s sent=%s", slug, delivery_id,
              report.state, frozen, report.sent_now)
     return report.state.value
+
+
+def _editors(config: Config, folder: Path) -> list[str]:
+    if config.schedule.editors:
+        return list(config.schedule.editors)
+    from pipeline.errors import IssueError
+    from pipeline.issue import load_issue
+
+    try:
+        return [load_issue(folder, config).meta.editor.email]
+    except IssueError:
+        return [config.sender.email]
+
+
+def _tell_editors(config: Config, folder: Path, subject: str, text: str) -> None:
+    from pipeline.deliver.notify import notify_editors
+
+    try:
+        notify_editors(config, _editors(config, folder), subject, text)
+    except NewsletterError as exc:
+        log.error("action=notify-failed reason=%s", exc.message)
+
+
+def run_precheck(slug: str, config_file: str) -> str:
+    """Days ahead: check the issue; send test copies of every variant, or say what is wrong."""
+    from pipeline.deliver.testsend import send_test
+    from pipeline.lint import check_issue
+    from pipeline.planning import to_utc
+
+    config = load_config(config_file)
+    store = Store.open(config)
+    folder = config.root / config.issues_dir / slug
+    result = check_issue(folder, config)
+    if result.errors:
+        log.warning("issue=%s action=precheck-failed errors=%s", slug, len(result.errors))
+        _tell_editors(config, folder, f"{slug}: fel att rätta före utskicket", (
+            f"`newsletter check` hittar {len(result.errors)} fel i {slug}. Rätta dem före "
+            "den planerade tiden, annars skickas numret inte.\n\n"
+            + "\n".join(str(p) for p in result.errors)))
+        outcome = "errors reported to the editors"
+    else:
+        lines = send_test(folder, config, None, _editors(config, folder))
+        log.info("issue=%s action=precheck-ok %s", slug, "; ".join(lines))
+        outcome = "test copies sent"
+    if result.rendered is not None and not result.errors:
+        meta = result.rendered.issue.meta
+        planned = to_utc(meta.send_at.replace(tzinfo=None), config.zone)
+        with store.session() as session, session.begin():
+            session.merge(Setting(key=_check_key(slug, planned), value=outcome))
+    return outcome
 
 
 class SchedulerLock:

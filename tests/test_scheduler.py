@@ -44,11 +44,12 @@ def test_jobs_fire_at_the_right_utc_instant(store: Store, config: Config, tmp_pa
     site = project(tmp_path, config, send_at, "sqlite://")
     now = datetime(2026, 11, 26, tzinfo=UTC)
     schedule_issue(store, site, tmp_path / "issues" / "2027-1", now=now)
-    [job] = plan_jobs(store, site, now)
+    [job] = [j for j in plan_jobs(store, site, now) if j.kind == "send:"]
     assert job.run_at == datetime.fromisoformat(utc).replace(tzinfo=UTC)
     fenced = site.model_copy(update={"delivery": site.delivery.model_copy(
         update={"transport": "sendgrid"})})
-    [job] = plan_jobs(store, fenced, now)  # the fence earlier: send_at lands on the minute
+    # the fence earlier, so send_at lands on the planned minute
+    [job] = [j for j in plan_jobs(store, fenced, now) if j.kind == "send:"]
     assert job.run_at == datetime.fromisoformat(utc).replace(tzinfo=UTC) - timedelta(minutes=15)
 
 
@@ -61,8 +62,9 @@ def test_restart_keeps_one_job_per_issue(config: Config, tmp_path: Path) -> None
         scheduler = make_scheduler(site)
         scheduler.start(paused=True)
         sync_jobs(scheduler, store, site, str(tmp_path / "newsletter.toml"))
-        jobs = scheduler.get_jobs()
+        jobs = sorted(scheduler.get_jobs(), key=lambda j: j.id)
         assert [(j.id, j.next_run_time) for j in jobs] == [
+            ("precheck:2027-1", datetime(2027, 5, 9, 7, 0, tzinfo=UTC)),
             ("send:2027-1", datetime(2027, 5, 11, 7, 0, tzinfo=UTC))]
         scheduler.shutdown(wait=False)
     store.close()
@@ -123,3 +125,63 @@ def test_a_second_scheduler_is_refused(store: Store) -> None:
     dead.acquire()
     first.acquire()  # a killed scheduler's lock is taken over at once
     first.release()
+
+
+def test_precheck_sends_test_copies_then_is_not_planned_again(config: Config, tmp_path: Path,
+                                                              monkeypatch) -> None:
+    from pipeline.schedule import run_precheck
+
+    url = f"sqlite:///{tmp_path / 'project.db'}"
+    site = project(tmp_path, config, "2027-05-11 09:00", url)
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "s" * 48)
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", url)
+    store = Store.open(site, url)
+    now = datetime(2027, 5, 1, tzinfo=UTC)
+    schedule_issue(store, site, tmp_path / "issues" / "2027-1", now=now)
+    jobs = {(j.kind, j.run_at) for j in plan_jobs(store, site, now)}
+    assert jobs == {("send:", datetime(2027, 5, 11, 7, 0, tzinfo=UTC)),
+                    ("precheck:", datetime(2027, 5, 9, 7, 0, tzinfo=UTC))}
+    assert run_precheck("2027-1", str(tmp_path / "newsletter.toml")) == "test copies sent"
+    copies = list((tmp_path / "outbox").glob("*.eml"))
+    assert len(copies) == 8  # every variant, to the issue's editor
+    assert b"vastmanland@lansstyrelsen.se" in copies[0].read_bytes()
+    assert {j.kind for j in plan_jobs(store, site, now)} == {"send:"}
+    store.close()
+
+
+def test_an_issue_failing_check_at_send_time_stays_scheduled_and_editors_hear(
+        config: Config, tmp_path: Path, monkeypatch) -> None:
+    import email
+    import email.policy
+
+    from pipeline.schedule import run_scheduled_send
+
+    url = f"sqlite:///{tmp_path / 'project.db'}"
+    site = project(tmp_path, config, "2027-05-11 09:00", url)
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "s" * 48)
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", url)
+    store = Store.open(site, url)
+    schedule_issue(store, site, tmp_path / "issues" / "2027-1",
+                   now=datetime(2027, 5, 1, tzinfo=UTC))
+    section = tmp_path / "issues" / "2027-1" / "06-halsa-och-vald.md"
+    section.write_text(section.read_text().replace("[halsa, vald]", "[halsa, miljo]"))
+    outcome = run_scheduled_send("2027-1", str(tmp_path / "newsletter.toml"))
+    assert outcome.startswith("not sent: ") and "'miljo' is not a focus area" in outcome
+    delivery = ledger.current_delivery(store, "2027-1")
+    assert delivery is not None and delivery.state == DeliveryState.SCHEDULED
+    [message] = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+                 for p in (tmp_path / "outbox").glob("*.eml")]
+    assert message["Subject"] == "2027-1 skickades inte"
+    assert "'miljo' is not a focus area" in message.get_body(("plain",)).get_content()
+    store.close()
+
+
+def test_sendgrid_send_at_is_the_planned_minute(config: Config) -> None:
+    from pipeline.deliver.transports.sendgrid import SendGridTransport
+
+    sendgrid = SendGridTransport("SG.test", "http://127.0.0.1:9", config.delivery.sendgrid,
+                                 config, 900)
+    planned = int(time.time()) + 600
+    sendgrid.planned_send_at = planned
+    assert sendgrid._send_at(time.time()) == planned
+    assert sendgrid._send_at(planned - 30) == planned - 30 + 900  # too close: the fence

@@ -55,6 +55,7 @@ class SendGridTransport:
         self.settings, self.config = settings, config
         self.fence = fence_seconds
         self.uses_fence = fence_seconds > 0
+        self.planned_send_at: int | None = None  # the scheduler's planned minute (epoch)
         self._content: dict[int, list[dict[str, str]]] = {}
 
     @classmethod
@@ -128,8 +129,15 @@ class SendGridTransport:
             body["asm"] = {"group_id": settings.asm_group_id}
         if batch_id and self.uses_fence:
             body["batch_id"] = batch_id
-            body["send_at"] = int(time.time()) + self.fence
+            body["send_at"] = self._send_at(time.time())
         return body
+
+    def _send_at(self, moment: float) -> int:
+        """The planned minute while it is still far enough ahead to cancel; else the fence."""
+        planned = self.planned_send_at
+        if planned is not None and planned - moment >= SAFETY_MARGIN * 2:
+            return planned
+        return int(moment) + self.fence
 
     def _personalization(self, template: MessageTemplate, envelope: Envelope
                          ) -> dict[str, Any]:
@@ -163,7 +171,7 @@ class SendGridTransport:
         """
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
-        deadline = since.timestamp() + self.fence - SAFETY_MARGIN
+        deadline = self._send_at(since.timestamp()) - SAFETY_MARGIN
         if not self.uses_fence or not batch_id or time.time() > deadline:
             return dict.fromkeys(entry_ids)
         for attempt in range(3):  # cancelling is idempotent: try again on a passing fault
