@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +27,9 @@ from pipeline.audience.models import DeliveryState, Setting
 from pipeline.audience.store import Store, database_url
 from pipeline.config import Config, load_config
 from pipeline.errors import NewsletterError
+
+if TYPE_CHECKING:
+    from pipeline.lint import CheckResult
 
 log = logging.getLogger("newsletter.scheduler")
 JOB_PREFIX = "send:"
@@ -125,6 +128,15 @@ def sync_jobs(scheduler: Any, store: Store, config: Config, config_file: str,
     return planned
 
 
+def _checked(slug: str, config_file: str) -> tuple[Config, Store, Path, CheckResult]:
+    """What every job starts with: the config, the register, and a fresh check."""
+    from pipeline.lint import check_issue
+
+    config = load_config(config_file)
+    folder = config.root / config.issues_dir / slug
+    return config, Store.open(config), folder, check_issue(folder, config)
+
+
 def run_scheduled_send(slug: str, config_file: str) -> str:
     """The job: check, publish, deliver. Idempotent: a finished delivery is not sent again."""
     from pipeline.archive import ArchiveError, build_archive, publish_issue
@@ -133,12 +145,8 @@ def run_scheduled_send(slug: str, config_file: str) -> str:
     from pipeline.deliver.engine import Engine, start_delivery
     from pipeline.deliver.transports import open_transport
     from pipeline.issue import load_issue
-    from pipeline.lint import check_issue
 
-    config = load_config(config_file)
-    store = Store.open(config)
-    folder = config.root / config.issues_dir / slug
-    result = check_issue(folder, config)
+    config, store, folder, result = _checked(slug, config_file)
     if result.errors:
         reason = "; ".join(str(p) for p in result.errors[:5])
         log.error("issue=%s action=not-sent reason=%s", slug, reason)
@@ -193,13 +201,9 @@ def _tell_editors(config: Config, folder: Path, subject: str, text: str) -> None
 def run_precheck(slug: str, config_file: str) -> str:
     """Days ahead: check the issue; send test copies of every variant, or say what is wrong."""
     from pipeline.deliver.testsend import send_test
-    from pipeline.lint import check_issue
     from pipeline.planning import to_utc
 
-    config = load_config(config_file)
-    store = Store.open(config)
-    folder = config.root / config.issues_dir / slug
-    result = check_issue(folder, config)
+    config, store, folder, result = _checked(slug, config_file)
     if result.errors:
         log.warning("issue=%s action=precheck-failed errors=%s", slug, len(result.errors))
         _tell_editors(config, folder, f"{slug}: fel att rätta före utskicket", (

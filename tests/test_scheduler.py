@@ -21,6 +21,19 @@ from pipeline.schedule import SchedulerLock, make_scheduler, plan_jobs, sync_job
 from tests.conftest import ROOT
 
 
+def scheduled(tmp_path: Path, config: Config, monkeypatch: pytest.MonkeyPatch,
+              planned: str = "2027-05-11 09:00") -> tuple[Config, Store]:
+    """A project with 2027-1 scheduled at ``planned``, its register in a file, a secret set."""
+    url = f"sqlite:///{tmp_path / 'project.db'}"
+    site = project(tmp_path, config, planned, url)
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "s" * 48)
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", url)
+    store = Store.open(site, url)
+    schedule_issue(store, site, tmp_path / "issues" / "2027-1",
+                   now=datetime(2027, 5, 1, tzinfo=UTC))
+    return site, store
+
+
 def project(tmp_path: Path, config: Config, send_at: str, url: str) -> Config:
     shutil.copytree(ROOT / "templates", tmp_path / "templates")
     shutil.copytree(ROOT / "issues" / "2027-1", tmp_path / "issues" / "2027-1")
@@ -72,15 +85,9 @@ def test_restart_keeps_one_job_per_issue(config: Config, tmp_path: Path) -> None
 
 def test_missed_within_grace_runs_once_older_is_reported(config: Config, tmp_path: Path,
                                                          monkeypatch) -> None:
-    url = f"sqlite:///{tmp_path / 'project.db'}"
-    site = project(tmp_path, config, "2027-05-11 09:00", url)
-    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "s" * 48)
-    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", url)
-    store = Store.open(site, url)
+    site, store = scheduled(tmp_path, config, monkeypatch)
     import_audience(store, site, ROOT / "examples/audience/connected.csv", "connected",
                     LegalBasis.PUBLIC_TASK)
-    schedule_issue(store, site, tmp_path / "issues" / "2027-1",
-                   now=datetime(2027, 5, 1, tzinfo=UTC))
     late = datetime(2027, 5, 11, 17, 0, tzinfo=UTC)  # 10 h after the planned minute
     [job] = plan_jobs(store, site, late)
     assert job.run_at is None and job.note.startswith("missed: planned 2027-05-11 07:00 UTC")
@@ -131,13 +138,8 @@ def test_precheck_sends_test_copies_then_is_not_planned_again(config: Config, tm
                                                               monkeypatch) -> None:
     from pipeline.schedule import run_precheck
 
-    url = f"sqlite:///{tmp_path / 'project.db'}"
-    site = project(tmp_path, config, "2027-05-11 09:00", url)
-    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "s" * 48)
-    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", url)
-    store = Store.open(site, url)
+    site, store = scheduled(tmp_path, config, monkeypatch)
     now = datetime(2027, 5, 1, tzinfo=UTC)
-    schedule_issue(store, site, tmp_path / "issues" / "2027-1", now=now)
     jobs = {(j.kind, j.run_at) for j in plan_jobs(store, site, now)}
     assert jobs == {("send:", datetime(2027, 5, 11, 7, 0, tzinfo=UTC)),
                     ("precheck:", datetime(2027, 5, 9, 7, 0, tzinfo=UTC))}
@@ -156,13 +158,7 @@ def test_an_issue_failing_check_at_send_time_stays_scheduled_and_editors_hear(
 
     from pipeline.schedule import run_scheduled_send
 
-    url = f"sqlite:///{tmp_path / 'project.db'}"
-    site = project(tmp_path, config, "2027-05-11 09:00", url)
-    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "s" * 48)
-    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", url)
-    store = Store.open(site, url)
-    schedule_issue(store, site, tmp_path / "issues" / "2027-1",
-                   now=datetime(2027, 5, 1, tzinfo=UTC))
+    _site, store = scheduled(tmp_path, config, monkeypatch)
     section = tmp_path / "issues" / "2027-1" / "06-halsa-och-vald.md"
     section.write_text(section.read_text().replace("[halsa, vald]", "[halsa, miljo]"))
     outcome = run_scheduled_send("2027-1", str(tmp_path / "newsletter.toml"))
