@@ -103,5 +103,6 @@ from pipeline.cli import archive as _archive  # noqa: E402  (registers the comma
 from pipeline.cli import audience as _audience  # noqa: E402
 from pipeline.cli import delivery as _delivery  # noqa: E402
 from pipeline.cli import schedule as _schedule  # noqa: E402
+from pipeline.cli import web as _web  # noqa: E402
 
-__all__ = ["_archive", "_audience", "_delivery", "_schedule", "main"]
+__all__ = ["_archive", "_audience", "_delivery", "_schedule", "_web", "main"]

@@ -1,0 +1,45 @@
+"""``newsletter serve``: the reader-facing web service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pipeline.cli import main
+from pipeline.cli.common import config_option, load, open_store
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8002, show_default=True)
+@click.option("--dev", is_flag=True,
+              help="Allow a throwaway secret when NEWSLETTER_SECRET_KEY is not set.")
+@config_option
+def serve(host: str, port: int, dev: bool, config_file: Path | None) -> None:
+    """Serve the reader-facing pages (so far: unsubscribing) with uvicorn.
+
+    Refuses to start without NEWSLETTER_SECRET_KEY unless --dev.
+
+    \b
+    Example:
+        newsletter serve --port 8002
+    """
+    import secrets
+
+    import uvicorn
+
+    from pipeline.audience.tokens import secret_from_env
+    from pipeline.errors import NewsletterError
+    from pipeline.web.app import create_app
+
+    config = load(config_file)
+    try:
+        secret = secret_from_env()
+    except NewsletterError:
+        if not dev:
+            raise
+        secret = secrets.token_urlsafe(48).encode()
+        click.echo("--dev: using a throwaway secret; links from real emails will not work.")
+    app = create_app(config, open_store(config), secret)
+    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)

@@ -1,0 +1,1 @@
+"""The reader-facing web service (subscribe, confirm, unsubscribe, preferences, webhook)."""

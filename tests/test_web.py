@@ -1,0 +1,131 @@
+"""The web service over real HTTP (uvicorn on 127.0.0.1): RFC 8058 one-click unsubscribe,
+pages that never change anything on GET, CSRF on the form, security headers."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from pipeline.audience.importer import import_audience
+from pipeline.audience.models import LegalBasis, Status, Subscriber
+from pipeline.audience.select import select_recipients
+from pipeline.audience.store import Store
+from pipeline.audience.tokens import Purpose, make_token
+from pipeline.config import Config
+from pipeline.issue import load_issue
+from pipeline.web.app import create_app
+from tests.conftest import EXAMPLE, ROOT
+
+SECRET = b"w" * 48
+
+
+@pytest.fixture
+def site(store: Store, config: Config) -> Iterator[tuple[str, Store]]:
+    import_audience(store, config, ROOT / "examples/audience/connected.csv", "connected",
+                    LegalBasis.PUBLIC_TASK)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(config, store, SECRET), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", store
+    server.should_exit = True
+    thread.join(10)
+
+
+def _id(store: Store, email: str) -> int:
+    from sqlalchemy import select
+
+    with store.session() as session:
+        found = session.scalar(select(Subscriber.id).where(Subscriber.email_key == email))
+    assert found is not None
+    return found
+
+
+def _status(store: Store, email: str) -> str:
+    with store.session() as session:
+        person = session.get(Subscriber, _id(store, email))
+        assert person is not None
+        return person.subscriptions[0].status
+
+
+def _request(url: str, data: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
+    body = urllib.parse.urlencode(data).encode() if data is not None else None
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=10) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read().decode()
+
+
+def test_one_click_post_unsubscribes_without_cookies(site, config: Config) -> None:
+    base, store = site
+    anna = "anna.lindqvist@vasteras.example"
+    token = make_token(SECRET, Purpose.UNSUBSCRIBE, _id(store, anna))
+    status, headers, body = _request(f"{base}/avregistrera/{token}",
+                                     {"List-Unsubscribe": "One-Click"})
+    assert (status, body) == (200, "Avregistrerad.")
+    assert _status(store, anna) == Status.UNSUBSCRIBED
+    issue = load_issue(EXAMPLE, config)
+    assert anna not in {r.email for r in select_recipients(store, config, issue)}
+    assert headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["referrer-policy"] == "no-referrer"
+
+
+def test_get_never_unsubscribes_and_the_form_needs_its_csrf_token(site) -> None:
+    base, store = site
+    jonas = "jonas.berg@vasteras.example"
+    token = make_token(SECRET, Purpose.UNSUBSCRIBE, _id(store, jonas))
+    for _ in range(3):  # a link scanner following the link
+        status, _, page = _request(f"{base}/avregistrera/{token}")
+        assert status == 200 and '<html lang="sv">' in page
+    assert _status(store, jonas) == Status.CONFIRMED
+    assert _request(f"{base}/avregistrera/{token}", {"scope": "*"})[0] == 403
+    assert _status(store, jonas) == Status.CONFIRMED
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
+    assert csrf is not None
+    status, _, done = _request(f"{base}/avregistrera/{token}",
+                               {"csrf": csrf.group(1), "scope": "*"})
+    assert status == 200 and "Du är avregistrerad" in done
+    assert _status(store, jonas) == Status.UNSUBSCRIBED
+
+
+@pytest.mark.parametrize("token", ["nonsense", "eyJ4IjoxfQ.AAAA"])
+def test_bad_links_get_a_swedish_page_and_change_nothing(site, token: str) -> None:
+    base, store = site
+    for data in (None, {"List-Unsubscribe": "One-Click"}):
+        status, _, page = _request(f"{base}/avregistrera/{token}", data)
+        assert status == 400 and "Länken fungerar inte" in page
+    assert _status(store, "anna.lindqvist@vasteras.example") == Status.CONFIRMED
+
+
+def test_a_preferences_token_cannot_unsubscribe(site) -> None:
+    base, store = site
+    token = make_token(SECRET, Purpose.PREFERENCES, _id(store, "maria.nilsson@koping.example"))
+    assert _request(f"{base}/avregistrera/{token}", {"List-Unsubscribe": "One-Click"})[0] == 400
+
+
+def test_serve_refuses_to_start_without_a_secret(monkeypatch, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    monkeypatch.delenv("NEWSLETTER_SECRET_KEY", raising=False)
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", f"sqlite:///{tmp_path / 'web.db'}")
+    result = CliRunner().invoke(main, ["serve", "--config", str(ROOT / "newsletter.toml")])
+    assert result.exit_code == 1 and "NEWSLETTER_SECRET_KEY must be set" in result.output
