@@ -31,7 +31,7 @@ from PIL import Image as PILImage
 from pipeline.config import Config
 from pipeline.errors import NewsletterError, Problem
 from pipeline.issue import Issue
-from pipeline.render.email import Renderer, swedish_date
+from pipeline.render.email import Renderer, site_context, swedish_date
 
 IMAGE_MAX_WIDTH = 1100
 _ADDRESS = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -57,22 +57,12 @@ def archive_root(config: Config) -> Path:
     return config.root / "archive"
 
 
-def _site_context(config: Config, root: str, canonical: str) -> dict[str, Any]:
-    return {"newsletter": config, "root": root, "canonical": canonical,
-            "subscribe_url": f"{config.web_url}/prenumerera",
-            "join_url": f"{config.web_url}/anslut"}
-
-
 def publish_issue(issue: Issue, config: Config, renderer: Renderer | None = None,
                   force: bool = False) -> Published:
     """Freeze the issue's page; refuse to change a published one unless ``force``."""
     renderer = renderer or Renderer(config)
     folder = archive_root(config) / str(issue.year) / str(issue.number)
-    context = renderer.issue_context(issue, None, image_base="")
-    date = issue.meta.send_at.date()
-    context |= _site_context(config, "../../", issue.archive_url(config)) | {
-        "year": issue.year, "date_iso": date.isoformat(), "date_text": swedish_date(date)}
-    page = renderer.html_env.get_template("archive/issue.html.j2").render(context)
+    page = renderer.render_web(issue, root="../../")
     problems = check_private(page, config, str(folder / "index.html"))
     if problems:
         raise ArchiveError(f"{issue.slug}: personal data in the page; not published", problems)
@@ -97,8 +87,8 @@ def publish_issue(issue: Issue, config: Config, renderer: Renderer | None = None
     target.write_text(page, encoding="utf-8")
     (folder / "meta.json").write_text(json.dumps({
         "year": issue.year, "number": issue.number, "title": issue.meta.title,
-        "label": context["issue_label"], "date": date.isoformat(),
-        "summary": context["summary"], "path": f"{issue.year}/{issue.number}/",
+        "label": issue.label, "date": issue.meta.send_at.date().isoformat(),
+        "summary": issue.summary, "path": f"{issue.year}/{issue.number}/",
         "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "content": article.group(1).strip(),
     }, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
@@ -173,7 +163,7 @@ def build_archive(config: Config, renderer: Renderer | None = None) -> list[Path
     pages: dict[Path, str] = {}
 
     def page(template: str, target: str, rel_root: str, **extra: Any) -> None:
-        context = _site_context(config, rel_root, base + target.removesuffix("index.html"))
+        context = site_context(config, rel_root, base + target.removesuffix("index.html"))
         pages[root / target] = renderer.html_env.get_template(template).render(
             context | extra)
 

@@ -136,6 +136,14 @@ class Issue:
     def slug(self) -> str:
         return f"{self.year}-{self.number}"
 
+    @property
+    def label(self) -> str:
+        return f"Nummer {self.number}, {self.year}"
+
+    @property
+    def summary(self) -> str:
+        return self.meta.summary or self.meta.preheader or self.meta.title
+
     def archive_url(self, config: Config) -> str:
         return f"{config.archive_url}/{self.year}/{self.number}/"
 

@@ -78,6 +78,7 @@ def write_render(folder: Path, config: Config, out: Path | None = None,
             "eml_bytes": len(eml),
         })
     write("web.html", rendered.web_html)
+    shutil.copy2(config.templates / "archive" / "style.css", out / "style.css")
     images = issue.folder / "images"
     if images.is_dir():
         shutil.copytree(images, out / "images", dirs_exist_ok=True)

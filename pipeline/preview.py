@@ -108,12 +108,16 @@ class _Handler(BaseHTTPRequestHandler):
                             for n in names)
             body = f"<h1>Varianter</h1><ul>{items}</ul>"
             return self._send(_page(state, "Förhandsvisning", body))
+        if path == "/style.css":
+            css = load_config(state.config_file).templates / "archive" / "style.css"
+            return self._send(css.read_bytes(), content_type="text/css; charset=utf-8")
         if path.startswith(_ISSUE_PREFIX):
             return self._file(state.issue / path.removeprefix(_ISSUE_PREFIX))
         if rendered is None:
             return self._send(_page(state, "Fel", ""), HTTPStatus.OK)
         if path == "/web":
             page = rendered.web_html.replace('src="images/', f'src="{_ISSUE_PREFIX}images/')
+            page = page.replace('href="style.css"', 'href="/style.css"')
             return self._send(page.encode())
         for key, email in rendered.variants.items():
             if path == f"/variant/{key.name}":

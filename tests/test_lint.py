@@ -48,7 +48,7 @@ def test_html_over_budget_names_each_variant(tmp_path: Path) -> None:
 
 
 def test_wrong_language_is_reported(tmp_path: Path) -> None:
-    config = _config_with(tmp_path, template_edit=("web/issue.html.j2", '<html lang="sv">',
+    config = _config_with(tmp_path, template_edit=("archive/base.html.j2", '<html lang="sv">',
                                                    '<html lang="en">'))
     assert _messages(config, Rule.LANG) == [
         'web version: <html lang="en"> must be lang="sv" [lang]']

@@ -40,6 +40,13 @@ def swedish_date(day: date) -> str:
     return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
 
 
+def site_context(config: Config, root: str, canonical: str) -> dict[str, Any]:
+    """What every page of the archive's layout needs."""
+    return {"newsletter": config, "root": root, "canonical": canonical,
+            "subscribe_url": f"{config.web_url}/prenumerera",
+            "join_url": f"{config.web_url}/anslut"}
+
+
 @dataclass(frozen=True)
 class RenderedEmail:
     key: VariantKey
@@ -94,9 +101,16 @@ class Renderer:
         return RenderedEmail(key, issue.meta.subject, issue.meta.preheader or "", html, text,
                              mjml)
 
-    def render_web(self, issue: Issue) -> str:
+    def render_web(self, issue: Issue, root: str = "") -> str:
+        """The issue's web page (the archive's page): every section, nothing personal.
+
+        ``root`` is the relative path to the archive's top: "../../" inside archive/.
+        """
         context = self.issue_context(issue, None, image_base="")
-        return self._template(self.html_env, "web/issue.html.j2", context)
+        day = issue.meta.send_at.date()
+        context |= site_context(self.config, root, issue.archive_url(self.config)) | {
+            "year": issue.year, "date_iso": day.isoformat(), "date_text": swedish_date(day)}
+        return self._template(self.html_env, "archive/issue.html.j2", context)
 
     def _template(self, env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
         try:
@@ -119,9 +133,9 @@ class Renderer:
                     if segment is None or s.for_segment(segment)]
         return {
             "newsletter": config, "issue": issue.meta, "sections": sections,
-            "issue_label": f"Nummer {issue.number}, {issue.year}",
+            "issue_label": issue.label,
             "archive_url": issue.archive_url(config),
-            "summary": issue.meta.summary or issue.meta.preheader or issue.meta.title,
+            "summary": issue.summary,
         }
 
     def _email_context(self, issue: Issue, key: VariantKey, markers: bool = False
