@@ -190,10 +190,10 @@ def _editors(config: Config, folder: Path) -> list[str]:
 
 
 def _tell_editors(config: Config, folder: Path, subject: str, text: str) -> None:
-    from pipeline.deliver.notify import notify_editors
+    from pipeline.deliver.notify import send_notice
 
     try:
-        notify_editors(config, _editors(config, folder), subject, text)
+        send_notice(config, _editors(config, folder), subject, text)
     except NewsletterError as exc:
         log.error("action=notify-failed reason=%s", exc.message)
 

@@ -129,3 +129,83 @@ def test_serve_refuses_to_start_without_a_secret(monkeypatch, tmp_path: Path) ->
     monkeypatch.setenv("NEWSLETTER_DATABASE_URL", f"sqlite:///{tmp_path / 'web.db'}")
     result = CliRunner().invoke(main, ["serve", "--config", str(ROOT / "newsletter.toml")])
     assert result.exit_code == 1 and "NEWSLETTER_SECRET_KEY must be set" in result.output
+
+
+@pytest.fixture
+def signup(store: Store, config: Config, tmp_path: Path) -> Iterator[tuple[str, Store, Path]]:
+    import shutil
+
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    local = config.model_copy(update={"root": tmp_path})  # the outbox lands in tmp_path
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(local, store, SECRET), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", store, tmp_path / "outbox"
+    server.should_exit = True
+    thread.join(10)
+
+
+def _form(base: str) -> str:
+    status, _, page = _request(f"{base}/prenumerera")
+    assert status == 200
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None
+    return found.group(1)
+
+
+def test_subscribe_confirm_by_link_then_confirmed(signup, config: Config) -> None:
+    import email
+    import email.policy
+
+    base, store, outbox = signup
+    status, _, page = _request(f"{base}/prenumerera", {
+        "csrf": _form(base), "email": "Ny.Lasare@Example.se", "name": "Ny", "consent": "ja"})
+    assert status == 200 and "Kolla din e-post" in page
+    [mail] = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+              for p in outbox.glob("*.eml")]
+    assert mail["To"].addresses[0].addr_spec == "Ny.Lasare@example.se"
+    link = re.search(r"https://\S+/bekrafta/(\S+)", mail.get_body(("plain",)).get_content())
+    assert link is not None
+    token = link.group(1)
+    assert _status(store, "ny.lasare@example.se") == Status.PENDING
+    status, _, confirm_page = _request(f"{base}/bekrafta/{token}")  # a scanner: no change
+    assert status == 200 and _status(store, "ny.lasare@example.se") == Status.PENDING
+    csrf = re.search(r'name="csrf" value="([^"]+)"', confirm_page)
+    assert csrf is not None
+    status, _, done = _request(f"{base}/bekrafta/{token}", {"csrf": csrf.group(1)})
+    assert status == 200 and "Du prenumererar nu" in done
+    assert _status(store, "ny.lasare@example.se") == Status.CONFIRMED
+    issue = load_issue(EXAMPLE, config)
+    assert "Ny.Lasare@example.se" in {r.email for r in select_recipients(store, config, issue)}
+
+
+def test_errors_are_tied_to_their_fields(signup) -> None:
+    base, _, outbox = signup
+    status, _, page = _request(f"{base}/prenumerera", {
+        "csrf": _form(base), "email": "inte en adress", "consent": ""})
+    assert status == 400
+    assert '<span class="error" id="email-fel">Skriv en e-postadress som namn@exempel.se.' \
+        in page and 'aria-describedby="email-fel"' in page
+    assert 'aria-describedby="consent-fel"' in page and 'aria-invalid="true"' in page
+    assert 'value="inte en adress"' in page  # what was typed is kept
+    assert not outbox.exists() or not list(outbox.glob("*.eml"))
+    assert _request(f"{base}/prenumerera", {"email": "a@example.se", "consent": "ja"})[0] == 403
+
+
+def test_the_answer_never_reveals_whether_an_address_is_known(signup, config: Config) -> None:
+    base, store, outbox = signup
+    import_audience(store, config, ROOT / "examples/audience/general.csv", "general",
+                    LegalBasis.CONSENT)  # Sara is a confirmed subscriber
+    answers = []
+    for address in ("sara.ek@example.se", "helt.ny@example.se"):
+        status, _, page = _request(f"{base}/prenumerera", {
+            "csrf": _form(base), "email": address, "consent": "ja"})
+        answers.append((status, page.replace(address, "ADRESS")))
+    assert answers[0] == answers[1]
+    assert len(list(outbox.glob("*.eml"))) == 1  # only the new address gets a mail

@@ -1,4 +1,4 @@
-"""Messages to the editors (not readers): pre-send test copies, and why an issue was not sent."""
+"""Plain messages that are not an issue: to the editors, and confirmation requests."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from pipeline.render.personalise import Reader
 from pipeline.render.variants import VariantKey
 
 
-def notify_editors(config: Config, editors: list[str], subject: str, text: str) -> int:
-    """A plain message to each editor through the configured transport; returns how many."""
+def send_notice(config: Config, addresses: list[str], subject: str, text: str) -> int:
+    """A plain message (to editors, or a confirmation to a new reader) through the configured
+    transport; returns how many were accepted."""
     body_html = (f'<!DOCTYPE html><html lang="{config.language}"><body><pre>'
                  f"{html.escape(text)}</pre></body></html>")
     email = RenderedEmail(VariantKey("editors"), subject, "", body_html, text + "\n", "")
@@ -24,7 +25,7 @@ def notify_editors(config: Config, editors: list[str], subject: str, text: str) 
     reader = Reader("", f"{config.web_url}/", f"{config.web_url}/")
     envelopes = [Envelope(-1 - i, address, None, "editors",
                           f"<editors.{uuid.uuid4().hex}@{domain}>", reader, "editors")
-                 for i, address in enumerate(editors)]
+                 for i, address in enumerate(addresses)]
     results = transport.send(template, transport.new_batch(), envelopes)
     transport.close()
     return sum(r.accepted for r in results)
