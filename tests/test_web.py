@@ -11,6 +11,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,10 +30,9 @@ from tests.conftest import EXAMPLE, ROOT
 SECRET = b"w" * 48
 
 
-@pytest.fixture
-def site(store: Store, config: Config) -> Iterator[tuple[str, Store]]:
-    import_audience(store, config, ROOT / "examples/audience/connected.csv", "connected",
-                    LegalBasis.PUBLIC_TASK)
+@contextmanager
+def served(config: Config, store: Store) -> Iterator[str]:
+    """The app under uvicorn, its production server, on a free loopback port."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -42,9 +42,19 @@ def site(store: Store, config: Config) -> Iterator[tuple[str, Store]]:
     thread.start()
     while not server.started:
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", store
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def site(store: Store, config: Config) -> Iterator[tuple[str, Store]]:
+    import_audience(store, config, ROOT / "examples/audience/connected.csv", "connected",
+                    LegalBasis.PUBLIC_TASK)
+    with served(config, store) as base:
+        yield base, store
 
 
 def _id(store: Store, email: str) -> int:
@@ -137,18 +147,8 @@ def signup(store: Store, config: Config, tmp_path: Path) -> Iterator[tuple[str, 
 
     shutil.copytree(ROOT / "templates", tmp_path / "templates")
     local = config.model_copy(update={"root": tmp_path})  # the outbox lands in tmp_path
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(local, store, SECRET), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", store, tmp_path / "outbox"
-    server.should_exit = True
-    thread.join(10)
+    with served(local, store) as base:
+        yield base, store, tmp_path / "outbox"
 
 
 def _form(base: str) -> str:

@@ -32,6 +32,7 @@ from pipeline.audience.models import (
     Suppression,
 )
 from pipeline.audience.rows import (
+    COLUMNS,
     AudienceRow,
     FileProblem,
     Record,
@@ -136,8 +137,6 @@ def _write_rejects(path: Path, records: list[Record],
 
 
 def _column_order(column: str) -> tuple[int, str]:
-    from pipeline.audience.rows import COLUMNS
-
     return (COLUMNS.index(column) if column in COLUMNS else len(COLUMNS), column)
 
 
