@@ -158,6 +158,19 @@ class DeliverySettings(_Strict):
     sendgrid: SendGridSettings = SendGridSettings()
 
 
+class WebSettings(_Strict):
+    welcome_package: list[Text] = Field(default_factory=list, description=(
+        "What joining organisations get: shown on the join page and in the welcome mail."))
+    max_contacts: int = Field(3, ge=1, le=10, description="Contact rows on the join form.")
+    requests_per_client_per_hour: int = Field(20, gt=0, description="Subscribe and join.")
+    requests_per_address_per_hour: int = Field(3, gt=0, description="Subscribe and join.")
+    sendgrid_webhook_key: str = Field("", description=(
+        "SendGrid's event-webhook verification key (base64); the environment's "
+        "SENDGRID_WEBHOOK_PUBLIC_KEY overrides it. Empty: the webhook refuses every request."))
+    webhook_max_age_seconds: int = Field(300, gt=0, description=(
+        "Signed webhook requests older than this are refused (replays)."))
+
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -202,6 +215,7 @@ class Config(_Strict):
     audience: AudienceSettings = AudienceSettings()
     delivery: DeliverySettings = DeliverySettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    web: WebSettings = WebSettings()
     root: Path = Path(".")
 
     @model_validator(mode="after")

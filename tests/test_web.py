@@ -4,18 +4,10 @@ pages that never change anything on GET, CSRF on the form, security headers."""
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from pipeline.audience.importer import import_audience
 from pipeline.audience.models import LegalBasis, Status, Subscriber
@@ -24,29 +16,8 @@ from pipeline.audience.store import Store
 from pipeline.audience.tokens import Purpose, make_token
 from pipeline.config import Config
 from pipeline.issue import load_issue
-from pipeline.web.app import create_app
 from tests.conftest import EXAMPLE, ROOT
-
-SECRET = b"w" * 48
-
-
-@contextmanager
-def served(config: Config, store: Store) -> Iterator[str]:
-    """The app under uvicorn, its production server, on a free loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(config, store, SECRET), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+from tests.webserver import SECRET, csrf_of, request, served
 
 
 @pytest.fixture
@@ -73,20 +44,11 @@ def _status(store: Store, email: str) -> str:
         return person.subscriptions[0].status
 
 
-def _request(url: str, data: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
-    body = urllib.parse.urlencode(data).encode() if data is not None else None
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=10) as r:
-            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read().decode()
-
-
 def test_one_click_post_unsubscribes_without_cookies(site, config: Config) -> None:
     base, store = site
     anna = "anna.lindqvist@vasteras.example"
     token = make_token(SECRET, Purpose.UNSUBSCRIBE, _id(store, anna))
-    status, headers, body = _request(f"{base}/avregistrera/{token}",
+    status, headers, body = request(f"{base}/avregistrera/{token}",
                                      {"List-Unsubscribe": "One-Click"})
     assert (status, body) == (200, "Avregistrerad.")
     assert _status(store, anna) == Status.UNSUBSCRIBED
@@ -102,15 +64,13 @@ def test_get_never_unsubscribes_and_the_form_needs_its_csrf_token(site) -> None:
     jonas = "jonas.berg@vasteras.example"
     token = make_token(SECRET, Purpose.UNSUBSCRIBE, _id(store, jonas))
     for _ in range(3):  # a link scanner following the link
-        status, _, page = _request(f"{base}/avregistrera/{token}")
+        status, _, page = request(f"{base}/avregistrera/{token}")
         assert status == 200 and '<html lang="sv">' in page
     assert _status(store, jonas) == Status.CONFIRMED
-    assert _request(f"{base}/avregistrera/{token}", {"scope": "*"})[0] == 403
+    assert request(f"{base}/avregistrera/{token}", {"scope": "*"})[0] == 403
     assert _status(store, jonas) == Status.CONFIRMED
-    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
-    assert csrf is not None
-    status, _, done = _request(f"{base}/avregistrera/{token}",
-                               {"csrf": csrf.group(1), "scope": "*"})
+    status, _, done = request(f"{base}/avregistrera/{token}",
+                              {"csrf": csrf_of(page), "scope": "*"})
     assert status == 200 and "Du är avregistrerad" in done
     assert _status(store, jonas) == Status.UNSUBSCRIBED
 
@@ -119,7 +79,7 @@ def test_get_never_unsubscribes_and_the_form_needs_its_csrf_token(site) -> None:
 def test_bad_links_get_a_swedish_page_and_change_nothing(site, token: str) -> None:
     base, store = site
     for data in (None, {"List-Unsubscribe": "One-Click"}):
-        status, _, page = _request(f"{base}/avregistrera/{token}", data)
+        status, _, page = request(f"{base}/avregistrera/{token}", data)
         assert status == 400 and "Länken fungerar inte" in page
     assert _status(store, "anna.lindqvist@vasteras.example") == Status.CONFIRMED
 
@@ -127,7 +87,7 @@ def test_bad_links_get_a_swedish_page_and_change_nothing(site, token: str) -> No
 def test_a_preferences_token_cannot_unsubscribe(site) -> None:
     base, store = site
     token = make_token(SECRET, Purpose.PREFERENCES, _id(store, "maria.nilsson@koping.example"))
-    assert _request(f"{base}/avregistrera/{token}", {"List-Unsubscribe": "One-Click"})[0] == 400
+    assert request(f"{base}/avregistrera/{token}", {"List-Unsubscribe": "One-Click"})[0] == 400
 
 
 def test_serve_refuses_to_start_without_a_secret(monkeypatch, tmp_path: Path) -> None:
@@ -152,11 +112,9 @@ def signup(store: Store, config: Config, tmp_path: Path) -> Iterator[tuple[str, 
 
 
 def _form(base: str) -> str:
-    status, _, page = _request(f"{base}/prenumerera")
+    status, _, page = request(f"{base}/prenumerera")
     assert status == 200
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert found is not None
-    return found.group(1)
+    return csrf_of(page)
 
 
 def test_subscribe_confirm_by_link_then_confirmed(signup, config: Config) -> None:
@@ -164,7 +122,7 @@ def test_subscribe_confirm_by_link_then_confirmed(signup, config: Config) -> Non
     import email.policy
 
     base, store, outbox = signup
-    status, _, page = _request(f"{base}/prenumerera", {
+    status, _, page = request(f"{base}/prenumerera", {
         "csrf": _form(base), "email": "Ny.Lasare@Example.se", "name": "Ny", "consent": "ja"})
     assert status == 200 and "Kolla din e-post" in page
     [mail] = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
@@ -174,11 +132,9 @@ def test_subscribe_confirm_by_link_then_confirmed(signup, config: Config) -> Non
     assert link is not None
     token = link.group(1)
     assert _status(store, "ny.lasare@example.se") == Status.PENDING
-    status, _, confirm_page = _request(f"{base}/bekrafta/{token}")  # a scanner: no change
+    status, _, confirm_page = request(f"{base}/bekrafta/{token}")  # a scanner: no change
     assert status == 200 and _status(store, "ny.lasare@example.se") == Status.PENDING
-    csrf = re.search(r'name="csrf" value="([^"]+)"', confirm_page)
-    assert csrf is not None
-    status, _, done = _request(f"{base}/bekrafta/{token}", {"csrf": csrf.group(1)})
+    status, _, done = request(f"{base}/bekrafta/{token}", {"csrf": csrf_of(confirm_page)})
     assert status == 200 and "Du prenumererar nu" in done
     assert _status(store, "ny.lasare@example.se") == Status.CONFIRMED
     issue = load_issue(EXAMPLE, config)
@@ -187,7 +143,7 @@ def test_subscribe_confirm_by_link_then_confirmed(signup, config: Config) -> Non
 
 def test_errors_are_tied_to_their_fields(signup) -> None:
     base, _, outbox = signup
-    status, _, page = _request(f"{base}/prenumerera", {
+    status, _, page = request(f"{base}/prenumerera", {
         "csrf": _form(base), "email": "inte en adress", "consent": ""})
     assert status == 400
     assert '<span class="error" id="email-fel">Skriv en e-postadress som namn@exempel.se.' \
@@ -195,7 +151,7 @@ def test_errors_are_tied_to_their_fields(signup) -> None:
     assert 'aria-describedby="consent-fel"' in page and 'aria-invalid="true"' in page
     assert 'value="inte en adress"' in page  # what was typed is kept
     assert not outbox.exists() or not list(outbox.glob("*.eml"))
-    assert _request(f"{base}/prenumerera", {"email": "a@example.se", "consent": "ja"})[0] == 403
+    assert request(f"{base}/prenumerera", {"email": "a@example.se", "consent": "ja"})[0] == 403
 
 
 def test_the_answer_never_reveals_whether_an_address_is_known(signup, config: Config) -> None:
@@ -204,7 +160,7 @@ def test_the_answer_never_reveals_whether_an_address_is_known(signup, config: Co
                     LegalBasis.CONSENT)  # Sara is a confirmed subscriber
     answers = []
     for address in ("sara.ek@example.se", "helt.ny@example.se"):
-        status, _, page = _request(f"{base}/prenumerera", {
+        status, _, page = request(f"{base}/prenumerera", {
             "csrf": _form(base), "email": address, "consent": "ja"})
         answers.append((status, page.replace(address, "ADRESS")))
     assert answers[0] == answers[1]

@@ -201,3 +201,14 @@ class LedgerEntry(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(1000))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(20))  # the provider's latest word
+    outcome_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ProviderEvent(Base):
+    """A provider event already applied: its id, so a repeat (common) changes nothing."""
+
+    __tablename__ = "provider_events"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    event: Mapped[str] = mapped_column(String(30))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

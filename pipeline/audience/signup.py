@@ -1,18 +1,28 @@
-"""Subscribing by double opt-in: a pending subscription with its evidence, then confirmation.
+"""Subscribing and joining by double opt-in: a pending subscription with its evidence, then
+confirmation.
 
 ``request_subscription`` never tells the caller whether the address was already subscribed,
 suppressed or new: the web page answers the same in every case. It returns the subscriber to
 send a confirmation request to, or None when no mail should go out (already confirmed, or the
-address is suppressed: unsubscribed, erased, bounced).
+address is suppressed: unsubscribed, erased, bounced). ``request_membership`` does the same
+for an organisation joining the strategy: the organisation with its focus areas, and each
+contact person pending in the focus segment until they confirm; the first confirmation marks
+the organisation as joined.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from pipeline.audience.models import (
     ALL_SEGMENTS,
     LegalBasis,
+    Organisation,
+    OrganisationFocus,
     Status,
     Subscriber,
     Subscription,
@@ -24,45 +34,98 @@ from pipeline.audience.store import Store, now
 
 def request_subscription(store: Store, address: str, name: str | None, segment: str,
                          source: str, privacy_notice: str) -> int | None:
+    with store.session() as session, session.begin():
+        return _request(session, store, address, name, segment, source, privacy_notice)
+
+
+def _request(session: Session, store: Store, address: str, name: str | None, segment: str,
+             source: str, privacy_notice: str, organisation: Organisation | None = None
+             ) -> int | None:
     key = email_key(normalise_email(address))
     moment = now()
-    with store.session() as session, session.begin():
-        hash_ = store.email_hash(key)
-        if session.scalar(select(Suppression.hash).where(
-                Suppression.hash == hash_, Suppression.scope.in_([segment, ALL_SEGMENTS]))):
-            return None
-        person = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
-        if person is None:
-            person = Subscriber(email=normalise_email(address), email_key=key,
-                                email_hash=hash_, name=name, language="sv",
-                                created_at=moment, updated_at=moment)
-            session.add(person)
-            session.flush()
-        current = next((s for s in person.subscriptions if s.segment == segment), None)
-        if current is not None and current.status == Status.CONFIRMED:
-            return None
-        if current is None:
-            current = Subscription(segment=segment, legal_basis=LegalBasis.CONSENT,
-                                   created_at=moment)
-            person.subscriptions.append(current)
-        current.status, current.source = Status.PENDING, source
-        current.privacy_notice, current.status_changed_at = privacy_notice, moment
-        current.created_at = moment  # the consent being given now
-        if name and not person.name:
-            person.name = name
+    hash_ = store.email_hash(key)
+    if session.scalar(select(Suppression.hash).where(
+            Suppression.hash == hash_, Suppression.scope.in_([segment, ALL_SEGMENTS]))):
+        return None
+    person = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
+    if person is None:
+        person = Subscriber(email=normalise_email(address), email_key=key,
+                            email_hash=hash_, name=name, language="sv",
+                            created_at=moment, updated_at=moment)
+        session.add(person)
         session.flush()
-        return person.id
+    current = next((s for s in person.subscriptions if s.segment == segment), None)
+    if current is not None and current.status == Status.CONFIRMED:
+        return None
+    if current is None:
+        current = Subscription(segment=segment, legal_basis=LegalBasis.CONSENT,
+                               created_at=moment)
+        person.subscriptions.append(current)
+    current.status, current.source = Status.PENDING, source
+    current.privacy_notice, current.status_changed_at = privacy_notice, moment
+    current.created_at = moment  # the consent being given now
+    if name and not person.name:
+        person.name = name
+    if organisation is not None and person.organisation_id is None:
+        person.organisation_id = organisation.id
+    session.flush()
+    return person.id
 
 
-def confirm_subscription(store: Store, subscriber_id: int, segment: str) -> bool:
-    """A pending subscription becomes confirmed; True if it was (or already is) confirmed."""
+def organisation_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+@dataclass(frozen=True)
+class Contact:
+    email: str
+    name: str | None
+
+
+def request_membership(store: Store, organisation: str, org_number: str | None,
+                       contacts: list[Contact], focus: list[str], segment: str, source: str,
+                       privacy_notice: str) -> list[tuple[int, str]]:
+    """An organisation asks to join: (subscriber id, address) of each contact to send a
+    confirmation request to. A new organisation gets the focus areas chosen; an existing one
+    keeps its own (its contacts change them from their preferences page), so a stranger
+    cannot rewrite them by filling in the form."""
+    if not focus:
+        raise ValueError("an organisation joins with at least one focus area")
+    with store.session() as session, session.begin():
+        key = organisation_key(organisation)
+        found = session.scalar(select(Organisation).where(Organisation.name_key == key))
+        if found is None:
+            found = Organisation(name=" ".join(organisation.split()), name_key=key,
+                                 org_number=org_number, created_at=now(),
+                                 focus=[OrganisationFocus(focus=f) for f in sorted(set(focus))])
+            session.add(found)
+            session.flush()
+        asked = []
+        for contact in contacts:
+            subscriber = _request(session, store, contact.email, contact.name, segment, source,
+                                  privacy_notice, found)
+            if subscriber is not None:
+                asked.append((subscriber, normalise_email(contact.email)))
+        return asked
+
+
+def confirm_subscription(store: Store, subscriber_id: int, segment: str
+                         ) -> Literal["new", "already"] | None:
+    """A pending subscription becomes confirmed: "new" if it just did, "already" if it was,
+    None if there is nothing to confirm (unknown, unsubscribed, erased). Confirming a contact
+    person marks their organisation as joined."""
     with store.session() as session, session.begin():
         subscription = session.scalar(select(Subscription).where(
             Subscription.subscriber_id == subscriber_id, Subscription.segment == segment))
         if subscription is None or subscription.status not in (Status.PENDING,
                                                                Status.CONFIRMED):
-            return False
-        if subscription.status == Status.PENDING:
-            subscription.status = Status.CONFIRMED
-            subscription.confirmed_at = subscription.status_changed_at = now()
-        return True
+            return None
+        if subscription.status == Status.CONFIRMED:
+            return "already"
+        subscription.status = Status.CONFIRMED
+        subscription.confirmed_at = subscription.status_changed_at = now()
+        person = session.get(Subscriber, subscriber_id)
+        if person is not None and person.organisation is not None and \
+                person.organisation.joined_on is None:
+            person.organisation.joined_on = now().date()
+        return "new"

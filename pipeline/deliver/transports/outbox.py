@@ -2,6 +2,7 @@
 
 A message's file name is its ledger entry, written atomically (temporary file, then rename),
 so after a crash the files on disk say exactly what was sent: never twice, never lost.
+Messages outside the ledger (confirmations, notices to editors) get unique, time-ordered names.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ class OutboxTransport:
         folder.mkdir(parents=True, exist_ok=True)
 
     def _path(self, entry_id: int) -> Path:
+        if entry_id < 0:  # not a ledger entry
+            return self.folder / f"notice-{datetime.now():%Y%m%dT%H%M%S%f}-" \
+                                 f"{uuid.uuid4().hex[:8]}.eml"
         return self.folder / f"{entry_id:09d}.eml"
 
     def send(self, template: MessageTemplate, batch_id: str, envelopes: Sequence[Envelope],

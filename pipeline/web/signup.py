@@ -1,0 +1,250 @@
+"""Subscribing (general readers) and joining the strategy (organisations), by double opt-in.
+
+    GET/POST /prenumerera      email, optional name, consent with the privacy-notice version
+    GET/POST /anslut           organisation, contact people, at least one focus area, consent
+    GET      /bekrafta/<t>     a page with a button; POST confirms (scanners change nothing)
+
+Both forms answer the same whatever the addresses' state, so the service never tells anyone
+who is subscribed. Confirmation requests, and the welcome mail for a joining organisation's
+contact, go out through the configured transport.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pipeline.audience.models import Subscriber
+from pipeline.audience.rows import normalise_email
+from pipeline.audience.signup import (
+    Contact,
+    confirm_subscription,
+    request_membership,
+    request_subscription,
+)
+from pipeline.audience.tokens import Purpose, TokenError, make_token, read_token
+from pipeline.deliver.notify import send_notice
+from pipeline.web.app import Form, Site, TooLarge, one
+from pipeline.web.i18n import Gettext
+
+Errors = dict[str, str]  # the id of the field to fix → what to do
+
+
+@dataclass
+class Joining:
+    """What the join form holds, kept when it comes back with errors."""
+
+    organisation: str = ""
+    org_number: str = ""
+    contacts: list[dict[str, str]] = field(default_factory=list)
+    focus: list[str] = field(default_factory=list)
+    consent: str = ""
+
+
+def _email(value: str, errors: Errors, field: str, _: Gettext) -> str | None:
+    try:
+        return normalise_email(value)
+    except ValueError:
+        errors[field] = _("Enter an email address like name@example.se.")
+        return None
+
+
+def routes(site: Site) -> list[Route]:
+    config = site.config
+
+    def limited(request: Request, addresses: list[str]) -> bool:
+        client = site.client(request)
+        return not (site.limits.allow("client", client) and
+                    all(site.limits.allow("address", a.lower()) for a in addresses))
+
+    def busy(request: Request) -> Response:
+        _ = site.gettext(request)
+        return site.page(request, _("Please wait a while"), [
+            _("We have received many requests. Try again in an hour.")], 429)
+
+    def ask_to_confirm(request: Request, subscriber: int, address: str, segment: str,
+                       organisation: str | None = None) -> None:
+        _ = site.gettext(request)
+        token = make_token(site.secret, Purpose.CONFIRM, subscriber, segment)
+        link = f"{config.web_url}/bekrafta/{token}"
+        if organisation:
+            subject = _("Confirm that %(organisation)s joins %(name)s") % {
+                "organisation": organisation, "name": config.name}
+            asked = _("Someone gave your address as a contact person for %(organisation)s, "
+                      "which wants to join the regional strategy for gender mainstreaming.") % {
+                "organisation": organisation}
+        else:
+            subject = _("Confirm your subscription to %(name)s") % {"name": config.name}
+            asked = _("Someone, probably you, asked to receive %(name)s.") % {
+                "name": config.name}
+        send_notice(config, [address], subject, "\n\n".join([
+            _("Hello!"), asked, _("Confirm by opening the link:"), link,
+            _("The link is valid for seven days. If you did not ask for this, you need not do "
+              "anything."), config.contact_line]))
+
+    def welcome(request: Request, subscriber: int) -> None:
+        _ = site.gettext(request)
+        with site.store.session() as session:
+            person = session.get(Subscriber, subscriber)
+            if person is None or person.email is None or person.organisation is None:
+                return
+            address, organisation = person.email, person.organisation.name
+        package = "\n".join(f"• {item}" for item in config.web.welcome_package)
+        send_notice(config, [address], _("Welcome to %(name)s") % {"name": config.name},
+                    "\n\n".join([
+                        _("Hello!"),
+                        _("%(organisation)s has joined the regional strategy for gender "
+                          "mainstreaming and is now part of %(name)s.") % {
+                            "organisation": organisation, "name": config.name},
+                        _("The welcome package holds:"), package,
+                        _("You will receive the newsletter four times a year. Your preferences "
+                          "link is at the bottom of every issue."), config.contact_line]))
+
+    # -- subscribe ------------------------------------------------------------------------
+
+    def subscribe_form(request: Request, values: dict[str, str], errors: Errors,
+                       status: int = 200) -> Response:
+        return site.render(request, "service/subscribe.html.j2", status, values=values,
+                           errors=errors, csrf=site.form_token("subscribe"),
+                           privacy_notice=config.audience.privacy_notice)
+
+    async def subscribe_page(request: Request) -> Response:
+        return subscribe_form(request, {"email": "", "name": "", "consent": ""}, {})
+
+    async def subscribe_post(request: Request) -> Response:
+        _ = site.gettext(request)
+        try:
+            form = await site.read_form(request)
+        except TooLarge:
+            return site.too_large(request)
+        values = {"email": one(form, "email", 254), "name": one(form, "name"),
+                  "consent": one(form, "consent")}
+        if not site.form_token_ok("subscribe", one(form, "csrf")):
+            return site.expired_form(request)
+        errors: Errors = {}
+        address = _email(values["email"], errors, "email", _)
+        if values["consent"] != "ja":
+            errors["consent"] = _("Tick the box if you want to receive the newsletter.")
+        if errors or address is None:
+            return subscribe_form(request, values, errors, 400)
+        if limited(request, [address]):
+            return busy(request)
+        segment = next(s.slug for s in config.segments if not s.focus)
+        subscriber = request_subscription(site.store, address, values["name"] or None,
+                                          segment, f"{config.web_url}/prenumerera",
+                                          config.audience.privacy_notice)
+        if subscriber is not None:
+            ask_to_confirm(request, subscriber, address, segment)
+        return site.page(request, _("Check your email"), [
+            _("If the address can receive the newsletter, we have sent a message to "
+              "%(address)s with a link. Click it to confirm.") % {"address": address}])
+
+    # -- join -----------------------------------------------------------------------------
+
+    def join_form(request: Request, values: Joining, errors: Errors,
+                  status: int = 200) -> Response:
+        return site.render(request, "service/join.html.j2", status, values=values,
+                           errors=errors, csrf=site.form_token("join"),
+                           focus_areas=config.focus_areas,
+                           welcome_package=config.web.welcome_package,
+                           privacy_notice=config.audience.privacy_notice)
+
+    def join_values(form: Form) -> Joining:
+        wanted = {f.slug for f in config.focus_areas}
+        return Joining(
+            one(form, "organisation"), one(form, "org_number", 20),
+            [{"email": one(form, f"contact-{n}-email", 254),
+              "name": one(form, f"contact-{n}-name")}
+             for n in range(1, config.web.max_contacts + 1)],
+            [f for f in dict.fromkeys(form.get("focus", [])) if f in wanted],
+            one(form, "consent"))
+
+    async def join_page(request: Request) -> Response:
+        return join_form(request, join_values({}), {})
+
+    async def join_post(request: Request) -> Response:
+        _ = site.gettext(request)
+        try:
+            form = await site.read_form(request)
+        except TooLarge:
+            return site.too_large(request)
+        values = join_values(form)
+        if not site.form_token_ok("join", one(form, "csrf")):
+            return site.expired_form(request)
+        errors: Errors = {}
+        organisation = values.organisation = " ".join(values.organisation.split())
+        if not organisation:
+            errors["organisation"] = _("Enter the organisation's name.")
+        contacts: list[Contact] = []
+        for n, row in enumerate(values.contacts, start=1):
+            if row["email"] or n == 1:
+                address = _email(row["email"], errors, f"contact-{n}-email", _)
+                if address and address.lower() not in {c.email.lower() for c in contacts}:
+                    contacts.append(Contact(address, row["name"] or None))
+        if not values.focus:
+            errors[f"focus-{config.focus_areas[0].slug}"] = _(
+                "Choose at least one area the organisation will focus on.")
+        if values.consent != "ja":
+            errors["consent"] = _("Tick the box to join and receive the newsletter.")
+        if errors:
+            return join_form(request, values, errors, 400)
+        if limited(request, [c.email for c in contacts]):
+            return busy(request)
+        segment = next(s.slug for s in config.segments if s.focus)
+        asked = request_membership(site.store, organisation, values.org_number or None,
+                                   contacts, values.focus, segment, f"{config.web_url}/anslut",
+                                   config.audience.privacy_notice)
+        for subscriber, address in asked:
+            ask_to_confirm(request, subscriber, address, segment, organisation)
+        return site.page(request, _("Check your email"), [
+            _("If the addresses can receive the newsletter, each contact person now has a "
+              "message with a link. The organisation has joined when someone clicks it.")])
+
+    # -- confirm --------------------------------------------------------------------------
+
+    async def confirm_page(request: Request) -> Response:
+        _ = site.gettext(request)
+        token = request.path_params["token"]
+        try:
+            read_token(site.secret, token, Purpose.CONFIRM)
+        except TokenError:
+            return site.broken(request)
+        return site.page(request, _("Confirm"), [
+            _("Press the button to start receiving %(name)s.") % {"name": config.name}],
+            form={"action": f"/bekrafta/{token}", "csrf": site.sign(token),
+                  "choices": [{"value": "ja", "label": _("Confirm")}]})
+
+    async def confirm_post(request: Request) -> Response:
+        _ = site.gettext(request)
+        token = request.path_params["token"]
+        try:
+            claims = read_token(site.secret, token, Purpose.CONFIRM)
+            form = await site.read_form(request)
+        except TokenError:
+            return site.broken(request)
+        except TooLarge:
+            return site.too_large(request)
+        if not hmac.compare_digest(one(form, "csrf"), site.sign(token)):
+            return site.expired_form(request)
+        outcome = confirm_subscription(site.store, claims.subscriber_id, claims.scope)
+        if outcome is None:
+            return site.broken(request)
+        if outcome == "new" and config.segment(claims.scope).focus:
+            welcome(request, claims.subscriber_id)
+        return site.page(request, _("Thank you!"), [
+            _("You now receive %(name)s. The next issue will come to your inbox.") % {
+                "name": config.name}])
+
+    return [
+        Route("/prenumerera", subscribe_page, methods=["GET"]),
+        Route("/prenumerera", subscribe_post, methods=["POST"]),
+        Route("/anslut", join_page, methods=["GET"]),
+        Route("/anslut", join_post, methods=["POST"]),
+        Route("/bekrafta/{token}", confirm_page, methods=["GET"]),
+        Route("/bekrafta/{token}", confirm_post, methods=["POST"]),
+    ]
+

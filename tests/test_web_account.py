@@ -1,0 +1,249 @@
+"""Joining the strategy, and a reader's own pages (preferences, export, erase, per-list
+unsubscribe), over real HTTP on uvicorn, on both databases."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from pipeline.audience.importer import import_audience
+from pipeline.audience.models import (
+    ALL_SEGMENTS,
+    LegalBasis,
+    Organisation,
+    Status,
+    Subscriber,
+    Suppression,
+)
+from pipeline.audience.select import select_recipients
+from pipeline.audience.store import Store
+from pipeline.audience.tokens import Purpose, make_token
+from pipeline.config import Config
+from pipeline.issue import load_issue
+from tests.conftest import EXAMPLE, ROOT
+from tests.webserver import SECRET, csrf_of, local, outbox_mails, request, served, text_of
+
+Site = tuple[str, Store, Path]
+
+
+@pytest.fixture
+def web(store: Store, config: Config, tmp_path: Path) -> Iterator[Site]:
+    for segment, basis in (("connected", LegalBasis.PUBLIC_TASK),
+                           ("general", LegalBasis.CONSENT)):
+        import_audience(store, config, ROOT / f"examples/audience/{segment}.csv", segment,
+                        basis)
+    with served(local(config, tmp_path), store) as base:
+        yield base, store, tmp_path / "outbox"
+
+
+def person(store: Store, address: str) -> Subscriber:
+    with store.session() as session:
+        found = session.scalar(select(Subscriber).where(Subscriber.email_key == address))
+        assert found is not None
+        session.expunge(found)
+        return found
+
+
+def statuses(store: Store, address: str) -> dict[str, str]:
+    return {s.segment: s.status for s in person(store, address).subscriptions}
+
+
+def join(base: str, **fields: str | list[str]) -> tuple[int, str]:
+    status, _, page = request(f"{base}/anslut")
+    assert status == 200
+    data = [("csrf", csrf_of(page))]
+    for key, value in fields.items():
+        for item in value if isinstance(value, list) else [value]:
+            data.append((key.replace("_", "-"), item))
+    status, _, answer = request(f"{base}/anslut", data)
+    return status, answer
+
+
+def test_an_organisation_joins_confirms_and_gets_the_welcome_package(web, config: Config
+                                                                     ) -> None:
+    base, store, outbox = web
+    status, page = join(base, organisation="  Sala   kommun ", contact_1_name="Eva Sjö",
+                        contact_1_email="eva.sjo@sala.example", contact_2_name="Bo Ek",
+                        contact_2_email="bo.ek@sala.example", focus=["makt", "halsa"],
+                        consent="ja")
+    assert status == 200 and "Kolla din e-post" in page
+    asks = outbox_mails(outbox)
+    assert sorted(m["To"].addresses[0].addr_spec for m in asks) == [
+        "bo.ek@sala.example", "eva.sjo@sala.example"]
+    assert all("Sala kommun" in m["Subject"] for m in asks)
+    with store.session() as session:
+        sala = session.scalar(select(Organisation).where(Organisation.name == "Sala kommun"))
+        assert sala is not None and sala.joined_on is None  # not until someone confirms
+        assert sorted(f.focus for f in sala.focus) == ["halsa", "makt"]
+    assert statuses(store, "eva.sjo@sala.example") == {"connected": Status.PENDING}
+
+    eva = next(m for m in asks if m["To"].addresses[0].addr_spec == "eva.sjo@sala.example")
+    link = re.search(r"/bekrafta/(\S+)", text_of(eva))
+    assert link is not None
+    status, _, confirm = request(f"{base}/bekrafta/{link.group(1)}")
+    status, _, done = request(f"{base}/bekrafta/{link.group(1)}", {"csrf": csrf_of(confirm)})
+    assert status == 200 and "Tack!" in done
+    assert statuses(store, "eva.sjo@sala.example") == {"connected": Status.CONFIRMED}
+    with store.session() as session:
+        sala = session.scalar(select(Organisation).where(Organisation.name == "Sala kommun"))
+        assert sala is not None and sala.joined_on is not None
+    [welcome] = outbox_mails(outbox)[2:]
+    assert welcome["To"].addresses[0].addr_spec == "eva.sjo@sala.example"
+    body = text_of(welcome)
+    assert "Sala kommun har anslutit sig" in body
+    for item in config.web.welcome_package:
+        assert item in body
+    request(f"{base}/bekrafta/{link.group(1)}", {"csrf": csrf_of(confirm)})  # a second click
+    assert len(outbox_mails(outbox)) == 3  # no second welcome
+    issue = load_issue(EXAMPLE, config)
+    [eva_gets] = [r for r in select_recipients(store, config, issue)
+                  if r.email == "eva.sjo@sala.example"]
+    assert eva_gets.segment == "connected" and set(eva_gets.focus) == {"makt", "halsa"}
+
+
+def test_joining_without_a_focus_area_is_an_error_on_that_field(web) -> None:
+    base, store, outbox = web
+    status, page = join(base, organisation="Arboga kommun", contact_1_email="kim@arboga.example",
+                        consent="ja")
+    assert status == 400
+    assert '<fieldset aria-describedby="focus-fel">' in page
+    assert '<p class="error" id="focus-fel">Välj minst ett område' in page
+    assert '<a href="#focus-makt">' in page  # the summary leads to the first box
+    assert 'value="Arboga kommun"' in page and 'value="kim@arboga.example"' in page
+    with store.session() as session:
+        assert session.scalar(select(Organisation).where(
+            Organisation.name == "Arboga kommun")) is None
+    assert not outbox_mails(outbox) if outbox.exists() else True
+
+
+def test_a_stranger_cannot_rewrite_an_existing_organisations_focus(web) -> None:
+    base, store, _ = web
+    status, _ = join(base, organisation="västerås STAD", contact_1_email="x@elsewhere.example",
+                     focus=["vald"], consent="ja")
+    assert status == 200
+    with store.session() as session:
+        vasteras = session.scalar(select(Organisation).where(
+            Organisation.name == "Västerås stad"))
+        assert vasteras is not None
+        assert sorted(f.focus for f in vasteras.focus) == ["ekonomi", "makt"]
+
+
+def preferences(base: str, store: Store, address: str) -> tuple[str, str]:
+    token = make_token(SECRET, Purpose.PREFERENCES, person(store, address).id)
+    status, _, page = request(f"{base}/installningar/{token}")
+    assert status == 200
+    return f"{base}/installningar/{token}", page
+
+
+def test_preferences_change_the_name_and_lists_and_can_come_back(web, config: Config) -> None:
+    base, store, _ = web
+    url, page = preferences(base, store, "sara.ek@example.se")
+    assert 'value="Sara Ek"' in page and 'id="list-general"' in page
+    assert 'id="list-connected"' not in page  # joining goes through the join form
+    status, _, saved = request(url, {"csrf": csrf_of(page), "name": "Sara Ekholm"})
+    assert status == 200 and "Sparat." in saved
+    sara = person(store, "sara.ek@example.se")
+    assert sara.name == "Sara Ekholm"
+    assert statuses(store, "sara.ek@example.se") == {"general": Status.UNSUBSCRIBED}
+    issue = load_issue(EXAMPLE, config)
+    assert "sara.ek@example.se" not in {r.email for r in select_recipients(store, config, issue)}
+
+    request(url, [("csrf", csrf_of(page)), ("name", "Sara Ekholm"), ("list", "general")])
+    assert statuses(store, "sara.ek@example.se") == {"general": Status.CONFIRMED}
+    assert "sara.ek@example.se" in {r.email for r in select_recipients(store, config, issue)}
+    with store.session() as session:  # fresh consent evidence from this page
+        subscription = person(store, "sara.ek@example.se").subscriptions[0]
+        assert subscription.source.endswith("/installningar")
+        assert subscription.privacy_notice == config.audience.privacy_notice
+        assert not session.scalars(select(Suppression).where(
+            Suppression.hash == sara.email_hash)).all()
+
+
+def test_a_contact_changes_the_focus_areas_but_not_to_none(web, config: Config) -> None:
+    base, store, _ = web
+    url, page = preferences(base, store, "ali.hassan@folkhogskola.example")
+    assert 'id="focus-utbildning" name="focus" type="checkbox" value="utbildning" checked' \
+        in page
+    form = [("csrf", csrf_of(page)), ("name", "Ali Hassan"), ("list", "connected")]
+    status, _, error = request(url, form)
+    assert status == 400 and 'aria-describedby="focus-fel"' in error
+    status, _, _ = request(url, [*form, ("focus", "utbildning"), ("focus", "ekonomi")])
+    assert status == 200
+    with store.session() as session:
+        school = session.scalar(select(Organisation).where(
+            Organisation.name == "Västmanlands folkhögskola"))
+        assert school is not None and sorted(f.focus for f in school.focus) == [
+            "ekonomi", "utbildning"]
+    assert statuses(store, "ali.hassan@folkhogskola.example") == {
+        "connected": Status.CONFIRMED}
+
+
+def test_a_bounced_reader_cannot_turn_the_list_back_on(web) -> None:
+    base, store, _ = web
+    from pipeline.audience.gdpr import unsubscribe
+
+    unsubscribe(store, person(store, "per.holm@example.se").id, ALL_SEGMENTS, Status.BOUNCED)
+    url, page = preferences(base, store, "per.holm@example.se")
+    status, _, answer = request(url, [("csrf", csrf_of(page)), ("list", "general")])
+    assert status == 200 and "vi kan inte skicka till din adress" in answer
+    assert statuses(store, "per.holm@example.se") == {"general": Status.BOUNCED}
+
+
+def test_export_then_erase_after_a_confirmation(web) -> None:
+    base, store, _ = web
+    url, page = preferences(base, store, "maria.nilsson@koping.example")
+    status, headers, exported = request(f"{url}/export", {"csrf": csrf_of(page)})
+    assert status == 200 and headers["content-type"] == "application/json"
+    assert "attachment" in headers["content-disposition"]
+    data = json.loads(exported)
+    assert data["email"] == "maria.nilsson@koping.example"
+    assert {s["segment"] for s in data["subscriptions"]} == {"connected", "general"}
+    assert data["organisation"]["name"] == "Köpings kommun"
+
+    status, _, ask = request(f"{url}/radera", {"csrf": csrf_of(page)})
+    assert status == 200 and "Radera dina uppgifter?" in ask
+    assert person(store, "maria.nilsson@koping.example").email is not None  # not yet
+    status, _, done = request(f"{url}/radera", {"csrf": csrf_of(ask), "scope": "ja"})
+    assert status == 200 and "Dina uppgifter är raderade" in done
+    with store.session() as session:
+        assert session.scalar(select(Subscriber).where(
+            Subscriber.email_key == "maria.nilsson@koping.example")) is None
+    status, _, after = request(url)
+    assert status == 200 and "Inga uppgifter om dig" in after
+
+
+def test_account_forms_need_their_csrf_token(web) -> None:
+    base, store, _ = web
+    url, _ = preferences(base, store, "sara.ek@example.se")
+    for path, data in (("", {"name": "X"}), ("/export", {}), ("/radera", {"scope": "ja"}),
+                       ("/radera", {"List-Unsubscribe": "One-Click", "scope": "ja"})):
+        assert request(f"{url}{path}", data)[0] == 403, path
+    assert person(store, "sara.ek@example.se").name == "Sara Ek"
+    assert person(store, "sara.ek@example.se").email is not None
+
+
+def test_unsubscribe_one_list_or_everything(web) -> None:
+    base, store, _ = web
+    token = make_token(SECRET, Purpose.UNSUBSCRIBE, person(store, "maria.nilsson@koping.example")
+                       .id)
+    page = request(f"{base}/avregistrera/{token}")[2]
+    assert 'value="general">Avregistrera mig som prenumerant' in page
+    assert 'value="connected">Avregistrera mig som kontaktperson för Köpings kommun' in page
+    assert 'value="*">Avregistrera mig från nyhetsbrevet' in page
+    request(f"{base}/avregistrera/{token}", {"csrf": csrf_of(page), "scope": "general"})
+    assert statuses(store, "maria.nilsson@koping.example") == {
+        "connected": Status.CONFIRMED, "general": Status.UNSUBSCRIBED}
+    request(f"{base}/avregistrera/{token}", {"csrf": csrf_of(page), "scope": "*"})
+    assert set(statuses(store, "maria.nilsson@koping.example").values()) == {
+        Status.UNSUBSCRIBED}
+
+
+def test_oversized_forms_are_refused_before_parsing(web) -> None:
+    base, _, _ = web
+    status, _, page = request(f"{base}/prenumerera", {"csrf": "x", "name": "a" * 20_000})
+    assert status == 413 and "För mycket text" in page
