@@ -228,6 +228,36 @@ def test_prune_deletes_old_pending_only(store: Store, config: Config, tmp_path: 
     assert _count(store, Subscriber) == 7  # Maria keeps her connected subscription
 
 
+def test_prune_drops_organisations_whose_joining_nobody_confirmed(store: Store,
+                                                                  config: Config) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from pipeline.audience.models import Organisation
+    from pipeline.audience.signup import Contact, request_membership
+    from pipeline.audience.store import now
+
+    _import_examples(store, config)
+    for name, address in (("Glömda föreningen", "k@glomda.example"),
+                          ("Nya föreningen", "k@nya.example")):
+        request_membership(store, name, None, [Contact(address, None)], ["makt"], "connected",
+                           "https://x.example/anslut", "2026-1")
+    old = now() - timedelta(days=config.audience.pending_retention_days + 1)
+    with store.engine.begin() as connection:
+        forgotten = select(Organisation.id).where(Organisation.name == "Glömda föreningen")
+        connection.execute(update(Organisation).where(Organisation.id.in_(forgotten))
+                           .values(created_at=old))
+        connection.execute(update(Subscription).where(
+            Subscription.subscriber_id.in_(select(Subscriber.id).where(
+                Subscriber.organisation_id.in_(forgotten)))).values(created_at=old))
+    gdpr.prune_pending(store, config)
+    with store.session() as session:
+        names = set(session.scalars(select(Organisation.name)))
+    assert "Glömda föreningen" not in names
+    assert {"Nya föreningen", "Västerås stad", "Köpings kommun"} <= names
+
+
 def test_cli_import_stats_export_erase(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSLETTER_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     config = ["--config", str(ROOT / "newsletter.toml")]

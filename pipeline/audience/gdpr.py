@@ -18,6 +18,7 @@ from pipeline.audience.models import (
     ALL_SEGMENTS,
     Delivery,
     LedgerEntry,
+    Organisation,
     Status,
     Subscriber,
     Subscription,
@@ -124,7 +125,8 @@ def erase_person(store: Store, email: str) -> None:
 
 
 def prune_pending(store: Store, config: Config) -> int:
-    """Delete pending subscriptions older than the retention; then orphaned subscribers."""
+    """Delete pending subscriptions older than the retention; then orphaned subscribers, and
+    organisations that asked to join but no contact ever confirmed."""
     cutoff = now() - timedelta(days=config.audience.pending_retention_days)
     with store.session() as session, session.begin():
         result = session.execute(delete(Subscription).where(
@@ -133,6 +135,10 @@ def prune_pending(store: Store, config: Config) -> int:
         session.execute(delete(Subscriber).where(
             Subscriber.erased_at.is_(None),
             ~Subscriber.subscriptions.any()))
+        session.execute(delete(Organisation).where(
+            Organisation.joined_on.is_(None), Organisation.created_at < cutoff,
+            ~select(Subscriber.id).where(Subscriber.organisation_id == Organisation.id)
+            .exists()))
         return int(pruned or 0)
 
 

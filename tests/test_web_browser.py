@@ -1,0 +1,190 @@
+"""The web service in headless Debian chromium, served by uvicorn on 127.0.0.1: subscribing
+end to end (form → confirmation mail in the outbox → link → confirmed), joining without a
+focus area (the error on the field, focus on the summary), and axe-core finding no WCAG 2.1
+A/AA violation on any page at 1280 and 320 px. Screenshots in test-artifacts/web/."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from pipeline.audience.importer import import_audience
+from pipeline.audience.models import LegalBasis, Status, Subscriber
+from pipeline.audience.store import Store
+from pipeline.audience.tokens import Purpose, make_token
+from pipeline.config import Config
+from tests.conftest import CHROMIUM_FLAGS, ROOT, require
+from tests.test_archive_browser import AXE, TAGS
+from tests.webserver import SECRET, local, outbox_mails, served, text_of
+
+ARTIFACTS = ROOT / "test-artifacts" / "web"
+Site = tuple[str, Store, Path]
+
+
+@pytest.fixture(scope="module")
+def site(config: Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    root = tmp_path_factory.mktemp("web")
+    store = Store.open(config, f"sqlite:///{root / 'web.db'}")
+    for segment, basis in (("connected", LegalBasis.PUBLIC_TASK),
+                           ("general", LegalBasis.CONSENT)):
+        import_audience(store, config, ROOT / f"examples/audience/{segment}.csv", segment,
+                        basis)
+    with served(local(config, root), store) as base:
+        yield base, store, root / "outbox"
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def browser(site: Site):
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    require(chromium is not None, "Debian's chromium is not installed (apt-get install chromium)")
+    require(AXE.exists(), "axe-core is not installed: run `npm ci` in the project folder")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()
+
+
+def _loopback_only(route: Any) -> None:
+    if route.request.url.startswith("http://127.0.0.1"):
+        route.continue_()
+    else:
+        route.abort()
+
+
+def new_page(browser: Any, width: int = 1280, bypass_csp: bool = False) -> Any:
+    context = browser.new_context(viewport={"width": width, "height": 900}, locale="sv-SE",
+                                  bypass_csp=bypass_csp)
+    page = context.new_page()
+    page.route("**/*", _loopback_only)
+    return page
+
+
+def subscriber_id(store: Store, address: str) -> int:
+    with store.session() as session:
+        found = session.scalar(select(Subscriber.id).where(Subscriber.email_key == address))
+    assert found is not None
+    return found
+
+
+def status_of(store: Store, address: str, segment: str) -> str:
+    with store.session() as session:
+        person = session.get(Subscriber, subscriber_id(store, address))
+        assert person is not None
+        return next(s.status for s in person.subscriptions if s.segment == segment)
+
+
+@pytest.mark.browser
+def test_subscribe_mail_click_confirmed(browser, site: Site) -> None:
+    base, store, outbox = site
+    page = new_page(browser)
+    page.goto(f"{base}/prenumerera")
+    page.get_by_label("E-postadress", exact=True).fill("webb.lasare@example.se")
+    page.get_by_label("Namn (frivilligt)").fill("Webb Läsare")
+    page.get_by_label("Jag vill få nyhetsbrevet", exact=False).check()
+    page.get_by_role("button", name="Prenumerera").click()
+    page.wait_for_selector("h1:has-text('Kolla din e-post')")
+    [mail] = [m for m in outbox_mails(outbox)
+              if m["To"].addresses[0].addr_spec == "webb.lasare@example.se"]
+    link = re.search(r"https://\S+/(bekrafta/\S+)", text_of(mail))
+    assert link is not None
+    page.goto(f"{base}/{link.group(1)}")  # the link, on this loopback server
+    assert status_of(store, "webb.lasare@example.se", "general") == Status.PENDING
+    page.get_by_role("button", name="Bekräfta").click()
+    page.wait_for_selector("h1:has-text('Tack!')")
+    page.context.close()
+    assert status_of(store, "webb.lasare@example.se", "general") == Status.CONFIRMED
+
+
+@pytest.mark.browser
+def test_join_without_a_focus_area_puts_the_error_on_the_field(browser, site: Site) -> None:
+    base, store, _ = site
+    page = new_page(browser)
+    page.goto(f"{base}/anslut")
+    page.get_by_label("Organisation", exact=True).fill("Fagersta kommun")
+    page.locator("#contact-1-email").fill("kontakt@fagersta.example")
+    page.locator("#consent").check()
+    page.get_by_role("button", name="Anslut").click()
+    page.wait_for_selector(".problems")
+    assert page.evaluate("document.activeElement.id") == "fel-rubrik"  # the summary first
+    assert page.title().startswith("Fel i formuläret")
+    described = page.locator("fieldset[aria-describedby='focus-fel']")
+    assert "Välj minst ett område" in described.inner_text()
+    page.locator(".problems a").click()  # the summary's link leads to the field
+    assert page.evaluate("document.activeElement.id") == "focus-makt"
+    assert page.locator("#organisation").input_value() == "Fagersta kommun"  # kept
+    page.get_by_label("Jämställd hälsa").check()
+    page.get_by_role("button", name="Anslut").click()
+    page.wait_for_selector("h1:has-text('Kolla din e-post')")
+    page.context.close()
+    assert status_of(store, "kontakt@fagersta.example", "connected") == Status.PENDING
+
+
+def _goto(path: str) -> Callable[[Any, str, Store], None]:
+    def go(page: Any, base: str, store: Store) -> None:
+        page.goto(base + path)
+    return go
+
+
+def _submit_empty(path: str) -> Callable[[Any, str, Store], None]:
+    def go(page: Any, base: str, store: Store) -> None:
+        page.goto(base + path)
+        page.locator("main form button[type=submit]").first.click()
+        page.wait_for_selector(".problems")
+    return go
+
+
+def _token_page(purpose: Purpose, address: str, path: str, button: str | None = None
+                ) -> Callable[[Any, str, Store], None]:
+    def go(page: Any, base: str, store: Store) -> None:
+        token = make_token(SECRET, purpose, subscriber_id(store, address))
+        page.goto(f"{base}/{path}/{token}")
+        if button:
+            page.get_by_role("button", name=button).click()
+            page.wait_for_load_state()
+    return go
+
+
+PAGES: dict[str, Callable[[Any, str, Store], None]] = {
+    "subscribe": _goto("/prenumerera"),
+    "subscribe-errors": _submit_empty("/prenumerera"),
+    "join": _goto("/anslut"),
+    "join-errors": _submit_empty("/anslut"),
+    "confirm": _token_page(Purpose.CONFIRM, "sara.ek@example.se", "bekrafta"),
+    "unsubscribe": _token_page(Purpose.UNSUBSCRIBE, "maria.nilsson@koping.example",
+                               "avregistrera"),
+    "preferences": _token_page(Purpose.PREFERENCES, "maria.nilsson@koping.example",
+                               "installningar"),
+    "erase-confirm": _token_page(Purpose.PREFERENCES, "per.holm@example.se", "installningar",
+                                 "Radera mina uppgifter"),
+    "broken-link": _goto("/avregistrera/trasig"),
+}
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1280, 320])
+@pytest.mark.parametrize("name", list(PAGES))
+def test_no_accessibility_violations(browser, site: Site, name: str, width: int) -> None:
+    base, store, _ = site
+    page = new_page(browser, width, bypass_csp=True)
+    PAGES[name](page, base, store)
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})",
+                           TAGS)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    page.context.close()
+    violations = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+                  for v in result["violations"]]
+    assert violations == []
+    assert result["passes"], "axe ran no checks"
+    assert scroll <= width  # reflow: no horizontal scrolling at 320 px
