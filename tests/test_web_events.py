@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select, update
@@ -26,9 +27,11 @@ from pipeline.audience.models import (
     Suppression,
 )
 from pipeline.audience.store import Store
+from pipeline.cli import main
 from pipeline.config import Config, WebSettings
 from pipeline.deliver.events import apply_events
 from pipeline.deliver.transports.outbox import OutboxTransport
+from tests.conftest import ROOT
 from tests.test_deliver import populate, run
 from tests.webserver import request, served
 
@@ -157,6 +160,17 @@ def test_a_replay_with_duplicates_leaves_the_state_of_one_copy(store: Store, con
     content_drops = {e["email"] for e in events if e.get("reason") == "Spam Content"}
     suppressed = {address for address, _, _ in after["suppressions"]}
     assert content_drops and not content_drops & suppressed
+
+    counted: dict[str, int] = {}
+    for _, outcome in ledger.values():
+        if outcome:
+            counted[outcome] = counted.get(outcome, 0) + 1
+    url = store.engine.url.render_as_string(hide_password=False)
+    shown = CliRunner(env={"NEWSLETTER_DATABASE_URL": url}).invoke(
+        main, ["status", "--config", str(ROOT / "newsletter.toml")]).output
+    line = next(x for x in shown.splitlines() if x.startswith("  provider events: "))
+    assert dict((o, int(n)) for n, o in (part.split(" ") for part in
+                line.removeprefix("  provider events: ").split(", "))) == counted
 
 
 @pytest.fixture

@@ -32,6 +32,11 @@ def load(path: Path | None) -> Config:
 
 
 def open_store(config: Config) -> Store:
+    """The register, closed (its connections returned) when the command ends."""
     from pipeline.audience.store import Store
 
-    return Store.open(config)
+    store = Store.open(config)
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(store.close)
+    return store

@@ -168,6 +168,10 @@ def status(issue: Path | None, recipients: str | None, config_file: Path | None)
                    f"{done}/{total} settled  ({line or 'empty'})  via {delivery.transport}")
         if delivery.pause_reason:
             click.echo(f"  paused: {delivery.pause_reason}")
+        reported = ledger.outcomes(store, delivery.id)
+        if reported:
+            click.echo("  provider events: " + ", ".join(f"{n} {outcome}"
+                                                         for outcome, n in reported.items()))
     if recipients:
         last = deliveries[-1]
         for entry in ledger.entries(store, last.id, EntryState(recipients)):

@@ -17,9 +17,12 @@ from pipeline.cli.common import config_option, load, open_store
               help="Allow a throwaway secret when NEWSLETTER_SECRET_KEY is not set.")
 @config_option
 def serve(host: str, port: int, dev: bool, config_file: Path | None) -> None:
-    """Serve the reader-facing pages (so far: unsubscribing) with uvicorn.
+    """Serve the reader-facing service with uvicorn: subscribe, join, confirm,
+    unsubscribe, preferences and SendGrid's signed event webhook.
 
-    Refuses to start without NEWSLETTER_SECRET_KEY unless --dev.
+    Refuses to start without NEWSLETTER_SECRET_KEY unless --dev. No access log: the
+    paths hold readers' personal links. Behind a reverse proxy on this host, the client
+    address for rate limits comes from X-Forwarded-For.
 
     \b
     Example:
@@ -42,4 +45,5 @@ def serve(host: str, port: int, dev: bool, config_file: Path | None) -> None:
         secret = secrets.token_urlsafe(48).encode()
         click.echo("--dev: using a throwaway secret; links from real emails will not work.")
     app = create_app(config, open_store(config), secret)
-    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
+                server_header=False, proxy_headers=True, forwarded_allow_ips="127.0.0.1")

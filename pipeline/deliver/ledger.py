@@ -236,6 +236,15 @@ def counts(store: Store, delivery_id: int) -> dict[EntryState, int]:
     return {state: int(found.get(state, 0)) for state in EntryState}
 
 
+def outcomes(store: Store, delivery_id: int) -> dict[str, int]:
+    """What the provider's events said about the delivery's messages (delivered, bounce…)."""
+    with store.session() as session:
+        return {str(outcome): int(n) for outcome, n in session.execute(
+            select(LedgerEntry.outcome, func.count()).where(
+                LedgerEntry.delivery_id == delivery_id, LedgerEntry.outcome.is_not(None))
+            .group_by(LedgerEntry.outcome).order_by(func.count().desc(), LedgerEntry.outcome))}
+
+
 def entries(store: Store, delivery_id: int, state: EntryState) -> list[LedgerEntry]:
     with store.session() as session:
         return list(session.scalars(select(LedgerEntry).where(
