@@ -153,6 +153,6 @@ def test_send_status_and_test_to_through_the_outbox(tmp_path: Path, monkeypatch)
     import email
     import email.policy
 
-    test_copy = next(p for p in (root / "outbox").glob("-*.eml"))
+    test_copy = next(p for p in (root / "outbox").glob("notice-*.eml"))
     parsed = email.message_from_bytes(test_copy.read_bytes(), policy=email.policy.default)
     assert parsed["Subject"].startswith("[TEST] Ett jämställt Västmanland nr 1 2027")

@@ -247,3 +247,25 @@ def test_oversized_forms_are_refused_before_parsing(web) -> None:
     base, _, _ = web
     status, _, page = request(f"{base}/prenumerera", {"csrf": "x", "name": "a" * 20_000})
     assert status == 413 and "För mycket text" in page
+
+
+def test_rate_limits_per_address_and_per_client_are_configurable(store: Store, config: Config,
+                                                                 tmp_path: Path) -> None:
+    from pipeline.config import WebSettings
+
+    web = WebSettings(**{**config.web.model_dump(), "requests_per_address_per_hour": 2,
+                         "requests_per_client_per_hour": 4})
+    strict = local(config, tmp_path).model_copy(update={"web": web})
+
+    def subscribe(base: str, address: str) -> int:
+        page = request(f"{base}/prenumerera")[2]
+        return request(f"{base}/prenumerera", {"csrf": csrf_of(page), "email": address,
+                                                "consent": "ja"})[0]
+
+    with served(strict, store) as base:
+        assert [subscribe(base, "same@example.se") for _ in range(3)] == [200, 200, 429]
+        # the client has used 3 of its 4; one more address passes, then nothing does
+        assert [subscribe(base, f"other{n}@example.se") for n in range(2)] == [200, 429]
+        assert join(base, organisation="Org", contact_1_email="new@org.example",
+                    focus="makt", consent="ja")[0] == 429
+    assert len(outbox_mails(tmp_path / "outbox")) == 3  # 2 for the same address, 1 other
