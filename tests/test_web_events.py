@@ -238,3 +238,13 @@ def test_events_about_a_message_they_do_not_match_are_ignored(hook, key: Key) ->
     with store.session() as session:
         row = session.get(LedgerEntry, entry)
         assert row is not None and row.outcome is None
+
+
+def test_a_malformed_verification_key_stops_the_service_from_starting(
+        store: Store, config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.errors import NewsletterError
+    from pipeline.web.app import create_app
+
+    monkeypatch.setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", "not a key")
+    with pytest.raises(NewsletterError, match="SENDGRID_WEBHOOK_PUBLIC_KEY"):
+        create_app(config, store, b"w" * 48)
