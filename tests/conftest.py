@@ -113,6 +113,32 @@ def chromium() -> str:
     return path
 
 
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium driven by Playwright (never a downloaded browser); axe-core at hand."""
+    from playwright.sync_api import sync_playwright
+
+    path = shutil.which("chromium")
+    require(path is not None, "Debian's chromium is not installed (apt-get install chromium)")
+    require(AXE.exists(), "axe-core is not installed: run `npm ci` in the project folder")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()
+
+
+def loopback_only(route) -> None:
+    """A Playwright route handler: pages may load from 127.0.0.1 and nowhere else."""
+    if route.request.url.startswith("http://127.0.0.1"):
+        route.continue_()
+    else:
+        route.abort()
+
+
 BACKENDS = ["sqlite", "postgresql"]
 
 

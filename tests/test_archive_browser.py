@@ -15,13 +15,11 @@ import pytest
 from pipeline.archive import build_archive, publish_issue
 from pipeline.config import Config
 from pipeline.issue import load_issue
-from tests.conftest import CHROMIUM_FLAGS, EXAMPLE, ROOT, require
+from tests.conftest import AXE, AXE_TAGS, EXAMPLE, ROOT, loopback_only
 
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = ROOT / "test-artifacts" / "archive"
 PAGES = {"start": "index.html", "year": "2027/index.html", "issue": "2027/1/index.html",
          "statement": "tillganglighet/index.html", "search": "sok/index.html"}
-TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
 class _Quiet(SimpleHTTPRequestHandler):
@@ -44,37 +42,17 @@ def served(config: Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     server.server_close()
 
 
-@pytest.fixture(scope="module")
-def browser(served: str):
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium")
-    require(chromium is not None, "Debian's chromium is not installed (apt-get install chromium)")
-    require(AXE.exists(), "axe-core is not installed: run `npm ci` in the project folder")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        yield launched
-        launched.close()
-
-
-def _loopback_only(route) -> None:
-    if route.request.url.startswith("http://127.0.0.1"):
-        route.continue_()
-    else:
-        route.abort()
-
-
 @pytest.mark.browser
 @pytest.mark.parametrize("width", [1280, 320])
 @pytest.mark.parametrize("name", list(PAGES))
 def test_no_accessibility_violations(browser, served: str, name: str, width: int) -> None:
     context = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
     page = context.new_page()
-    page.route("**/*", _loopback_only)
+    page.route("**/*", loopback_only)
     page.goto(served + PAGES[name], wait_until="load")
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})",
-                           TAGS)
+                           AXE_TAGS)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
     scroll = page.evaluate("document.documentElement.scrollWidth")
@@ -90,7 +68,7 @@ def test_no_accessibility_violations(browser, served: str, name: str, width: int
 def test_search_finds_an_issue_by_a_word_from_its_body(browser, served: str) -> None:
     context = browser.new_context()  # with the page's own Content-Security-Policy
     page = context.new_page()
-    page.route("**/*", _loopback_only)
+    page.route("**/*", loopback_only)
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.goto(served + "sok/index.html?q=Kvinnofridslinjen")
@@ -106,7 +84,7 @@ def test_search_finds_an_issue_by_a_word_from_its_body(browser, served: str) -> 
 @pytest.mark.browser
 def test_keyboard_reaches_every_link(browser, served: str) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.route("**/*", _loopback_only)
+    page.route("**/*", loopback_only)
     page.goto(served + PAGES["issue"])
     links = set(page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"))
     reached: set[str] = set()

@@ -6,7 +6,6 @@ A/AA violation on any page at 1280 and 320 px. Screenshots in test-artifacts/web
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,7 @@ from pipeline.audience.models import LegalBasis, Status, Subscriber
 from pipeline.audience.store import Store
 from pipeline.audience.tokens import Purpose, make_token
 from pipeline.config import Config
-from tests.conftest import CHROMIUM_FLAGS, ROOT, require
-from tests.test_archive_browser import AXE, TAGS
+from tests.conftest import AXE, AXE_TAGS, ROOT, loopback_only
 from tests.webserver import SECRET, local, outbox_mails, served, text_of
 
 ARTIFACTS = ROOT / "test-artifacts" / "web"
@@ -40,31 +38,11 @@ def site(config: Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     store.close()
 
 
-@pytest.fixture(scope="module")
-def browser(site: Site):
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium")
-    require(chromium is not None, "Debian's chromium is not installed (apt-get install chromium)")
-    require(AXE.exists(), "axe-core is not installed: run `npm ci` in the project folder")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        yield launched
-        launched.close()
-
-
-def _loopback_only(route: Any) -> None:
-    if route.request.url.startswith("http://127.0.0.1"):
-        route.continue_()
-    else:
-        route.abort()
-
-
 def new_page(browser: Any, width: int = 1280, bypass_csp: bool = False) -> Any:
     context = browser.new_context(viewport={"width": width, "height": 900}, locale="sv-SE",
                                   bypass_csp=bypass_csp)
     page = context.new_page()
-    page.route("**/*", _loopback_only)
+    page.route("**/*", loopback_only)
     return page
 
 
@@ -178,7 +156,7 @@ def test_no_accessibility_violations(browser, site: Site, name: str, width: int)
     PAGES[name](page, base, store)
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})",
-                           TAGS)
+                           AXE_TAGS)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
     scroll = page.evaluate("document.documentElement.scrollWidth")

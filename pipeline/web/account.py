@@ -124,15 +124,20 @@ def routes(site: Site) -> list[Route]:
         person = profile(site.store, claims.subscriber_id)
         return preferences_form(request, person, [], {}) if person else gone(request)
 
-    async def preferences_post(request: Request) -> Response:
-        _ = site.gettext(request)
+    async def reader_and_form(request: Request) -> tuple[Claims, Form, Profile] | Response:
+        """For the preferences forms: the link's reader (still held) and the checked form."""
         found = await claims_and_form(request, Purpose.PREFERENCES)
         if isinstance(found, Response):
             return found
-        claims, form = found
-        person = profile(site.store, claims.subscriber_id)
-        if person is None:
-            return gone(request)
+        person = profile(site.store, found[0].subscriber_id)
+        return (*found, person) if person else gone(request)
+
+    async def preferences_post(request: Request) -> Response:
+        _ = site.gettext(request)
+        found = await reader_and_form(request)
+        if isinstance(found, Response):
+            return found
+        claims, form, person = found
         wanted = set(form.get("list", [])) & set(offered(person))
         known = {f.slug for f in config.focus_areas}
         focus = [f for f in form.get("focus", []) if f in known]
@@ -153,12 +158,10 @@ def routes(site: Site) -> list[Route]:
         return preferences_form(request, updated, notes, {}) if updated else gone(request)
 
     async def export(request: Request) -> Response:
-        found = await claims_and_form(request, Purpose.PREFERENCES)
+        found = await reader_and_form(request)
         if isinstance(found, Response):
             return found
-        person = profile(site.store, found[0].subscriber_id)
-        if person is None:
-            return gone(request)
+        person = found[2]
         data = json.dumps(export_person(site.store, person.email), ensure_ascii=False,
                           indent=2)
         return Response(data, media_type="application/json", headers={
@@ -166,13 +169,10 @@ def routes(site: Site) -> list[Route]:
 
     async def erase(request: Request) -> Response:
         _ = site.gettext(request)
-        found = await claims_and_form(request, Purpose.PREFERENCES)
+        found = await reader_and_form(request)
         if isinstance(found, Response):
             return found
-        claims, form = found
-        person = profile(site.store, claims.subscriber_id)
-        if person is None:
-            return gone(request)
+        _claims, form, person = found
         token = request.path_params["token"]
         if one(form, "scope") != "ja":
             return site.page(request, _("Erase your data?"), [
