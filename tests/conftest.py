@@ -131,6 +131,22 @@ def browser():
         launched.close()
 
 
+def assert_accessible(page, screenshot: Path, width: int) -> None:
+    """axe-core's WCAG 2.0/2.1 A and AA rules find nothing on the loaded page, and nothing
+    scrolls sideways (reflow); a full-page screenshot is kept for a person to look at."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})",
+                           AXE_TAGS)
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(screenshot), full_page=True)
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    violations = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+                  for v in result["violations"]]
+    assert violations == []
+    assert result["passes"], "axe ran no checks"
+    assert scroll <= width  # no horizontal scrolling, even at 320 px
+
+
 def loopback_only(route) -> None:
     """A Playwright route handler: pages may load from 127.0.0.1 and nowhere else."""
     if route.request.url.startswith("http://127.0.0.1"):

@@ -15,7 +15,7 @@ import pytest
 from pipeline.archive import build_archive, publish_issue
 from pipeline.config import Config
 from pipeline.issue import load_issue
-from tests.conftest import AXE, AXE_TAGS, EXAMPLE, ROOT, loopback_only
+from tests.conftest import EXAMPLE, ROOT, assert_accessible, loopback_only
 
 ARTIFACTS = ROOT / "test-artifacts" / "archive"
 PAGES = {"start": "index.html", "year": "2027/index.html", "issue": "2027/1/index.html",
@@ -50,18 +50,10 @@ def test_no_accessibility_violations(browser, served: str, name: str, width: int
     page = context.new_page()
     page.route("**/*", loopback_only)
     page.goto(served + PAGES[name], wait_until="load")
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})",
-                           AXE_TAGS)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
-    scroll = page.evaluate("document.documentElement.scrollWidth")
-    context.close()
-    violations = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-                  for v in result["violations"]]
-    assert violations == []
-    assert result["passes"], "axe ran no checks"
-    assert scroll <= width  # reflow: no horizontal scrolling, even at 320 px
+    try:
+        assert_accessible(page, ARTIFACTS / f"{name}-{width}.png", width)
+    finally:
+        context.close()
 
 
 @pytest.mark.browser
