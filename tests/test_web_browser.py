@@ -131,9 +131,18 @@ def _token_page(purpose: Purpose, address: str, path: str, button: str | None = 
     return go
 
 
+def _subscribed(page: Any, base: str, store: Store) -> None:
+    page.goto(f"{base}/prenumerera")
+    page.locator("#email").fill("axe.lasare@example.se")
+    page.locator("#consent").check()
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_selector("h1:has-text('Kolla din e-post')")
+
+
 PAGES: dict[str, Callable[[Any, str, Store], None]] = {
     "subscribe": _goto("/prenumerera"),
     "subscribe-errors": _submit_empty("/prenumerera"),
+    "subscribed": _subscribed,
     "join": _goto("/anslut"),
     "join-errors": _submit_empty("/anslut"),
     "confirm": _token_page(Purpose.CONFIRM, "sara.ek@example.se", "bekrafta"),
@@ -141,6 +150,8 @@ PAGES: dict[str, Callable[[Any, str, Store], None]] = {
                                "avregistrera"),
     "preferences": _token_page(Purpose.PREFERENCES, "maria.nilsson@koping.example",
                                "installningar"),
+    "preferences-saved": _token_page(Purpose.PREFERENCES, "ali.hassan@folkhogskola.example",
+                                     "installningar", "Spara"),
     "erase-confirm": _token_page(Purpose.PREFERENCES, "per.holm@example.se", "installningar",
                                  "Radera mina uppgifter"),
     "broken-link": _goto("/avregistrera/trasig"),
