@@ -11,10 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from pipeline.audience.importer import import_audience
 from pipeline.audience.models import (
     ALL_SEGMENTS,
-    LegalBasis,
     Organisation,
     Status,
     Subscriber,
@@ -25,7 +23,8 @@ from pipeline.audience.store import Store
 from pipeline.audience.tokens import Purpose, make_token
 from pipeline.config import Config
 from pipeline.issue import load_issue
-from tests.conftest import EXAMPLE, ROOT
+from tests.conftest import EXAMPLE
+from tests.test_deliver import populate
 from tests.webserver import SECRET, csrf_of, local, outbox_mails, request, served, text_of
 
 Site = tuple[str, Store, Path]
@@ -33,10 +32,7 @@ Site = tuple[str, Store, Path]
 
 @pytest.fixture
 def web(store: Store, config: Config, tmp_path: Path) -> Iterator[Site]:
-    for segment, basis in (("connected", LegalBasis.PUBLIC_TASK),
-                           ("general", LegalBasis.CONSENT)):
-        import_audience(store, config, ROOT / f"examples/audience/{segment}.csv", segment,
-                        basis)
+    populate(store, config, tmp_path)
     with served(local(config, tmp_path), store) as base:
         yield base, store, tmp_path / "outbox"
 

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from pipeline.audience.importer import import_audience
-from pipeline.audience.models import LegalBasis, Status, Subscriber
+from pipeline.audience.models import Status, Subscriber
 from pipeline.audience.store import Store
 from pipeline.audience.tokens import Purpose, make_token
 from pipeline.config import Config
 from tests.conftest import ROOT, assert_accessible, loopback_only
+from tests.test_deliver import populate
 from tests.webserver import SECRET, local, outbox_mails, served, text_of
 
 ARTIFACTS = ROOT / "test-artifacts" / "web"
@@ -29,10 +29,7 @@ Site = tuple[str, Store, Path]
 def site(config: Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("web")
     store = Store.open(config, f"sqlite:///{root / 'web.db'}")
-    for segment, basis in (("connected", LegalBasis.PUBLIC_TASK),
-                           ("general", LegalBasis.CONSENT)):
-        import_audience(store, config, ROOT / f"examples/audience/{segment}.csv", segment,
-                        basis)
+    populate(store, config, root)
     with served(local(config, root), store) as base:
         yield base, store, root / "outbox"
     store.close()

@@ -164,6 +164,17 @@ class Site:
             form[key].append(value)
         return form
 
+    async def checked_form(self, request: Request, purpose: str) -> Form | Response:
+        """A form that is not bound to a link (subscribe, join): read within its bounds and
+        carrying a valid signed token; otherwise the page to answer with."""
+        try:
+            form = await self.read_form(request)
+        except TooLarge:
+            return self.too_large(request)
+        if not self.form_token_ok(purpose, one(form, "csrf")):
+            return self.expired_form(request)
+        return form
+
     def client(self, request: Request) -> str:
         return request.client.host if request.client else "-"
 

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pipeline.audience.models import Subscriber
+from pipeline.audience.preferences import profile
 from pipeline.audience.rows import normalise_email
 from pipeline.audience.signup import (
     Contact,
@@ -88,18 +88,16 @@ def routes(site: Site) -> list[Route]:
 
     def welcome(request: Request, subscriber: int) -> None:
         _ = site.gettext(request)
-        with site.store.session() as session:
-            person = session.get(Subscriber, subscriber)
-            if person is None or person.email is None or person.organisation is None:
-                return
-            address, organisation = person.email, person.organisation.name
+        person = profile(site.store, subscriber)
+        if person is None or person.organisation is None:
+            return
         package = "\n".join(f"• {item}" for item in config.web.welcome_package)
-        send_notice(config, [address], _("Welcome to %(name)s") % {"name": config.name},
+        send_notice(config, [person.email], _("Welcome to %(name)s") % {"name": config.name},
                     "\n\n".join([
                         _("Hello!"),
                         _("%(organisation)s has joined the regional strategy for gender "
                           "mainstreaming and is now part of %(name)s.") % {
-                            "organisation": organisation, "name": config.name},
+                            "organisation": person.organisation, "name": config.name},
                         _("The welcome package holds:"), package,
                         _("You will receive the newsletter four times a year. Your preferences "
                           "link is at the bottom of every issue."), config.contact_line]))
@@ -117,14 +115,11 @@ def routes(site: Site) -> list[Route]:
 
     async def subscribe_post(request: Request) -> Response:
         _ = site.gettext(request)
-        try:
-            form = await site.read_form(request)
-        except TooLarge:
-            return site.too_large(request)
+        form = await site.checked_form(request, "subscribe")
+        if isinstance(form, Response):
+            return form
         values = {"email": one(form, "email", 254), "name": one(form, "name"),
                   "consent": one(form, "consent")}
-        if not site.form_token_ok("subscribe", one(form, "csrf")):
-            return site.expired_form(request)
         errors: Errors = {}
         address = _email(values["email"], errors, "email", _)
         if values["consent"] != "ja":
@@ -168,13 +163,10 @@ def routes(site: Site) -> list[Route]:
 
     async def join_post(request: Request) -> Response:
         _ = site.gettext(request)
-        try:
-            form = await site.read_form(request)
-        except TooLarge:
-            return site.too_large(request)
+        form = await site.checked_form(request, "join")
+        if isinstance(form, Response):
+            return form
         values = join_values(form)
-        if not site.form_token_ok("join", one(form, "csrf")):
-            return site.expired_form(request)
         errors: Errors = {}
         organisation = values.organisation = " ".join(values.organisation.split())
         if not organisation:

@@ -28,16 +28,17 @@ class OutboxTransport:
         folder.mkdir(parents=True, exist_ok=True)
 
     def _path(self, entry_id: int) -> Path:
-        if entry_id < 0:  # not a ledger entry
-            return self.folder / f"notice-{datetime.now():%Y%m%dT%H%M%S%f}-" \
-                                 f"{uuid.uuid4().hex[:8]}.eml"
         return self.folder / f"{entry_id:09d}.eml"
+
+    def _notice_path(self) -> Path:
+        return self.folder / f"notice-{datetime.now():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.eml"
 
     def send(self, template: MessageTemplate, batch_id: str, envelopes: Sequence[Envelope],
              report: Callable[[Result], None] | None = None) -> list[Result]:
         results = []
         for envelope in envelopes:
-            target = self._path(envelope.entry_id)
+            target = self._path(envelope.entry_id) if envelope.entry_id >= 0 \
+                else self._notice_path()  # not a ledger entry
             temporary = target.with_suffix(".tmp")
             temporary.write_bytes(template.build(envelope))
             os.replace(temporary, target)
