@@ -29,6 +29,7 @@ from pipeline.audience.select import select_recipients  # noqa: E402
 from pipeline.audience.store import Store, now  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
 from pipeline.issue import load_issue  # noqa: E402
+from pipeline.render.variants import chooser  # noqa: E402
 
 AREAS = ["makt", "ekonomi", "utbildning", "omsorg", "halsa", "vald"]
 
@@ -81,7 +82,7 @@ def select_only(url: str) -> None:
     store = Store.open(config, url)
     issue = load_issue(ROOT / "issues" / "2027-1", config)
     start = time.perf_counter()
-    count = sum(1 for _ in select_recipients(store, config, issue))
+    count = sum(1 for _ in select_recipients(store, config, chooser(issue, config)))
     elapsed = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"select {count:,} recipients:     {elapsed:6.2f} s = {count / elapsed:9,.0f} /s"

@@ -29,7 +29,7 @@ from pydantic import (
 
 from pipeline.config import Config, HttpsUrl, Mailbox, Text
 from pipeline.errors import IssueError, Problem
-from pipeline.planning import dst_problem
+from pipeline.sendtime import dst_problem
 from pipeline.source import Lines, load_yaml, validate
 
 _FOLDER = re.compile(r"^(?P<year>20\d\d)-(?P<number>[1-9]\d?)$")

@@ -14,10 +14,10 @@ from pathlib import Path
 from pipeline.config import Config, Rule
 from pipeline.errors import IssueError, Problem, RenderError, Severity
 from pipeline.issue import Issue, PartialIssue, load_issue
-from pipeline.planning import send_time_notes
 from pipeline.render.email import RenderedIssue, Renderer, render_issue
 from pipeline.render.markdown import Link
 from pipeline.render.personalise import PLACEHOLDERS, placeholder, unresolved
+from pipeline.sendtime import send_time_notes
 
 VAGUE_LINK_TEXT = {
     "klicka här", "klicka", "här", "läs mer", "läs mer här", "mer", "länk", "länken",

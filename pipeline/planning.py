@@ -1,88 +1,20 @@
-"""When issues go out: Swedish non-working days, the send window, DST, the quarterly cadence.
+"""Planning the four sends a year: ``newsletter new``, ``schedule``, ``unschedule``.
 
-Send times are written in Swedish local time. A local time that does not exist (the spring
-DST gap, 02:00–03:00 on the last Sunday of March) or exists twice (the autumn fold) is refused;
-a time outside the send window, on a weekend or on a non-working day is a ``send-time``
-problem (a warning unless newsletter.toml makes it an error).
+The time rules themselves (holidays, window, DST, cadence) are in ``sendtime.py``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from pipeline.config import WEEKDAYS, Config
+from pipeline.sendtime import propose, to_utc
 
 if TYPE_CHECKING:
     from pipeline.audience.store import Store
-
-
-@cache
-def non_working_days(year: int) -> dict[date, str]:
-    """Swedish public holidays plus the eves that are days off in practice."""
-    import holidays
-
-    days: dict[date, str] = dict(holidays.country_holidays(
-        "SE", years=year, include_sundays=False, language="sv").items())
-    midsummer_eve = next(date(year, 6, d) for d in range(19, 26)
-                         if date(year, 6, d).weekday() == 4)
-    days |= {midsummer_eve: "Midsommarafton", date(year, 12, 24): "Julafton",
-             date(year, 12, 31): "Nyårsafton"}
-    return days
-
-
-def dst_problem(local: datetime, zone: ZoneInfo) -> str | None:
-    """Why a naive local time cannot be used, if it cannot."""
-    first, second = local.replace(tzinfo=zone, fold=0), local.replace(tzinfo=zone, fold=1)
-    if first.utcoffset() == second.utcoffset():
-        return None
-    back = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
-    if back != local:
-        return (f"{local:%Y-%m-%d %H:%M} does not exist in {zone.key}: the clocks jump "
-                "forward that night; choose another time")
-    return (f"{local:%Y-%m-%d %H:%M} happens twice in {zone.key}: the clocks go back that "
-            "night; choose another time")
-
-
-def to_utc(local: datetime, zone: ZoneInfo) -> datetime:
-    return local.replace(tzinfo=zone).astimezone(UTC)
-
-
-def send_time_notes(local: datetime, config: Config) -> list[str]:
-    """Soft problems with a planned local send time: window, weekend, non-working day."""
-    settings = config.schedule
-    notes = []
-    start, end = (time.fromisoformat(settings.window_start),
-                  time.fromisoformat(settings.window_end))
-    if not start <= local.time() <= end:
-        notes.append(f"{local:%H:%M} is outside the send window "
-                     f"{settings.window_start}–{settings.window_end}")
-    if local.weekday() >= 5:
-        notes.append(f"{local:%Y-%m-%d} is a {WEEKDAYS[local.weekday()]}")
-    if name := non_working_days(local.year).get(local.date()):
-        notes.append(f"{local:%Y-%m-%d} is {name}, a day off in Sweden")
-    return notes
-
-
-def propose(config: Config, after: date) -> datetime:
-    """The next send time of the cadence strictly after ``after``, on a working day."""
-    settings = config.schedule
-    weekday = WEEKDAYS.index(settings.weekday)
-    clock = time.fromisoformat(settings.send_time)
-    for year in (after.year, after.year + 1, after.year + 2):
-        for month in sorted(settings.months):
-            first = date(year, month, 1)
-            day = first + timedelta(days=(weekday - first.weekday()) % 7
-                                    + 7 * (settings.week_of_month - 1))
-            while day in non_working_days(day.year) or day.weekday() >= 5:
-                day += timedelta(days=7)
-            if day > after:
-                return datetime.combine(day, clock)
-    raise ValueError("no send date found in the cadence")
 
 
 def latest_issue(config: Config) -> tuple[int, int] | None:
@@ -157,8 +89,8 @@ def planned_sends(store: Store, config: Config) -> list[PlannedSend]:
 
 def schedule_issue(store: Store, config: Config, folder: Path,
                    now: datetime | None = None) -> str:
-    from pipeline.audience.models import DeliveryState
     from pipeline.deliver import ledger
+    from pipeline.deliver.models import DeliveryState
     from pipeline.errors import NewsletterError
     from pipeline.lint import check_issue
 
@@ -181,8 +113,8 @@ def schedule_issue(store: Store, config: Config, folder: Path,
 
 
 def unschedule_issue(store: Store, slug: str) -> str:
-    from pipeline.audience.models import DeliveryState
     from pipeline.deliver import ledger
+    from pipeline.deliver.models import DeliveryState
 
     delivery = ledger.current_delivery(store, slug)
     if delivery is None:

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from pipeline.audience.models import DeliveryState, Setting
+from pipeline.audience.models import Setting
 from pipeline.audience.store import Store, database_url
 from pipeline.config import Config, load_config
+from pipeline.deliver.models import DeliveryState
 from pipeline.errors import NewsletterError
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def plan_jobs(store: Store, config: Config, now: datetime,
     from pipeline.deliver import ledger
     from pipeline.errors import IssueError
     from pipeline.issue import load_issue
-    from pipeline.planning import to_utc
+    from pipeline.sendtime import to_utc
 
     grace = timedelta(hours=config.schedule.grace_hours)
     fence = timedelta(minutes=config.delivery.fence_minutes
@@ -158,7 +159,7 @@ def run_scheduled_send(slug: str, config_file: str) -> str:
     issue = load_issue(folder, config)
     transport = open_transport(config.delivery.transport, config)
     if hasattr(transport, "planned_send_at"):  # SendGrid: readers get it at the planned minute
-        from pipeline.planning import to_utc
+        from pipeline.sendtime import to_utc
 
         transport.planned_send_at = int(to_utc(issue.meta.send_at.replace(tzinfo=None),
                                                config.zone).timestamp())
@@ -201,7 +202,7 @@ def _tell_editors(config: Config, folder: Path, subject: str, text: str) -> None
 def run_precheck(slug: str, config_file: str) -> str:
     """Days ahead: check the issue; send test copies of every variant, or say what is wrong."""
     from pipeline.deliver.testsend import send_test
-    from pipeline.planning import to_utc
+    from pipeline.sendtime import to_utc
 
     config, store, folder, result = _checked(slug, config_file)
     if result.errors:
@@ -280,8 +281,8 @@ def _alive(holder: str) -> bool:
 
 def pause_running(store: Store) -> int:
     """Ask running deliveries to stop after their current batch (SIGTERM)."""
-    from pipeline.audience.models import Delivery
     from pipeline.deliver import ledger
+    from pipeline.deliver.models import Delivery
 
     with store.session() as session:
         running = list(session.scalars(select(Delivery.id).where(

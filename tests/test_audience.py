@@ -20,7 +20,7 @@ from pipeline.audience.store import Store
 from pipeline.cli import main
 from pipeline.config import Config
 from pipeline.issue import load_issue
-from pipeline.render import VariantKey
+from pipeline.render.variants import chooser
 from tests.conftest import EXAMPLE, ROOT
 
 CONNECTED = ROOT / "examples" / "audience" / "connected.csv"
@@ -150,23 +150,23 @@ def test_selection_one_per_address_with_precedence_and_variant(store: Store, con
                                                                ) -> None:
     _import_examples(store, config)
     issue = load_issue(EXAMPLE, config)
-    recipients = {r.email: r for r in select_recipients(store, config, issue)}
+    recipients = {r.email: r for r in select_recipients(store, config, chooser(issue, config))}
     assert sorted(recipients) == [
         "ali.hassan@folkhogskola.example", "anna.lindqvist@vasteras.example",
         "jonas.berg@vasteras.example", "maria.nilsson@koping.example",
         "per.holm@example.se", "sara.ek@example.se"]
     maria = recipients["maria.nilsson@koping.example"]
     assert maria.segment == "connected"  # in both: the connected variant wins
-    assert maria.key == VariantKey("connected", ("halsa-och-vald", "utbildning-och-omsorg"))
-    assert recipients["anna.lindqvist@vasteras.example"].key == \
-        VariantKey("connected", ("makt-och-ekonomi",))
-    assert recipients["sara.ek@example.se"].key == VariantKey("general")
-    general_only = {r.email for r in select_recipients(store, config, issue, ["general"])}
+    assert maria.variant == "connected+halsa-och-vald+utbildning-och-omsorg"
+    assert recipients["anna.lindqvist@vasteras.example"].variant == "connected+makt-och-ekonomi"
+    assert recipients["sara.ek@example.se"].variant == "general"
+    general_only = {r.email for r in select_recipients(store, config, chooser(issue, config),
+                                                       ["general"])}
     assert general_only == {"per.holm@example.se", "sara.ek@example.se"}  # Maria is pending
     reverse = config.model_copy(update={"audience": config.audience.model_copy(
         update={"precedence": ["general", "connected"]})})
     gdpr_confirm_maria(store)
-    assert {r.email: r.segment for r in select_recipients(store, reverse, issue)}[
+    assert {r.email: r.segment for r in select_recipients(store, reverse, chooser(issue, reverse))}[
         "maria.nilsson@koping.example"] == "general"
 
 
@@ -187,7 +187,7 @@ def test_selection_skips_suppressed(store: Store, config: Config) -> None:
     gdpr.unsubscribe(store, anna)
     issue = load_issue(EXAMPLE, config)
     assert "anna.lindqvist@vasteras.example" not in {
-        r.email for r in select_recipients(store, config, issue)}
+        r.email for r in select_recipients(store, config, chooser(issue, config))}
 
 
 def test_export_person_holds_everything(store: Store, config: Config) -> None:

@@ -23,6 +23,7 @@ from pipeline.audience.store import Store, now
 from pipeline.config import Config
 from pipeline.issue import load_issue
 from pipeline.render import variant_key
+from pipeline.render.variants import chooser
 from tests.conftest import BACKENDS, EXAMPLE, fresh_database_url
 
 LOCAL = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-",
@@ -112,7 +113,7 @@ def test_selection_never_yields_unconfirmed_suppressed_or_twice(
         shared_store: Store, config: Config, people: list[dict]) -> None:
     by_key = _populate(shared_store, people)
     issue = load_issue(EXAMPLE, config)
-    recipients = list(select_recipients(shared_store, config, issue, batch=3))
+    recipients = list(select_recipients(shared_store, config, chooser(issue, config), batch=3))
     emails = [r.email for r in recipients]
     assert len(emails) == len(set(emails))
     expected = {}
@@ -126,7 +127,7 @@ def test_selection_never_yields_unconfirmed_suppressed_or_twice(
     for recipient in recipients:
         person = by_key[recipient.email]
         areas = FOCUS[person["org"]] if person["org"] is not None else frozenset()
-        assert recipient.key == variant_key(issue, config, recipient.segment, areas)
+        assert recipient.variant == variant_key(issue, config, recipient.segment, areas).name
 
 
 def test_population_fixture_is_not_vacuous(shared_store: Store, config: Config) -> None:
@@ -136,7 +137,7 @@ def test_population_fixture_is_not_vacuous(shared_store: Store, config: Config) 
                "suppressed": ALL_SEGMENTS}]
     _populate(shared_store, people)
     issue = load_issue(EXAMPLE, config)
-    assert [r.email for r in select_recipients(shared_store, config, issue)] == [
+    assert [r.email for r in select_recipients(shared_store, config, chooser(issue, config))] == [
         "anna@example.se"]
 
 

@@ -23,10 +23,10 @@ import pytest
 from sqlalchemy import insert
 
 from pipeline.audience.importer import SUBSCRIBERS, SUBSCRIPTIONS
-from pipeline.audience.models import EntryState
 from pipeline.audience.store import Store, now
 from pipeline.config import Config
 from pipeline.deliver import ledger
+from pipeline.deliver.models import EntryState
 from tests.conftest import ROOT
 
 RECIPIENTS = int(os.environ.get("NEWSLETTER_CRASH_RECIPIENTS", "50000"))

@@ -11,12 +11,13 @@ from sqlalchemy import select
 
 from pipeline.audience.gdpr import unsubscribe
 from pipeline.audience.importer import import_audience
-from pipeline.audience.models import DeliveryState, EntryState, LedgerEntry, LegalBasis
+from pipeline.audience.models import LegalBasis
 from pipeline.audience.store import Store
 from pipeline.audience.tokens import Purpose, read_token
 from pipeline.config import Config
 from pipeline.deliver import ledger
 from pipeline.deliver.engine import Engine, start_delivery
+from pipeline.deliver.models import DeliveryState, EntryState, LedgerEntry
 from pipeline.deliver.transports.outbox import OutboxTransport
 from pipeline.deliver.transports.smtp import SmtpTransport
 from pipeline.issue import load_issue

@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from pipeline.audience.models import Base
 from pipeline.audience.store import Store
+from pipeline.db import Base
 
 
 def test_migrations_match_the_models(store: Store) -> None:

@@ -10,22 +10,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline.audience.models import DeliveryState
 from pipeline.audience.store import Store
 from pipeline.cli import main
 from pipeline.config import Config, Rule
 from pipeline.deliver import ledger
+from pipeline.deliver.models import DeliveryState
 from pipeline.errors import NewsletterError, Severity
 from pipeline.lint import check_issue
-from pipeline.planning import (
-    dst_problem,
-    new_issue,
-    non_working_days,
-    planned_sends,
-    propose,
-    schedule_issue,
-    unschedule_issue,
-)
+from pipeline.planning import new_issue, planned_sends, schedule_issue, unschedule_issue
+from pipeline.sendtime import dst_problem, non_working_days, propose
 from tests.conftest import ROOT
 
 CONFIG = ["--config", str(ROOT / "newsletter.toml")]

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from pipeline.audience.importer import import_audience
-from pipeline.audience.models import DeliveryState, EntryState, LegalBasis
+from pipeline.audience.models import LegalBasis
 from pipeline.audience.store import Store
 from pipeline.config import Config
 from pipeline.deliver import ledger
+from pipeline.deliver.models import DeliveryState, EntryState
 from pipeline.errors import NewsletterError
 from pipeline.planning import schedule_issue
 from pipeline.schedule import SchedulerLock, make_scheduler, plan_jobs, sync_jobs

@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pipeline.audience.importer import import_audience
-from pipeline.audience.models import DeliveryState, LegalBasis
+from pipeline.audience.models import LegalBasis
 from pipeline.audience.store import Store
 from pipeline.config import Config, load_config
 from pipeline.deliver import ledger
+from pipeline.deliver.models import DeliveryState
 from pipeline.planning import schedule_issue
 from tests.conftest import ROOT
 from tests.test_crash import fill

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.audience.models import DeliveryState, EntryState
 from pipeline.audience.store import Store
 from pipeline.config import Config
 from pipeline.deliver import ledger
+from pipeline.deliver.models import DeliveryState, EntryState
 from pipeline.deliver.transports.sendgrid import SendGridTransport
 from tests.test_deliver import populate, run
 

@@ -11,18 +11,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from pipeline.audience.models import (
-    ALL_SEGMENTS,
-    Organisation,
-    Status,
-    Subscriber,
-    Suppression,
-)
+from pipeline.audience.models import ALL_SEGMENTS, Organisation, Status, Subscriber, Suppression
 from pipeline.audience.select import select_recipients
 from pipeline.audience.store import Store
 from pipeline.audience.tokens import Purpose, make_token
 from pipeline.config import Config
 from pipeline.issue import load_issue
+from pipeline.render.variants import chooser
 from tests.conftest import EXAMPLE
 from tests.test_deliver import populate
 from tests.webserver import SECRET, csrf_of, local, outbox_mails, request, served, text_of
@@ -97,7 +92,7 @@ def test_an_organisation_joins_confirms_and_gets_the_welcome_package(web, config
     request(f"{base}/bekrafta/{link.group(1)}", {"csrf": csrf_of(confirm)})  # a second click
     assert len(outbox_mails(outbox)) == 3  # no second welcome
     issue = load_issue(EXAMPLE, config)
-    [eva_gets] = [r for r in select_recipients(store, config, issue)
+    [eva_gets] = [r for r in select_recipients(store, config, chooser(issue, config))
                   if r.email == "eva.sjo@sala.example"]
     assert eva_gets.segment == "connected" and set(eva_gets.focus) == {"makt", "halsa"}
 
@@ -147,11 +142,13 @@ def test_preferences_change_the_name_and_lists_and_can_come_back(web, config: Co
     assert sara.name == "Sara Ekholm"
     assert statuses(store, "sara.ek@example.se") == {"general": Status.UNSUBSCRIBED}
     issue = load_issue(EXAMPLE, config)
-    assert "sara.ek@example.se" not in {r.email for r in select_recipients(store, config, issue)}
+    assert "sara.ek@example.se" not in {r.email for r in select_recipients(
+        store, config, chooser(issue, config))}
 
     request(url, [("csrf", csrf_of(page)), ("name", "Sara Ekholm"), ("list", "general")])
     assert statuses(store, "sara.ek@example.se") == {"general": Status.CONFIRMED}
-    assert "sara.ek@example.se" in {r.email for r in select_recipients(store, config, issue)}
+    assert "sara.ek@example.se" in {r.email for r in select_recipients(
+        store, config, chooser(issue, config))}
     with store.session() as session:  # fresh consent evidence from this page
         subscription = person(store, "sara.ek@example.se").subscriptions[0]
         assert subscription.source.endswith("/installningar")

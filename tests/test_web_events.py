@@ -18,18 +18,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select, update
 
-from pipeline.audience.models import (
-    EntryState,
-    LedgerEntry,
-    ProviderEvent,
-    Status,
-    Subscriber,
-    Suppression,
-)
+from pipeline.audience.models import Status, Subscriber, Suppression
 from pipeline.audience.store import Store
 from pipeline.cli import main
 from pipeline.config import Config, WebSettings
 from pipeline.deliver.events import apply_events
+from pipeline.deliver.models import EntryState, LedgerEntry, ProviderEvent
 from pipeline.deliver.transports.outbox import OutboxTransport
 from tests.conftest import ROOT
 from tests.test_deliver import populate, run

@@ -16,8 +16,6 @@ from sqlalchemy.orm import Session
 from pipeline.audience.importer import neutralise
 from pipeline.audience.models import (
     ALL_SEGMENTS,
-    Delivery,
-    LedgerEntry,
     Organisation,
     Status,
     Subscriber,
@@ -27,6 +25,7 @@ from pipeline.audience.models import (
 from pipeline.audience.rows import email_key, normalise_email
 from pipeline.audience.store import Store, now
 from pipeline.config import Config
+from pipeline.deliver.models import Delivery, LedgerEntry
 from pipeline.errors import NewsletterError
 
 

@@ -8,7 +8,7 @@ from the database in order of subscriber, so memory stays flat however large the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import and_, exists, func, or_, select
@@ -24,8 +24,9 @@ from pipeline.audience.models import (
 )
 from pipeline.audience.store import Store
 from pipeline.config import Config
-from pipeline.issue import Issue
-from pipeline.render.variants import VariantKey, variant_key
+
+Chooser = Callable[[str, frozenset[str]], str]
+"""(segment, the reader's focus areas) → the name of the variant they get (the edition's)."""
 
 
 @dataclass(frozen=True)
@@ -35,16 +36,16 @@ class Recipient:
     name: str | None
     segment: str
     focus: frozenset[str]
-    key: VariantKey
+    variant: str
 
 
-def select_recipients(store: Store, config: Config, issue: Issue,
+def select_recipients(store: Store, config: Config, choose: Chooser,
                       segments: list[str] | None = None, batch: int = 5000
                       ) -> Iterator[Recipient]:
     wanted = segments or [s.slug for s in config.segments]
     rank = {slug: i for i, slug in enumerate(config.audience.precedence)}
     focus = organisation_focus(store)
-    keys: dict[tuple[str, frozenset[str]], VariantKey] = {}
+    keys: dict[tuple[str, frozenset[str]], str] = {}
     query = (
         select(Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.organisation_id,
                Subscription.segment)
@@ -62,17 +63,17 @@ def select_recipients(store: Store, config: Config, issue: Issue,
         for row in result:
             sid, email, name, org, segment = row
             if current is not None and current[0] != sid:
-                yield _recipient(current, focus, keys, issue, config)
+                yield _recipient(current, focus, keys, choose, config)
                 current = None
             if current is None or rank.get(segment, len(rank)) < rank.get(current[4], len(rank)):
                 current = (sid, str(email), name, org, segment)
         if current is not None:
-            yield _recipient(current, focus, keys, issue, config)
+            yield _recipient(current, focus, keys, choose, config)
 
 
 def _recipient(row: tuple[int, str, str | None, int | None, str],
                focus: dict[int, frozenset[str]],
-               keys: dict[tuple[str, frozenset[str]], VariantKey], issue: Issue,
+               keys: dict[tuple[str, frozenset[str]], str], choose: Chooser,
                config: Config) -> Recipient:
     sid, email, name, org, segment = row
     areas = focus.get(org, frozenset()) if org is not None else frozenset()
@@ -81,7 +82,7 @@ def _recipient(row: tuple[int, str, str | None, int | None, str],
     else:
         cache_key, areas = (segment, frozenset()), frozenset()
     if cache_key not in keys:
-        keys[cache_key] = variant_key(issue, config, segment, areas)
+        keys[cache_key] = choose(segment, areas)
     return Recipient(sid, email, name, segment, areas, keys[cache_key])
 
 

@@ -147,8 +147,8 @@ def status(issue: Path | None, recipients: str | None, config_file: Path | None)
     """
     from sqlalchemy import select
 
-    from pipeline.audience.models import Delivery, EntryState
     from pipeline.deliver import ledger
+    from pipeline.deliver.models import Delivery, EntryState
 
     store = open_store(load(config_file))
     with store.session() as session:
@@ -201,8 +201,8 @@ def resend(issue: Path, which: str | None, transport: str | None,
 
 
 def _requeue(issue: Path, config_file: Path | None, which: str) -> None:
-    from pipeline.audience.models import DeliveryState, EntryState
     from pipeline.deliver import ledger
+    from pipeline.deliver.models import DeliveryState, EntryState
 
     store = open_store(load(config_file))
     current = ledger.current_delivery(store, Path(issue).name)
@@ -226,8 +226,8 @@ def skip(issue: Path, uncertain: bool, config_file: Path | None) -> None:
     Example:
         newsletter skip issues/2027-1 --uncertain
     """
-    from pipeline.audience.models import DeliveryState, EntryState
     from pipeline.deliver import ledger
+    from pipeline.deliver.models import DeliveryState, EntryState
 
     store = open_store(load(config_file))
     current = ledger.current_delivery(store, Path(issue).name)
@@ -245,8 +245,8 @@ def skip(issue: Path, uncertain: bool, config_file: Path | None) -> None:
 
 
 def _move(issue: Path, config_file: Path | None, state: str, reason: str | None) -> None:
-    from pipeline.audience.models import DeliveryState
     from pipeline.deliver import ledger
+    from pipeline.deliver.models import DeliveryState
 
     store = open_store(load(config_file))
     current = ledger.current_delivery(store, Path(issue).name)

@@ -14,16 +14,16 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from pipeline.audience.models import DeliveryState, EntryState
-from pipeline.audience.select import select_recipients
+from pipeline.audience.select import Recipient, select_recipients
 from pipeline.audience.store import Store, now
 from pipeline.audience.tokens import Purpose, make_token
 from pipeline.config import Config
 from pipeline.deliver import ledger
 from pipeline.deliver.message import Envelope, MessageTemplate
+from pipeline.deliver.models import DeliveryState, EntryState
 from pipeline.deliver.suppressions import SuppressionSource, sync_suppressions
 from pipeline.deliver.transports import (
     PermanentError,
@@ -36,6 +36,7 @@ from pipeline.deliver.transports import (
 from pipeline.issue import Issue
 from pipeline.render import Renderer, VariantKey, variant_keys
 from pipeline.render.personalise import Reader
+from pipeline.render.variants import chooser
 
 MAX_RETRIES = 6
 
@@ -276,6 +277,10 @@ def _outcome(result: Result) -> tuple[int, EntryState, str | None, str | None]:
 def start_delivery(store: Store, config: Config, issue: Issue, transport: Transport,
                    new_delivery: bool = False, new_subscribers: bool = False) -> tuple[int, int]:
     """The delivery to run for an issue (creating and freezing it if needed), and rows frozen."""
+
+    def recipients() -> Iterator[Recipient]:
+        return select_recipients(store, config, chooser(issue, config))
+
     current = ledger.current_delivery(store, issue.slug)
     if new_subscribers:
         if current is None or current.state != DeliveryState.FINISHED:
@@ -284,7 +289,7 @@ def start_delivery(store: Store, config: Config, issue: Issue, transport: Transp
                                        "confirmed since")
         root = current.parent_id or current.id
         extra = ledger.create_delivery(store, issue.slug, transport.name, parent=root)
-        frozen = ledger.freeze(store, extra.id, select_recipients(store, config, issue),
+        frozen = ledger.freeze(store, extra.id, recipients(),
                                exclude_delivered_of=root)
         return extra.id, frozen
     if current is not None and not new_delivery:
@@ -297,8 +302,8 @@ def start_delivery(store: Store, config: Config, issue: Issue, transport: Transp
                                        "--new-delivery to send it again to everyone")
         if current.frozen_at is None:  # interrupted before its audience was frozen
             return current.id, ledger.freeze(store, current.id,
-                                             select_recipients(store, config, issue),
+                                             recipients(),
                                              exclude_delivered_of=current.parent_id)
         return current.id, 0
     delivery = ledger.create_delivery(store, issue.slug, transport.name)
-    return delivery.id, ledger.freeze(store, delivery.id, select_recipients(store, config, issue))
+    return delivery.id, ledger.freeze(store, delivery.id, recipients())

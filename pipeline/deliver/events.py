@@ -26,18 +26,10 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from pipeline.audience.models import (
-    ALL_SEGMENTS,
-    EntryState,
-    LedgerEntry,
-    ProviderEvent,
-    Status,
-    Subscriber,
-    Subscription,
-    Suppression,
-)
+from pipeline.audience.models import ALL_SEGMENTS, Status, Subscriber, Subscription, Suppression
 from pipeline.audience.rows import email_key, normalise_email
 from pipeline.audience.store import Store, now
+from pipeline.deliver.models import EntryState, LedgerEntry, ProviderEvent
 
 STRENGTH: dict[str, int] = {Status.PENDING: 0, Status.CONFIRMED: 0, Status.UNSUBSCRIBED: 1,
             Status.BOUNCED: 2, Status.COMPLAINED: 3, Status.ERASED: 4}

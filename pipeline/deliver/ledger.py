@@ -15,20 +15,10 @@ from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, exists, func, insert, or_, select, update
 
-from pipeline.audience.models import (
-    ALL_SEGMENTS,
-    TRANSITIONS,
-    Delivery,
-    DeliveryState,
-    EntryState,
-    LedgerEntry,
-    Status,
-    Subscriber,
-    Subscription,
-    Suppression,
-)
+from pipeline.audience.models import ALL_SEGMENTS, Status, Subscriber, Subscription, Suppression
 from pipeline.audience.select import Recipient
 from pipeline.audience.store import Store, now
+from pipeline.deliver.models import TRANSITIONS, Delivery, DeliveryState, EntryState, LedgerEntry
 from pipeline.errors import NewsletterError
 
 LEDGER = cast(Table, LedgerEntry.__table__)
@@ -116,7 +106,7 @@ def freeze(store: Store, delivery_id: int, recipients: Iterable[Recipient],
                 continue
             rows.append({"delivery_id": delivery_id, "subscriber_id": recipient.subscriber_id,
                          "email": recipient.email, "name": recipient.name,
-                         "segment": recipient.segment, "variant": recipient.key.name,
+                         "segment": recipient.segment, "variant": recipient.variant,
                          "state": EntryState.PENDING, "attempts": 0, "updated_at": moment})
             if len(rows) >= chunk:
                 connection.execute(insert(LEDGER), rows)

@@ -9,6 +9,7 @@ not 2⁶.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -52,3 +53,8 @@ def variant_keys(issue: Issue, config: Config) -> dict[VariantKey, list[frozense
                 choice = frozenset(combo)
                 out.setdefault(variant_key(issue, config, segment.slug, choice), []).append(choice)
     return dict(sorted(out.items()))
+
+
+def chooser(issue: Issue, config: Config) -> Callable[[str, frozenset[str]], str]:
+    """(segment, focus areas) → variant name, for ``select_recipients``."""
+    return lambda segment, areas: variant_key(issue, config, segment, areas).name

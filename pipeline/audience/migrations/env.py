@@ -2,7 +2,9 @@
 
 from alembic import context
 
-from pipeline.audience.models import Base
+import pipeline.audience.models
+import pipeline.deliver.models  # noqa: F401  (every stage's tables on the one base)
+from pipeline.db import Base
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=Base.metadata,
