@@ -80,12 +80,15 @@ class Rule(StrEnum):
     PLACEHOLDER = "placeholder"
     NOTICE_EXPIRED = "notice-expired"
     SEND_TIME = "send-time"
+    UNEDITED = "unedited"
+    UNLISTED_SECTION = "unlisted-section"
 
 
 DEFAULT_SEVERITY: dict[Rule, Severity] = {rule: Severity.ERROR for rule in Rule} | {
     Rule.SUBJECT_LENGTH: Severity.WARNING,
     Rule.NOTICE_EXPIRED: Severity.WARNING,
     Rule.SEND_TIME: Severity.WARNING,
+    Rule.UNLISTED_SECTION: Severity.WARNING,
 }
 
 

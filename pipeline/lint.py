@@ -1,15 +1,21 @@
 """Checks on an issue's content and rendered emails: ``lint_issue(...) -> list[Problem]``.
 
 Content checks point at the Markdown or YAML line that caused them; checks on the rendered HTML
-name the variant. Each problem carries its rule (see ``config.Rule``), whose severity
+name the variant. Two checks compare the folder with the skeleton ``newsletter new`` copies from
+``templates/new-issue/``: text still equal to its placeholders, and Markdown files that
+``sections:`` does not list. Each problem carries its rule (see ``config.Rule``), whose severity
 ``[check.severity]`` in newsletter.toml sets to error, warning or off.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+import jinja2
 
 from pipeline.config import Config, Rule
 from pipeline.errors import IssueError, Problem, RenderError, Severity
@@ -18,6 +24,12 @@ from pipeline.render.email import RenderedIssue, Renderer, render_issue
 from pipeline.render.markdown import Link
 from pipeline.render.personalise import PLACEHOLDERS, placeholder, unresolved
 from pipeline.sendtime import send_time_notes
+from pipeline.source import Lines, load_yaml
+
+UNEDITED = "still the placeholder text from `newsletter new`; write the issue's own text"
+SKELETON_FIELDS = ("title", "subject", "preheader")  # send_at and editor are real values
+_ISSUE_FOLDER = re.compile(r"(20\d\d)-[1-9]\d?")
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n.*?^(?:---|\.\.\.)[ \t]*$", re.MULTILINE | re.DOTALL)
 
 VAGUE_LINK_TEXT = {
     "klicka här", "klicka", "här", "läs mer", "läs mer här", "mer", "länk", "länken",
@@ -41,6 +53,8 @@ def lint_issue(issue: Issue, rendered: RenderedIssue, config: Config,
     found = _Findings(config)
     _lint_meta(issue, config, found)
     _lint_sections(issue, renderer, found)
+    _lint_unedited(issue, config, found)
+    _lint_unlisted(issue, found)
     meta_file = issue.lines.path
     budget = config.check.html_budget_kb * 1024
     for key, email in rendered.variants.items():
@@ -131,6 +145,82 @@ def _lint_sections(issue: Issue | PartialIssue, renderer: Renderer, found: _Find
                           f"'{'#' * heading.level} {heading.text}' skips a level; use "
                           f"{'#' * (level + 1)}")
             level = heading.level
+
+
+def skeleton_issue_yaml(config: Config, year: int, number: int, send_at: str) -> str:
+    """issue.yaml as `newsletter new` writes it from templates/new-issue/issue.yaml.j2."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(config.templates / "new-issue"),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    return env.get_template("issue.yaml.j2").render(newsletter=config, year=year,
+                                                    number=number, send_at=send_at)
+
+
+def _lint_unlisted(issue: Issue | PartialIssue, found: _Findings) -> None:
+    """Markdown files in the issue folder that ``sections:`` leaves out."""
+    meta, lines = issue.meta, issue.lines
+    if meta is None or any(p.path == lines.path and p.key.split("[")[0] == "sections"
+                           for p in found.problems):  # fix those first: the file may be meant
+        return
+    listed = {PurePosixPath(name).as_posix() for name in meta.sections}
+    for file in sorted(issue.folder.glob("*.md")):
+        if file.is_file() and not file.name.startswith(".") and file.name not in listed:
+            found.add(Rule.UNLISTED_SECTION, lines.path, lines.line(("sections",)), "sections",
+                      f"'{file.name}' is in the issue folder but not listed; add it to "
+                      "sections: or remove it")
+
+
+def _lint_unedited(issue: Issue | PartialIssue, config: Config, found: _Findings) -> None:
+    """Text still as `newsletter new` wrote it from the skeleton in templates/new-issue/."""
+    skeleton = config.templates / "new-issue"
+    if not skeleton.is_dir():
+        return
+    placeholders = {text for file in sorted(skeleton.glob("*.md")) if file.is_file()
+                    for _, text in _paragraphs(_FRONT_MATTER.sub("", file.read_text(
+                        encoding="utf-8", errors="replace"), count=1))}
+    for section in issue.sections:
+        for line, text in _paragraphs(section.body, section.body_line):
+            if text in placeholders:
+                found.add(Rule.UNEDITED, section.path, line, "body", UNEDITED)
+    meta, lines = issue.meta, issue.lines
+    for key, value in _skeleton_meta(issue, config).items():
+        if meta is not None and _normalised(getattr(meta, key) or "") == value:
+            found.add(Rule.UNEDITED, lines.path, lines.line((key,)), key, UNEDITED)
+
+
+def _skeleton_meta(issue: Issue | PartialIssue, config: Config) -> dict[str, str]:
+    """The placeholder title, subject and preheader `newsletter new` writes for this issue."""
+    folder = _ISSUE_FOLDER.fullmatch(issue.folder.resolve().name)
+    if issue.meta is None or folder is None:
+        return {}
+    try:
+        text = skeleton_issue_yaml(config, int(folder[1]), issue.meta.number,
+                                   f"{issue.meta.send_at:%Y-%m-%d %H:%M}")
+    except (OSError, jinja2.TemplateError):  # no skeleton issue.yaml: nothing to compare
+        return {}
+    data, problems = load_yaml(text, Lines("issue.yaml.j2"))
+    if problems or not isinstance(data, dict):
+        return {}
+    return {key: _normalised(value) for key in SKELETON_FIELDS
+            if isinstance(value := data.get(key), str) and value.strip()}
+
+
+def _paragraphs(text: str, first_line: int = 1) -> Iterator[tuple[int, str]]:
+    """Blank-line separated paragraphs, whitespace-normalised, with the line each starts on."""
+    start = first_line
+    words: list[str] = []
+    for number, line in enumerate(text.split("\n"), first_line):
+        if line.strip():
+            start = number if not words else start
+            words += line.split()
+        elif words:
+            yield start, " ".join(words)
+            words = []
+    if words:
+        yield start, " ".join(words)
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _lint_link(link: Link, path: object, key: str, found: _Findings) -> None:
@@ -224,6 +314,8 @@ def check_issue(folder: Path, config: Config, renderer: Renderer | None = None) 
         if isinstance(exc.partial, PartialIssue):
             _lint_meta(exc.partial, config, found)
             _lint_sections(exc.partial, renderer, found)
+            _lint_unedited(exc.partial, config, found)
+            _lint_unlisted(exc.partial, found)
         return CheckResult(sorted(found.problems))
     except RenderError as exc:
         return CheckResult(exc.problems or [Problem(str(folder), 1, "issue", exc.message)])

@@ -32,7 +32,7 @@ def new_issue(config: Config, today: date) -> tuple[Path, datetime]:
     """Create the next issue's folder from templates/new-issue/ with a proposed send time."""
     import shutil
 
-    import jinja2
+    from pipeline.lint import skeleton_issue_yaml
 
     latest = latest_issue(config)
     per_year = len(config.schedule.months)
@@ -49,11 +49,8 @@ def new_issue(config: Config, today: date) -> tuple[Path, datetime]:
     skeleton = config.templates / "new-issue"
     shutil.copytree(skeleton, folder, ignore=shutil.ignore_patterns("*.j2"))
     (folder / "images").mkdir(exist_ok=True)
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(skeleton),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    (folder / "issue.yaml").write_text(env.get_template("issue.yaml.j2").render(
-        newsletter=config, year=year, number=number,
-        send_at=f"{send_at:%Y-%m-%d %H:%M}"), encoding="utf-8")
+    (folder / "issue.yaml").write_text(skeleton_issue_yaml(
+        config, year, number, f"{send_at:%Y-%m-%d %H:%M}"), encoding="utf-8")
     return folder, send_at
 
 
@@ -89,6 +86,10 @@ def planned_sends(store: Store, config: Config) -> list[PlannedSend]:
 
 def schedule_issue(store: Store, config: Config, folder: Path,
                    now: datetime | None = None) -> str:
+    """Mark an issue scheduled if it passes `newsletter check` and its time lies ahead.
+
+    Returns what to tell the user: check's warnings, one a line, then the scheduled line.
+    """
     from pipeline.deliver import ledger
     from pipeline.deliver.models import DeliveryState
     from pipeline.errors import NewsletterError
@@ -108,8 +109,9 @@ def schedule_issue(store: Store, config: Config, folder: Path,
         delivery = ledger.create_delivery(store, issue.slug, config.delivery.transport)
     ledger.move(store, delivery.id, DeliveryState.SCHEDULED,
                 allowed_from={DeliveryState.DRAFT, DeliveryState.SCHEDULED})
-    return (f"{issue.slug} is scheduled for {issue.meta.send_at:%Y-%m-%d %H:%M} "
-            f"{config.timezone} ({when:%Y-%m-%d %H:%M} UTC).")
+    return "\n".join([*(str(p) for p in result.warnings),
+                      f"{issue.slug} is scheduled for {issue.meta.send_at:%Y-%m-%d %H:%M} "
+                      f"{config.timezone} ({when:%Y-%m-%d %H:%M} UTC)."])
 
 
 def unschedule_issue(store: Store, slug: str) -> str:

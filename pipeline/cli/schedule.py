@@ -41,7 +41,8 @@ def new(config_file: Path | None) -> None:
 def schedule(issue: Path | None, config_file: Path | None) -> None:
     """List every planned send; with ISSUE, mark that issue's delivery scheduled.
 
-    Scheduling needs a clean `newsletter check` and a send time in the future.
+    Scheduling needs `newsletter check` without errors and a send time in the future;
+    check's warnings are printed first.
 
     \b
     Example:
