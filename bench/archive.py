@@ -21,8 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.archive import build_archive, publish_issue  # noqa: E402
+from pipeline.archive import build_archive, publish_edition  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
+from pipeline.edition import build_edition  # noqa: E402
 from pipeline.issue import load_issue  # noqa: E402
 from pipeline.render import Renderer  # noqa: E402
 
@@ -54,11 +55,11 @@ def main() -> None:
             renderer = Renderer(config)
             start = time.perf_counter()
             for folder in folders[:-1]:
-                publish_issue(load_issue(folder, config), config, renderer)
+                publish_edition(build_edition(load_issue(folder, config), config), config)
             build_archive(config, renderer)
             full.append(time.perf_counter() - start)
             start = time.perf_counter()
-            publish_issue(load_issue(folders[-1], config), config, renderer)
+            publish_edition(build_edition(load_issue(folders[-1], config), config), config)
             build_archive(config, renderer)
             incremental.append(time.perf_counter() - start)
             pages = len(list((root / "archive").rglob("*.html")))

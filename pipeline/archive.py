@@ -1,7 +1,9 @@
-"""The public archive: ``publish_issue`` freezes an issue's page, ``build_archive`` the rest.
+"""The public archive: ``publish_edition`` writes an edition's page, ``build_archive`` the rest.
 
     archive/
-      2027/1/index.html  images/  meta.json     frozen at publish: the record of what was sent
+      2027/1/index.html  images/  meta.json     the edition's page and images, byte for byte:
+                                                the record of what was sent (meta.json names
+                                                the edition)
       2027/index.html                           one page per year
       index.html  feed.xml  atom.xml  sitemap.xml  tillganglighet/  style.css
       sok/  pagefind/                           search: a page, and Pagefind's prebuilt index
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -26,14 +29,11 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from PIL import Image as PILImage
-
 from pipeline.config import Config
+from pipeline.edition import Edition
 from pipeline.errors import NewsletterError, Problem
-from pipeline.issue import Issue
 from pipeline.render.email import Renderer, site_context, swedish_date
 
-IMAGE_MAX_WIDTH = 1100
 _ADDRESS = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _PRIVATE = [
     (re.compile(r"/(?:avregistrera|installningar)/[A-Za-z0-9_-]{8,}"), "a personal link token"),
@@ -57,69 +57,75 @@ def archive_root(config: Config) -> Path:
     return config.root / "archive"
 
 
-def publish_issue(issue: Issue, config: Config, renderer: Renderer | None = None,
-                  force: bool = False) -> Published:
-    """Freeze the issue's page; refuse to change a published one unless ``force``."""
-    renderer = renderer or Renderer(config)
-    folder = archive_root(config) / str(issue.year) / str(issue.number)
-    page = renderer.render_web(issue, root="../../")
+def issue_folder(config: Config, edition: Edition) -> Path:
+    return archive_root(config) / str(edition.meta["year"]) / str(edition.meta["number"])
+
+
+def archived_edition(config: Config, edition: Edition) -> tuple[str | None, bool]:
+    """(digest of the edition the issue's published page shows, or None; whether it exists)."""
+    meta = issue_folder(config, edition) / "meta.json"
+    if not meta.is_file():
+        return None, (meta.parent / "index.html").is_file()
+    return json.loads(meta.read_text(encoding="utf-8")).get("edition"), True
+
+
+def publish_edition(edition: Edition, config: Config, force: bool = False) -> Published:
+    """Write the edition's page and images, byte for byte; refuse to change a published
+    page unless ``force`` (it is the record of what was sent)."""
+    folder = issue_folder(config, edition)
+    page = edition.web_page
     problems = check_private(page, config, str(folder / "index.html"))
     if problems:
-        raise ArchiveError(f"{issue.slug}: personal data in the page; not published", problems)
+        raise ArchiveError(f"{edition.issue}: personal data in the page; not published",
+                           problems)
     target = folder / "index.html"
     status, changes = "published", []
     if target.exists():
         before = target.read_text(encoding="utf-8")
-        if before == page:
-            return Published(folder, "unchanged")
         changes = [line for line in difflib.unified_diff(
             before.splitlines(), page.splitlines(), "published", "now", lineterm="", n=0)
             if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))]
+        changes += [f"~ images/{name}" for name, data in sorted(edition.images.items())
+                    if not (folder / "images" / name).is_file()
+                    or (folder / "images" / name).read_bytes() != data]
+        if not changes:
+            if archived_edition(config, edition)[0] != edition.digest:
+                _write_meta(folder, edition, page)  # the same page, now of this edition
+            return Published(folder, "unchanged")
         if not force:
-            raise ArchiveError(f"{issue.slug} is already published and the page would change "
-                               f"({len(changes)} line(s)); the published page is the record "
-                               "of what was sent: use --force to replace it")
+            raise ArchiveError(f"{edition.issue} is already published and the page would "
+                               f"change ({len(changes)} line(s)); the published page is the "
+                               "record of what was sent: use --force to replace it")
         status = "replaced"
     folder.mkdir(parents=True, exist_ok=True)
-    _copy_images(issue.folder / "images", folder / "images")
-    article = re.search(r'<article class="issue"[^>]*>(.*?)</article>', page, re.DOTALL)
-    assert article is not None, "templates/archive/issue.html.j2 lost its <article>"
-    target.write_text(page, encoding="utf-8")
-    (folder / "meta.json").write_text(json.dumps({
-        "year": issue.year, "number": issue.number, "title": issue.meta.title,
-        "label": issue.label, "date": issue.meta.send_at.date().isoformat(),
-        "summary": issue.summary, "path": f"{issue.year}/{issue.number}/",
-        "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "content": article.group(1).strip(),
-    }, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    images = folder / "images"
+    if edition.images:
+        images.mkdir(exist_ok=True)
+    for name, data in edition.images.items():
+        _write_atomic(images / name, data)
+    _write_atomic(target, page.encode("utf-8"))
+    _write_meta(folder, edition, page)
     return Published(folder, status, changes)
 
 
-def _copy_images(source: Path, target: Path) -> None:
-    """Copy the issue's images, scaled to at most IMAGE_MAX_WIDTH and re-compressed."""
-    if not source.is_dir():
-        return
-    target.mkdir(parents=True, exist_ok=True)
-    for file in sorted(source.iterdir()):
-        if not file.is_file():
-            continue
-        destination = target / file.name
-        try:
-            with PILImage.open(file) as image:
-                scaled: PILImage.Image = image
-                if image.width > IMAGE_MAX_WIDTH:
-                    height = round(image.height * IMAGE_MAX_WIDTH / image.width)
-                    scaled = image.resize((IMAGE_MAX_WIDTH, height),
-                                          PILImage.Resampling.LANCZOS)
-                if file.suffix.lower() in (".jpg", ".jpeg"):
-                    scaled.convert("RGB").save(destination, "JPEG", quality=82, optimize=True,
-                                               progressive=True)
-                elif file.suffix.lower() == ".png":
-                    scaled.save(destination, "PNG", optimize=True)
-                else:
-                    shutil.copy2(file, destination)
-        except OSError:
-            shutil.copy2(file, destination)
+def _write_meta(folder: Path, edition: Edition, page: str) -> None:
+    article = re.search(r'<article class="issue"[^>]*>(.*?)</article>', page, re.DOTALL)
+    assert article is not None, "templates/archive/issue.html.j2 lost its <article>"
+    meta = edition.meta
+    _write_atomic(folder / "meta.json", (json.dumps({
+        "year": meta["year"], "number": meta["number"], "title": meta["title"],
+        "label": meta["label"], "date": meta["date"], "summary": meta["summary"],
+        "path": f"{meta['year']}/{meta['number']}/", "edition": edition.digest,
+        "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "content": article.group(1).strip(),
+    }, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """A crash leaves the old file or the new one, never half of it."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
 
 
 def check_private(text: str, config: Config, path: str) -> list[Problem]:

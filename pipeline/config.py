@@ -155,6 +155,8 @@ class DeliverySettings(_Strict):
     list_id: str | None = None
     fence_minutes: int = Field(15, ge=10, description="SendGrid send_at this far ahead.")
     messages_per_second: float = Field(0, ge=0, description="0: as fast as the provider takes.")
+    lease_seconds: float = Field(60, ge=1, description=(
+        "A sender's claim on a delivery lapses this long after its last heartbeat."))
     error_threshold: float = Field(0.1, gt=0, le=1,
                                    description="Pause when this share of sends fails.")
     smtp: SmtpSettings = SmtpSettings()
@@ -201,6 +203,13 @@ class ScheduleSettings(_Strict):
                                              "issue's editor.")
 
 
+class ApprovalSettings(_Strict):
+    required: bool = Field(True, description="send and the scheduler need an approved edition.")
+    approvers: list[Email] = Field(default_factory=list,
+                                   description="Who may approve; empty: anyone.")
+    four_eyes: bool = Field(True, description="The approver must not be the issue's editor.")
+
+
 class Config(_Strict):
     name: Text
     language: Text = "sv"
@@ -219,6 +228,7 @@ class Config(_Strict):
     delivery: DeliverySettings = DeliverySettings()
     schedule: ScheduleSettings = ScheduleSettings()
     web: WebSettings = WebSettings()
+    approval: ApprovalSettings = ApprovalSettings()
     root: Path = Path(".")
 
     @model_validator(mode="after")

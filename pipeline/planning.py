@@ -63,7 +63,8 @@ class PlannedSend:
 
 
 def planned_sends(store: Store, config: Config) -> list[PlannedSend]:
-    """Every issue on disk with its send time and its delivery's state."""
+    """Every issue on disk with its send time, its delivery's state and its approval."""
+    from pipeline.approval import approval_state
     from pipeline.deliver import ledger
     from pipeline.errors import IssueError
     from pipeline.issue import load_issue
@@ -80,7 +81,8 @@ def planned_sends(store: Store, config: Config) -> list[PlannedSend]:
         delivery = ledger.current_delivery(store, issue.slug)
         rows.append(PlannedSend(issue.slug, f"{local:%Y-%m-%d %H:%M} ({WEEKDAYS[local.weekday()]})",
                                 f"{to_utc(local, config.zone):%Y-%m-%d %H:%M}",
-                                delivery.state if delivery else "not scheduled"))
+                                f"{delivery.state if delivery else 'not scheduled'}; "
+                                f"{approval_state(store, config, folder).describe()}"))
     return rows
 
 
@@ -90,6 +92,7 @@ def schedule_issue(store: Store, config: Config, folder: Path,
 
     Returns what to tell the user: check's warnings, one a line, then the scheduled line.
     """
+    from pipeline.approval import approval_state
     from pipeline.deliver import ledger
     from pipeline.deliver.models import DeliveryState
     from pipeline.errors import NewsletterError
@@ -104,14 +107,18 @@ def schedule_issue(store: Store, config: Config, folder: Path,
     if when <= (now or datetime.now(UTC)):
         raise NewsletterError(f"{issue.slug}: the send time {issue.meta.send_at:%Y-%m-%d %H:%M}"
                               " has passed; set a future send_at in issue.yaml")
-    delivery = ledger.current_delivery(store, issue.slug)
-    if delivery is None:
-        delivery = ledger.create_delivery(store, issue.slug, config.delivery.transport)
+    current = ledger.current_delivery(store, issue.slug)
+    if current is not None and current.active_issue is None:
+        raise NewsletterError(f"{issue.slug}: its delivery is {current.state}; it cannot be "
+                              "scheduled again (newsletter send --new-delivery sends it again)")
+    delivery, _ = ledger.create_delivery(store, issue.slug, config.delivery.transport)
     ledger.move(store, delivery.id, DeliveryState.SCHEDULED,
                 allowed_from={DeliveryState.DRAFT, DeliveryState.SCHEDULED})
+    approval = approval_state(store, config, folder)
     return "\n".join([*(str(p) for p in result.warnings),
                       f"{issue.slug} is scheduled for {issue.meta.send_at:%Y-%m-%d %H:%M} "
-                      f"{config.timezone} ({when:%Y-%m-%d %H:%M} UTC)."])
+                      f"{config.timezone} ({when:%Y-%m-%d %H:%M} UTC); "
+                      f"{approval.describe()}."])
 
 
 def unschedule_issue(store: Store, slug: str) -> str:

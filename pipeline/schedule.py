@@ -139,42 +139,46 @@ def _checked(slug: str, config_file: str) -> tuple[Config, Store, Path, CheckRes
 
 
 def run_scheduled_send(slug: str, config_file: str) -> str:
-    """The job: check, publish, deliver. Idempotent: a finished delivery is not sent again."""
-    from pipeline.archive import ArchiveError, build_archive, publish_issue
+    """The job: send the approved edition (publishing it first). Idempotent: a finished
+    delivery is not sent again, and a delivery another process is sending is left to it."""
+    from pipeline.approval import ApprovalError
     from pipeline.audience.tokens import secret_from_env
     from pipeline.deliver import ledger
-    from pipeline.deliver.engine import Engine, start_delivery
+    from pipeline.deliver.lease import LeaseHeld
+    from pipeline.deliver.run import send_issue
     from pipeline.deliver.transports import open_transport
-    from pipeline.issue import load_issue
+    from pipeline.edition import Edition
+    from pipeline.sendtime import to_utc
 
-    config, store, folder, result = _checked(slug, config_file)
-    if result.errors:
-        reason = "; ".join(str(p) for p in result.errors[:5])
-        log.error("issue=%s action=not-sent reason=%s", slug, reason)
-        _tell_editors(config, folder, f"{slug} skickades inte", (
-            f"Nyhetsbrevet {slug} skickades inte vid den planerade tiden eftersom "
-            "`newsletter check` hittar fel. Leveransen ligger kvar som schemalagd.\n\n"
-            + "\n".join(str(p) for p in result.errors)))
-        return f"not sent: {reason}"  # the delivery stays scheduled
-    issue = load_issue(folder, config)
-    transport = open_transport(config.delivery.transport, config)
-    if hasattr(transport, "planned_send_at"):  # SendGrid: readers get it at the planned minute
-        from pipeline.sendtime import to_utc
+    config = load_config(config_file)
+    folder = config.root / config.issues_dir / slug
+    store = Store.open(config)
 
-        transport.planned_send_at = int(to_utc(issue.meta.send_at.replace(tzinfo=None),
-                                               config.zone).timestamp())
+    def opened(name: str, edition: Edition) -> Any:
+        transport = open_transport(name, config)
+        if hasattr(transport, "planned_send_at"):  # SendGrid: readers get it at the minute
+            planned = datetime.fromisoformat(edition.meta["send_at"]).replace(tzinfo=None)
+            transport.planned_send_at = int(to_utc(planned, config.zone).timestamp())
+        return transport
+
     try:
-        delivery_id, frozen = start_delivery(store, config, issue, transport)
+        report = send_issue(store, config, folder, secret_from_env(), opened)
+    except ApprovalError as exc:
+        log.error("issue=%s action=not-sent reason=%s", slug, exc.message)
+        _tell_editors(config, folder, f"{slug} skickades inte", (
+            f"Nyhetsbrevet {slug} skickades inte vid den planerade tiden: {exc.message}. "
+            "Leveransen ligger kvar som schemalagd.\n\n"
+            + "\n".join(str(p) for p in exc.problems)))
+        return f"not sent: {exc.message}"  # the delivery stays scheduled
+    except LeaseHeld as exc:
+        log.info("issue=%s action=left-to-other-sender %s", slug, exc.message)
+        return "another process is sending it"
     except ledger.AlreadyDelivered:
         return "already delivered"
-    try:
-        publish_issue(issue, config)
-        build_archive(config)
-    except ArchiveError as exc:
-        log.warning("issue=%s action=publish-skipped reason=%s", slug, exc.message)
-    report = Engine(store, config, issue, transport, secret_from_env()).run(delivery_id)
-    log.info("issue=%s delivery=%s state=%s frozen=%s sent=%s", slug, delivery_id,
-             report.state, frozen, report.sent_now)
+    finally:
+        store.close()
+    log.info("issue=%s delivery=%s state=%s sent=%s%s", slug, report.delivery_id,
+             report.state, report.sent_now, f" reason={report.reason}" if report.reason else "")
     return report.state.value
 
 
@@ -213,7 +217,7 @@ def run_precheck(slug: str, config_file: str) -> str:
             + "\n".join(str(p) for p in result.errors)))
         outcome = "errors reported to the editors"
     else:
-        lines = send_test(folder, config, None, _editors(config, folder))
+        lines = send_test(folder, config, None, _editors(config, folder), store)
         log.info("issue=%s action=precheck-ok %s", slug, "; ".join(lines))
         outcome = "test copies sent"
     if result.rendered is not None and not result.errors:

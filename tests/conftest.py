@@ -281,3 +281,38 @@ def smtp_server():
     controller.start()
     yield recorder, controller.port
     controller.stop()
+
+
+APPROVER = "Granskare Testsson <granskare@example.se>"
+
+
+def sandbox(config: Config, root: Path, approval: bool = False) -> Config:
+    """The project's config writing under ``root`` (archive/, outbox/), reading the repo's
+    templates; approval not required unless ``approval``."""
+    from pipeline.config import ApprovalSettings
+
+    return config.model_copy(update={"root": root, "templates_dir": str(ROOT / "templates"),
+                                     "approval": ApprovalSettings(required=approval)})
+
+
+def start_delivery(store, config: Config, folder: Path = EXAMPLE, transport: str = "outbox"):
+    """What `send` does before the engine runs, without the lease and the publishing:
+    (delivery id, rows frozen, edition)."""
+    from pipeline.audience.select import select_recipients
+    from pipeline.deliver import ledger
+    from pipeline.edition import build_edition, store_edition
+    from pipeline.issue import load_issue
+
+    edition = store_edition(store, build_edition(load_issue(folder, config), config))
+    delivery, _ = ledger.create_delivery(store, folder.name, transport, edition.id)
+    frozen = ledger.freeze(store, delivery.id, select_recipients(store, config, edition.choose))
+    return delivery.id, frozen, edition
+
+
+def send(store, config: Config, transport, folder: Path = EXAMPLE, **options):
+    """`newsletter send` as a library call with ``transport``: its DeliveryReport."""
+    from pipeline.deliver.run import SendOptions, send_issue
+
+    options.setdefault("transport", transport.name)
+    return send_issue(store, config, folder, b"k" * 48, lambda name, edition: transport,
+                      SendOptions(**options))

@@ -10,8 +10,9 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from pipeline.archive import ArchiveError, build_archive, publish_issue
+from pipeline.archive import ArchiveError, build_archive, publish_edition
 from pipeline.config import Config
+from pipeline.edition import build_edition
 from pipeline.issue import load_issue
 from tests.conftest import EXAMPLE, ROOT
 
@@ -24,12 +25,13 @@ def site(tmp_path: Path, config: Config) -> Config:
     return config.model_copy(update={"root": tmp_path})
 
 
-def _issue(site: Config):
-    return load_issue(site.root / "issues" / "2027-1", site)
+def _edition(site: Config):
+    """The issue as an edition (rendered once, as `approve` does), not stored."""
+    return build_edition(load_issue(site.root / "issues" / "2027-1", site), site)
 
 
 def test_publish_freezes_an_accessible_private_page(site: Config) -> None:
-    result = publish_issue(_issue(site), site)
+    result = publish_edition(_edition(site), site)
     assert result.status == "published"
     page = (result.folder / "index.html").read_text(encoding="utf-8")
     assert result.folder == site.root / "archive" / "2027" / "1"
@@ -51,20 +53,20 @@ def test_publish_freezes_an_accessible_private_page(site: Config) -> None:
 
 
 def test_a_published_page_is_the_record_and_changes_need_force(site: Config) -> None:
-    publish_issue(_issue(site), site)
-    assert publish_issue(_issue(site), site).status == "unchanged"
+    publish_edition(_edition(site), site)
+    assert publish_edition(_edition(site), site).status == "unchanged"
     section = site.root / "issues" / "2027-1" / "01-ledare.md"
     section.write_text(section.read_text().replace("Trevlig läsning!", "Ha det gott!"))
     with pytest.raises(ArchiveError, match=r"already published and the page would change "
                                            r"\(2 line\(s\)\).*--force"):
-        publish_issue(_issue(site), site)
-    result = publish_issue(_issue(site), site, force=True)
+        publish_edition(_edition(site), site)
+    result = publish_edition(_edition(site), site, force=True)
     assert result.status == "replaced"
     assert any("Ha det gott!" in line for line in result.changes if line.startswith("+"))
 
 
 def test_build_writes_index_year_feeds_sitemap_and_statement(site: Config) -> None:
-    publish_issue(_issue(site), site)
+    publish_edition(_edition(site), site)
     files = build_archive(site)
     root = site.root / "archive"
     assert {p.relative_to(root).as_posix() for p in files} == {
@@ -96,11 +98,11 @@ def test_personal_data_fails_publish_and_build(site: Config) -> None:
     original = section.read_text()
     section.write_text(original + "\nHör av dig till anna.lindqvist@vasteras.example.\n")
     with pytest.raises(ArchiveError) as caught:
-        publish_issue(_issue(site), site)
+        publish_edition(_edition(site), site)
     assert "an email address (anna.lindqvist@vasteras.example) other than the board's" in \
         str(caught.value.problems[0])
     section.write_text(original)
-    result = publish_issue(_issue(site), site)
+    result = publish_edition(_edition(site), site)
     build_archive(site)
     before = (site.root / "archive" / "index.html").read_text(encoding="utf-8")
     page = result.folder / "index.html"  # planted after publishing, as a mistake would be

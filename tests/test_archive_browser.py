@@ -12,8 +12,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pipeline.archive import build_archive, publish_issue
+from pipeline.archive import build_archive, publish_edition
 from pipeline.config import Config
+from pipeline.edition import build_edition
 from pipeline.issue import load_issue
 from tests.conftest import EXAMPLE, ROOT, assert_accessible, loopback_only
 
@@ -32,7 +33,7 @@ def served(config: Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     root = tmp_path_factory.mktemp("site")
     shutil.copytree(ROOT / "templates", root / "templates")
     site = config.model_copy(update={"root": root})
-    publish_issue(load_issue(EXAMPLE, site), site)
+    publish_edition(build_edition(load_issue(EXAMPLE, site), site), site)
     build_archive(site)
     handler = functools.partial(_Quiet, directory=str(root / "archive"))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -132,27 +132,41 @@ def test_send_status_and_test_to_through_the_outbox(tmp_path: Path, monkeypatch)
         assert result.exit_code == 0, result.output
     result = runner.invoke(main, ["send", "issues/2027-1", "--test-to", "redaktionen@example.se"])
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-1] == "[TEST] general: sent to 1 of 1"
-    assert len(list((root / "outbox").glob("*.eml"))) == 8  # every variant, no ledger
+    assert result.output.splitlines()[-1] == "[TEST] [UTKAST] general: sent to 1 of 1"
+    assert len(list((root / "outbox").glob("*.eml"))) == 9  # every variant, no ledger
     assert runner.invoke(main, ["status"]).output == "No deliveries yet.\n"
+    result = runner.invoke(main, ["send", "issues/2027-1"])  # nobody approved it
+    assert result.exit_code == 1 and "2027-1 är inte godkänt" in result.output
+    result = runner.invoke(main, ["approve", "issues/2027-1", "--by",
+                                  "Redaktionen <vastmanland@lansstyrelsen.se>"])
+    assert result.exit_code == 1 and "numrets redaktör" in result.output  # four eyes
+    result = runner.invoke(main, ["approve", "issues/2027-1", "--by",
+                                  "Eva Granskare <eva@example.se>"])
+    assert result.exit_code == 0, result.output
+    short = result.output.split()[2]
+    assert result.output.startswith(f"2027-1: utgåva {short} godkänd av Eva Granskare "
+                                    "<eva@example.se>")
+    result = runner.invoke(main, ["send", "issues/2027-1", "--test-to", "red@example.se"])
+    assert result.output.splitlines()[-1] == "[TEST] general: sent to 1 of 1"  # the edition
     result = runner.invoke(main, ["send", "issues/2027-1"])
     assert result.output.splitlines() == [
-        "Froze the audience of 2027-1: 6 recipient(s) (delivery 1, outbox).",
-        "Published 2027-1 to archive/2027/1 (published).",
+        f"Froze the audience of 2027-1: 6 recipient(s) (delivery 1, edition {short}, outbox).",
+        f"Published 2027-1 (edition {short}).",
         "2027-1: delivery 1 is finished (6 sent); 6 sent now."]
     assert (root / "archive" / "2027" / "1" / "index.html").exists()  # published first
     result = runner.invoke(main, ["send", "issues/2027-1"])
     assert result.exit_code == 0
     assert result.output.startswith("Nothing to send: 2027-1 was already delivered")
     result = runner.invoke(main, ["status", "issues/2027-1"])
-    assert result.output == ("2027-1  delivery 1  finished  6/6 settled  (6 sent)  "
-                             "via outbox\n")
+    assert result.output.splitlines()[0].startswith("2027-1: godkänt av Eva Granskare")
+    assert result.output.splitlines()[1:] == [
+        f"2027-1  delivery 1  finished  6/6 settled  (6 sent)  via outbox  edition {short}"]
     result = runner.invoke(main, ["cancel", "issues/2027-1"])
     assert result.exit_code == 1
     assert "delivery 1 of 2027-1 is finished; it cannot become cancelled" in result.output
     import email
     import email.policy
 
-    test_copy = next(p for p in (root / "outbox").glob("notice-*.eml"))
+    test_copy = min((root / "outbox").glob("notice-*.eml"))
     parsed = email.message_from_bytes(test_copy.read_bytes(), policy=email.policy.default)
-    assert parsed["Subject"].startswith("[TEST] Ett jämställt Västmanland nr 1 2027")
+    assert parsed["Subject"].startswith("[TEST] [UTKAST] Ett jämställt Västmanland nr 1 2027")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,11 @@ from pipeline.audience.store import Store
 from pipeline.audience.tokens import Purpose, read_token
 from pipeline.config import Config
 from pipeline.deliver import ledger
-from pipeline.deliver.engine import Engine, start_delivery
+from pipeline.deliver.engine import Engine
 from pipeline.deliver.models import DeliveryState, EntryState, LedgerEntry
 from pipeline.deliver.transports.outbox import OutboxTransport
 from pipeline.deliver.transports.smtp import SmtpTransport
-from pipeline.issue import load_issue
-from tests.conftest import EXAMPLE, ROOT
+from tests.conftest import ROOT, sandbox, send, start_delivery
 
 SECRET = b"k" * 48
 
@@ -39,11 +39,11 @@ def populate(store: Store, config: Config, tmp_path: Path, extra: int = 0) -> No
         import_audience(store, config, path, "connected", LegalBasis.PUBLIC_TASK)
 
 
-def run(store: Store, config: Config, transport, **kwargs):
-    issue = load_issue(EXAMPLE, config)
-    delivery_id, frozen = start_delivery(store, config, issue, transport, **kwargs)
-    engine = Engine(store, config, issue, transport, SECRET, sleep=lambda s: None)
-    return engine.run(delivery_id), frozen
+def run(store: Store, config: Config, transport, **options):
+    """`send` through ``transport``, publishing into a temporary archive: (report, frozen)."""
+    site = sandbox(config, Path(tempfile.mkdtemp(prefix="site-")))
+    report = send(store, site, transport, **options)
+    return report, sum(report.counts.values())
 
 
 def parse(data: bytes) -> email.message.EmailMessage:
@@ -89,10 +89,9 @@ def test_crash_leftovers_are_settled_from_the_outbox(store: Store, config: Confi
     """A crash after writing some files of a batch: those count as sent, never twice."""
     populate(store, config, tmp_path, extra=30)
     outbox = OutboxTransport(tmp_path / "outbox")
-    issue = load_issue(EXAMPLE, config)
-    delivery_id, frozen = start_delivery(store, config, issue, outbox)
+    delivery_id, frozen, edition = start_delivery(store, config)
     ledger.move(store, delivery_id, DeliveryState.RUNNING)
-    engine = Engine(store, config, issue, outbox, SECRET)
+    engine = Engine(store, config, edition, outbox, SECRET)
     rows = ledger.claim(store, delivery_id, None, 10, "crashed-batch")
     template = engine.template(rows[0].variant)
     outbox.send(template, "crashed-batch", [engine.envelope(delivery_id, r) for r in rows[:4]])
@@ -108,9 +107,8 @@ def test_crash_leftovers_are_settled_from_the_outbox(store: Store, config: Confi
 def test_departed_readers_are_skipped_and_states_are_enforced(store: Store, config: Config,
                                                               tmp_path: Path) -> None:
     populate(store, config, tmp_path)
-    issue = load_issue(EXAMPLE, config)
     outbox = OutboxTransport(tmp_path / "outbox")
-    delivery_id, _ = start_delivery(store, config, issue, outbox)
+    delivery_id, _, edition = start_delivery(store, config)
     with store.session() as session:
         sara = session.scalar(select(LedgerEntry.subscriber_id).where(
             LedgerEntry.email == "sara.ek@example.se"))
@@ -118,7 +116,7 @@ def test_departed_readers_are_skipped_and_states_are_enforced(store: Store, conf
     unsubscribe(store, sara)  # after the audience was frozen
     with pytest.raises(ledger.DeliveryError, match="is draft; it cannot become finished"):
         ledger.move(store, delivery_id, DeliveryState.FINISHED)
-    report = Engine(store, config, issue, outbox, SECRET).run(delivery_id)
+    report = Engine(store, config, edition, outbox, SECRET).run(delivery_id)
     assert report.counts[EntryState.SKIPPED] == 1 and report.counts[EntryState.SENT] == 5
     assert report.state is DeliveryState.FINISHED
     with pytest.raises(ledger.DeliveryError, match="is finished; it cannot become paused"):
@@ -128,10 +126,9 @@ def test_departed_readers_are_skipped_and_states_are_enforced(store: Store, conf
 def test_pause_from_another_process_stops_after_the_batch(store: Store, config: Config,
                                                           tmp_path: Path) -> None:
     populate(store, config, tmp_path, extra=1200)
-    issue = load_issue(EXAMPLE, config)
     outbox = OutboxTransport(tmp_path / "outbox")
-    delivery_id, frozen = start_delivery(store, config, issue, outbox)
-    engine = Engine(store, config, issue, outbox, SECRET)
+    delivery_id, frozen, edition = start_delivery(store, config)
+    engine = Engine(store, config, edition, outbox, SECRET)
     seen = []
 
     def progress(done: int, total: int) -> None:
@@ -142,7 +139,7 @@ def test_pause_from_another_process_stops_after_the_batch(store: Store, config: 
     report = engine.run(delivery_id, progress)
     assert report.state is DeliveryState.PAUSED and report.reason == "stopped by another command"
     assert 0 < report.counts[EntryState.SENT] < frozen
-    report = Engine(store, config, issue, outbox, SECRET).run(delivery_id)  # resume
+    report = Engine(store, config, edition, outbox, SECRET).run(delivery_id)  # resume
     assert report.state is DeliveryState.FINISHED
     assert len(list(outbox.folder.glob("*.eml"))) == frozen
 

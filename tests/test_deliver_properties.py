@@ -12,10 +12,9 @@ from sqlalchemy import insert
 from pipeline.audience.importer import SUBSCRIBERS, SUBSCRIPTIONS
 from pipeline.audience.store import Store, now
 from pipeline.config import Config
-from pipeline.deliver.engine import Engine, start_delivery
+from pipeline.deliver.engine import Engine
 from pipeline.deliver.transports.sendgrid import SendGridTransport
-from pipeline.issue import load_issue
-from tests.conftest import EXAMPLE
+from tests.conftest import start_delivery
 
 
 class CapturingSendGrid(SendGridTransport):
@@ -58,9 +57,8 @@ def test_requests_hold_at_most_1000_and_no_address_twice(size: int, doubles: int
                 for i in range(1, size + 1)
                 for segment in (["general", "connected"] if i % 4 < doubles else ["general"])])
     transport = CapturingSendGrid(config)
-    issue = load_issue(EXAMPLE, config)
-    delivery_id, frozen = start_delivery(store, config, issue, transport)
-    Engine(store, config, issue, transport, b"k" * 48, sleep=lambda s: None).run(delivery_id)
+    delivery_id, frozen, edition = start_delivery(store, config, transport="sendgrid")
+    Engine(store, config, edition, transport, b"k" * 48, sleep=lambda s: None).run(delivery_id)
     seen: list[str] = []
     for body in transport.bodies:
         personalizations = body["personalizations"]

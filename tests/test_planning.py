@@ -80,7 +80,10 @@ def test_new_creates_the_next_issue_with_a_proposed_time(config: Config, tmp_pat
     assert folder == tmp_path / "issues" / "2027-2"
     assert send_at == datetime(2027, 5, 11, 9, 0)
     assert "send_at: 2027-05-11 09:00" in (folder / "issue.yaml").read_text(encoding="utf-8")
-    assert check_issue(folder, site).problems == []
+    # a fresh issue is valid, but still the skeleton's text: `unedited` until it is written
+    assert [(Path(p.path).name, p.line, p.key) for p in check_issue(folder, site).problems] == [
+        ("01-ledare.md", 4, "body"), ("issue.yaml", 4, "title"),
+        ("issue.yaml", 5, "subject"), ("issue.yaml", 6, "preheader")]
     assert new_issue(site, date(2026, 11, 26))[0].name == "2027-3"
 
 
@@ -90,12 +93,13 @@ def test_schedule_lists_marks_and_unmarks(store: Store, config: Config, tmp_path
     site = config.model_copy(update={"root": tmp_path})
     [row] = planned_sends(store, site)
     assert (row.slug, row.local, row.utc, row.status) == (
-        "2027-1", "2027-02-16 09:00 (tuesday)", "2027-02-16 08:00", "not scheduled")
+        "2027-1", "2027-02-16 09:00 (tuesday)", "2027-02-16 08:00",
+        "not scheduled; inte godkänt")
     folder = tmp_path / "issues" / "2027-1"
     message = schedule_issue(store, site, folder, now=datetime(2026, 11, 26, tzinfo=UTC))
     assert message == ("2027-1 is scheduled for 2027-02-16 09:00 Europe/Stockholm "
-                       "(2027-02-16 08:00 UTC).")
-    assert planned_sends(store, site)[0].status == "scheduled"
+                       "(2027-02-16 08:00 UTC); inte godkänt.")
+    assert planned_sends(store, site)[0].status == "scheduled; inte godkänt"
     with pytest.raises(NewsletterError, match="has passed"):
         schedule_issue(store, site, folder, now=datetime(2027, 3, 1, tzinfo=UTC))
     assert unschedule_issue(store, "2027-1") == "2027-1 is no longer scheduled (draft)."
@@ -114,6 +118,7 @@ def test_schedule_and_new_commands(tmp_path: Path, monkeypatch) -> None:
     result = runner.invoke(main, ["schedule"])
     assert result.output.splitlines() == [
         "issue    local time (Europe/Stockholm)  UTC               status",
-        "2027-1   2027-02-16 09:00 (tuesday)     2027-02-16 08:00  not scheduled"]
+        "2027-1   2027-02-16 09:00 (tuesday)     2027-02-16 08:00  not scheduled; "
+        "inte godkänt"]
     result = runner.invoke(main, ["new"])
     assert result.exit_code == 0 and result.output.startswith("Created issues/2027-2: planned")

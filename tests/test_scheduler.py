@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.approval import approve_issue
 from pipeline.audience.importer import import_audience
 from pipeline.audience.models import LegalBasis
 from pipeline.audience.store import Store
@@ -19,7 +20,7 @@ from pipeline.deliver.models import DeliveryState, EntryState
 from pipeline.errors import NewsletterError
 from pipeline.planning import schedule_issue
 from pipeline.schedule import SchedulerLock, make_scheduler, plan_jobs, sync_jobs
-from tests.conftest import ROOT
+from tests.conftest import APPROVER, ROOT
 
 
 def scheduled(tmp_path: Path, config: Config, monkeypatch: pytest.MonkeyPatch,
@@ -32,6 +33,7 @@ def scheduled(tmp_path: Path, config: Config, monkeypatch: pytest.MonkeyPatch,
     store = Store.open(site, url)
     schedule_issue(store, site, tmp_path / "issues" / "2027-1",
                    now=datetime(2027, 5, 1, tzinfo=UTC))
+    approve_issue(store, site, tmp_path / "issues" / "2027-1", APPROVER)
     return site, store
 
 
@@ -146,13 +148,13 @@ def test_precheck_sends_test_copies_then_is_not_planned_again(config: Config, tm
                     ("precheck:", datetime(2027, 5, 9, 7, 0, tzinfo=UTC))}
     assert run_precheck("2027-1", str(tmp_path / "newsletter.toml")) == "test copies sent"
     copies = list((tmp_path / "outbox").glob("*.eml"))
-    assert len(copies) == 8  # every variant, to the issue's editor
+    assert len(copies) == 9  # every variant of the edition (with "no focus area"), to the editor
     assert b"vastmanland@lansstyrelsen.se" in copies[0].read_bytes()
     assert {j.kind for j in plan_jobs(store, site, now)} == {"send:"}
     store.close()
 
 
-def test_an_issue_failing_check_at_send_time_stays_scheduled_and_editors_hear(
+def test_an_edit_after_approval_voids_it_the_issue_stays_scheduled_and_editors_hear(
         config: Config, tmp_path: Path, monkeypatch) -> None:
     import email
     import email.policy
@@ -163,13 +165,17 @@ def test_an_issue_failing_check_at_send_time_stays_scheduled_and_editors_hear(
     section = tmp_path / "issues" / "2027-1" / "06-halsa-och-vald.md"
     section.write_text(section.read_text().replace("[halsa, vald]", "[halsa, miljo]"))
     outcome = run_scheduled_send("2027-1", str(tmp_path / "newsletter.toml"))
-    assert outcome.startswith("not sent: ") and "'miljo' is not a focus area" in outcome
+    assert outcome.startswith("not sent: 2027-1: godkännandet gäller inte längre")
     delivery = ledger.current_delivery(store, "2027-1")
     assert delivery is not None and delivery.state == DeliveryState.SCHEDULED
+    assert delivery.frozen_at is None  # nobody was sent anything
     [message] = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
                  for p in (tmp_path / "outbox").glob("*.eml")]
     assert message["Subject"] == "2027-1 skickades inte"
-    assert "'miljo' is not a focus area" in message.get_body(("plain",)).get_content()
+    body = message.get_body(("plain",)).get_content()
+    assert "issues/2027-1/06-halsa-och-vald.md:1: approval: changed since 2027-1 was " \
+        "approved" in body
+    assert not (tmp_path / "archive" / "2027" / "1").exists()
     store.close()
 
 

@@ -13,6 +13,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from pipeline.approval import approve_issue
 from pipeline.audience.importer import import_audience
 from pipeline.audience.models import LegalBasis
 from pipeline.audience.store import Store
@@ -20,7 +21,7 @@ from pipeline.config import Config, load_config
 from pipeline.deliver import ledger
 from pipeline.deliver.models import DeliveryState
 from pipeline.planning import schedule_issue
-from tests.conftest import ROOT
+from tests.conftest import APPROVER, ROOT
 from tests.test_crash import fill
 from tests.test_scheduler import project
 
@@ -74,6 +75,7 @@ def test_two_issues_sent_published_and_sigterm(config: Config, tmp_path: Path,
                     LegalBasis.PUBLIC_TASK)
     for slug in ("2027-1", "2027-2"):
         schedule_issue(store, site, site.root / "issues" / slug)
+        approve_issue(store, site, site.root / "issues" / slug, APPROVER)
     before = standin.delivered()
     process = _start(site, url, base)
     try:
@@ -103,6 +105,7 @@ def test_sigkill_during_a_send_then_restart_delivers_exactly_once(
     store = Store.open(site, url)
     fill(store, 20_000, "scheduled.example")
     schedule_issue(store, site, site.root / "issues" / "2027-1")
+    approve_issue(store, site, site.root / "issues" / "2027-1", APPROVER)
     process = _start(site, url, base)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # kill it once sending has begun

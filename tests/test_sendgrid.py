@@ -47,12 +47,14 @@ def test_request_body_follows_the_rules_prism_does_not_check(config: Config, tmp
                                                              store: Store) -> None:
     from pipeline.deliver.engine import Engine
     from pipeline.deliver.message import Envelope
+    from pipeline.edition import build_edition
     from pipeline.issue import load_issue
     from pipeline.render.personalise import Reader
     from tests.conftest import EXAMPLE
 
     sendgrid = transport(config, "http://127.0.0.1:9")
-    engine = Engine(store, config, load_issue(EXAMPLE, config), sendgrid, b"k" * 48)
+    edition = build_edition(load_issue(EXAMPLE, config), config)
+    engine = Engine(store, config, edition, sendgrid, b"k" * 48)
     envelopes = [Envelope(i, f"r{i}@example.se", "Å & B", "general", f"<{i}@x>",
                           Reader("Å & B", f"https://u/{i}", "https://p"), str(i), "7")
                  for i in range(1000)]
@@ -87,14 +89,12 @@ def test_429_waits_for_the_reset_then_pauses(store: Store, config: Config, tmp_p
                                              prism_mock: str) -> None:
     populate(store, config, tmp_path)
     sleeps: list[float] = []
-    from pipeline.deliver.engine import Engine, start_delivery
-    from pipeline.issue import load_issue
-    from tests.conftest import EXAMPLE
+    from pipeline.deliver.engine import Engine
+    from tests.conftest import start_delivery
 
-    issue = load_issue(EXAMPLE, config)
     sendgrid = transport(config, prism_mock, fence=False, prefer="code=429")
-    delivery_id, _ = start_delivery(store, config, issue, sendgrid)
-    report = Engine(store, config, issue, sendgrid, b"k" * 48, sleep=sleeps.append
+    delivery_id, _, edition = start_delivery(store, config, transport="sendgrid")
+    report = Engine(store, config, edition, sendgrid, b"k" * 48, sleep=sleeps.append
                     ).run(delivery_id)
     assert report.state is DeliveryState.PAUSED
     assert sleeps == [1.0] * 6  # X-RateLimit-Reset lies in the past: the minimum wait

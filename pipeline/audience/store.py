@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session
@@ -63,7 +65,10 @@ class Store:
     def open(cls, config: Config, url: str | None = None) -> Store:
         """Connect and bring the schema up to date."""
         url = url or database_url(config)
-        engine = create_engine(url, future=True)
+        sqlite = make_url(url).get_backend_name() == "sqlite"
+        # hide_parameters: a database error must never print a reader's address or name
+        engine = create_engine(url, future=True, hide_parameters=True,
+                               connect_args={"timeout": 60} if sqlite else {})
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         store = cls(engine)
@@ -86,6 +91,27 @@ class Store:
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A write transaction that takes the write lock before it reads (check-then-act).
+
+        SQLite: ``BEGIN IMMEDIATE``, so two processes cannot both read a row as free and
+        then both take it. PostgreSQL: an ordinary transaction; callers lock the rows they
+        read (``FOR UPDATE [SKIP LOCKED]``).
+        """
+        with self.engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    yield connection
+                except BaseException:
+                    connection.rollback()
+                    raise
+                connection.commit()
+            else:
+                with connection.begin():
+                    yield connection
 
     @cached_property
     def salt(self) -> str:

@@ -56,6 +56,33 @@ def check(issue: Path, config_file: Path | None) -> None:
 
 @main.command()
 @issue_argument
+@click.option("--by", "by", required=True, metavar='"NAMN <ADRESS>"',
+              help="Who approves: name and address (not the issue's editor, by default).")
+@config_option
+def approve(issue: Path, by: str, config_file: Path | None) -> None:
+    """Approve ISSUE: check it, render it once and store that edition as what is sent.
+
+    Any check error refuses. Editing the issue, a template or newsletter.toml's output
+    settings afterwards voids the approval: approve again (a new edition; the old one is
+    kept). [approval] in newsletter.toml sets whether sending needs it and who may approve.
+
+    \b
+    Example:
+        newsletter approve issues/2027-1 --by "Anna Berg <anna.berg@lansstyrelsen.se>"
+    """
+    from pipeline.approval import approve_issue
+    from pipeline.cli.common import open_store
+
+    config = load(config_file)
+    edition = approve_issue(open_store(config), config, Path(issue), by)
+    when = f"{edition.approved_at:%Y-%m-%d %H:%M}" if edition.approved_at else ""
+    click.echo(f"{edition.issue}: utgåva {edition.short} godkänd av {edition.approved_by} "
+               f"{when} UTC ({len(edition.variants)} varianter). Den skickas och arkiveras "
+               "precis som den är; ändras numret efter detta behöver det godkännas igen.")
+
+
+@main.command()
+@issue_argument
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (default: build/<year>-<number>).")
 @click.option("--mjml", "keep_mjml", is_flag=True, help="Also write each variant's MJML source.")

@@ -17,17 +17,22 @@ from pipeline.cli.common import config_option, issue_argument, load
               help="Replace an already published page (it is the record of what was sent).")
 @config_option
 def publish(issue: Path, force: bool, config_file: Path | None) -> None:
-    """Freeze ISSUE's web page into archive/<year>/<number>/ and rebuild the archive.
+    """Write ISSUE's approved edition's page into archive/<year>/<number>/ and rebuild.
+
+    The page is the edition's, byte for byte (meta.json names the edition). `send` and the
+    scheduler publish before the first email goes out, so this is only needed by hand.
 
     \b
     Example:
         newsletter publish issues/2027-1
     """
-    from pipeline.archive import build_archive, publish_issue
-    from pipeline.issue import load_issue
+    from pipeline.approval import edition_for_send
+    from pipeline.archive import build_archive, publish_edition
+    from pipeline.cli.common import open_store
 
     config = load(config_file)
-    result = publish_issue(load_issue(issue, config), config, force=force)
+    edition = edition_for_send(open_store(config), config, Path(issue))
+    result = publish_edition(edition, config, force=force)
     click.echo(f"{result.folder}: {result.status}")
     for line in result.changes[:40]:
         click.echo(f"  {line[:160]}")

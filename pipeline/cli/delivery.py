@@ -11,80 +11,61 @@ from pipeline.cli import main
 from pipeline.cli.common import config_option, issue_argument, load, open_store
 
 if TYPE_CHECKING:
-    from pipeline.config import Config
-    from pipeline.deliver.engine import DeliveryReport
-    from pipeline.issue import Issue
+    from collections.abc import Callable
+
+    from pipeline.deliver.engine import DeliveryReport, Progress
 
 transport_option = click.option(
     "--transport", type=click.Choice(["outbox", "smtp", "sendgrid"]), default=None,
-    help="Override [delivery] transport from newsletter.toml.")
+    help="A new delivery: instead of [delivery] transport. A started one keeps its own "
+         "unless --switch-transport is given too.")
+switch_option = click.option(
+    "--switch-transport", is_flag=True,
+    help="Let a started delivery go on with --transport (recorded on the delivery).")
+wait_option = click.option(
+    "--wait", is_flag=True,
+    help="If another process is sending this delivery, wait for it instead of exiting 3.")
 
 
 def _run(issue: Path, config_file: Path | None, transport_name: str | None, *,
          new_delivery: bool = False, new_subscribers: bool = False, fence: bool = True,
-         resume_only: bool = False) -> None:
+         resume_only: bool = False, switch_transport: bool = False, wait: bool = False
+         ) -> None:
     from pipeline.audience.tokens import secret_from_env
     from pipeline.deliver import ledger
-    from pipeline.deliver.engine import Engine, start_delivery
+    from pipeline.deliver.run import SendOptions, send_issue
     from pipeline.deliver.transports import open_transport
-    from pipeline.issue import load_issue
 
     config = load(config_file)
     secret = secret_from_env()
-    loaded = load_issue(issue, config)
     store = open_store(config)
-    transport = open_transport(transport_name or config.delivery.transport, config, fence)
-    if resume_only:
-        current = ledger.current_delivery(store, loaded.slug)
-        if current is None:
-            raise ledger.DeliveryError(f"{loaded.slug} has no delivery to resume")
-        delivery_id, frozen = current.id, 0
-    else:
-        try:
-            delivery_id, frozen = start_delivery(store, config, loaded, transport,
-                                                 new_delivery, new_subscribers)
-        except ledger.AlreadyDelivered as exc:
-            click.echo(f"Nothing to send: {exc.message}.")
-            return
-    if frozen:
-        click.echo(f"Froze the audience of {loaded.slug}: {frozen} recipient(s) "
-                   f"(delivery {delivery_id}, {transport.name}).")
-        _publish_first(loaded, config)
-    engine = Engine(store, config, loaded, transport, secret)
-    report = _with_progress(engine, delivery_id)
-    _print_report(loaded.slug, report)
+    options = SendOptions(transport_name, switch_transport, new_delivery, new_subscribers,
+                          resume_only, wait)
+    try:
+        report = _with_progress(lambda progress: send_issue(
+            store, config, Path(issue), secret,
+            lambda name, _edition: open_transport(name, config, fence),
+            options, click.echo, progress))
+    except ledger.AlreadyDelivered as exc:
+        click.echo(f"Nothing to send: {exc.message}.")
+        return
+    _print_report(Path(issue).name, report)
     if report.state.value == "paused":
         raise SystemExit(1)
 
 
-def _publish_first(issue: Issue, config: Config) -> None:
-    """The email's "view in browser" link must work the moment the email lands."""
-    from pipeline.archive import ArchiveError, build_archive, publish_issue
-
-    try:
-        result = publish_issue(issue, config)
-    except ArchiveError as exc:
-        click.echo(f"Warning: {exc.message}", err=True)
-        return
-    build_archive(config)
-    click.echo(f"Published {issue.slug} to {result.folder} ({result.status}).")
-
-
-def _with_progress(engine: object, delivery_id: int) -> DeliveryReport:
+def _with_progress(run: Callable[[Progress | None], DeliveryReport]) -> DeliveryReport:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TimeRemainingColumn
+    from rich.progress import Progress as Bar
 
-    from pipeline.deliver.engine import Engine
-
-    assert isinstance(engine, Engine)
     console = Console(stderr=True)
     if not console.is_terminal:
-        return engine.run(delivery_id)
-    with Progress("[progress.description]{task.description}", BarColumn(),
-                  MofNCompleteColumn(), TimeRemainingColumn(), console=console) as bar:
+        return run(None)
+    with Bar("[progress.description]{task.description}", BarColumn(),
+             MofNCompleteColumn(), TimeRemainingColumn(), console=console) as bar:
         task = bar.add_task("Skickar", total=None)
-        return engine.run(delivery_id, lambda done, total: bar.update(task, completed=done,
-                                                                     total=total))
+        return run(lambda done, total: bar.update(task, completed=done, total=total))
 
 
 def _print_report(slug: str, report: DeliveryReport) -> None:
@@ -107,15 +88,21 @@ def _print_report(slug: str, report: DeliveryReport) -> None:
               help="SendGrid: send at once instead of send_at a fence ahead (a lost answer "
                    "then leaves its batch uncertain).")
 @click.option("--test-to", "test_to", multiple=True, metavar="ADDRESS",
-              help="Send every variant to ADDRESS with a [TEST] subject; no ledger.")
+              help="Send every variant to ADDRESS with a [TEST] subject; no ledger. Before "
+                   "approval the copies are drafts, marked [UTKAST].")
+@switch_option
+@wait_option
 @config_option
 def send(issue: Path, transport: str | None, new_delivery: bool, new_subscribers: bool,
-         no_fence: bool, test_to: tuple[str, ...], config_file: Path | None) -> None:
-    """Send ISSUE to its audience, or resume its delivery where it stopped.
+         no_fence: bool, test_to: tuple[str, ...], switch_transport: bool, wait: bool,
+         config_file: Path | None) -> None:
+    """Send ISSUE's approved edition to its audience, or resume its delivery.
 
-    The first run freezes the audience into the send ledger; later runs resume the same
-    delivery and never send anyone a second copy. Needs NEWSLETTER_SECRET_KEY (for the
-    unsubscribe and preferences links) and, for sendgrid, SENDGRID_API_KEY.
+    The first run freezes the audience into the send ledger and publishes the edition's page;
+    later runs resume the same delivery with the same edition and never send anyone a second
+    copy. One process sends a delivery at a time: another one exits 3 (or waits, --wait).
+    Needs NEWSLETTER_SECRET_KEY (for the unsubscribe and preferences links) and, for
+    sendgrid, SENDGRID_API_KEY.
 
     \b
     Example:
@@ -125,11 +112,13 @@ def send(issue: Path, transport: str | None, new_delivery: bool, new_subscribers
     if test_to:
         from pipeline.deliver.testsend import send_test
 
-        for line in send_test(issue, load(config_file), transport, list(test_to)):
+        config = load(config_file)
+        for line in send_test(issue, config, transport, list(test_to), open_store(config)):
             click.echo(line)
         return
     _run(issue, config_file, transport, new_delivery=new_delivery,
-         new_subscribers=new_subscribers, fence=not no_fence)
+         new_subscribers=new_subscribers, fence=not no_fence,
+         switch_transport=switch_transport, wait=wait)
 
 
 @main.command()
@@ -147,15 +136,22 @@ def status(issue: Path | None, recipients: str | None, config_file: Path | None)
     """
     from sqlalchemy import select
 
+    from pipeline.approval import approval_state
     from pipeline.deliver import ledger
     from pipeline.deliver.models import Delivery, EntryState
+    from pipeline.edition import EditionRow
 
-    store = open_store(load(config_file))
+    config = load(config_file)
+    store = open_store(config)
+    if issue is not None and Path(issue).is_dir():
+        click.echo(f"{Path(issue).name}: {approval_state(store, config, Path(issue)).describe()}")
     with store.session() as session:
         query = select(Delivery).order_by(Delivery.id)
         if issue is not None:
             query = query.where(Delivery.issue == Path(issue).name)
         deliveries = list(session.scalars(query))
+        editions = {row.id: row.digest[:12] for row in session.execute(
+            select(EditionRow.id, EditionRow.digest))}
     if not deliveries:
         click.echo("No deliveries yet.")
         return
@@ -165,9 +161,16 @@ def status(issue: Path | None, recipients: str | None, config_file: Path | None)
         done = sum(counts[s] for s in (EntryState.SENT, EntryState.FAILED, EntryState.SKIPPED))
         line = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
         click.echo(f"{delivery.issue}  delivery {delivery.id}  {delivery.state:<9} "
-                   f"{done}/{total} settled  ({line or 'empty'})  via {delivery.transport}")
+                   f"{done}/{total} settled  ({line or 'empty'})  via {delivery.transport}"
+                   + (f"  edition {editions[delivery.edition_id]}" if delivery.edition_id
+                      else ""))
         if delivery.pause_reason:
             click.echo(f"  paused: {delivery.pause_reason}")
+        if delivery.lease_owner and delivery.state == "running":
+            click.echo(f"  sending: {delivery.lease_owner} since "
+                       f"{delivery.lease_since:%Y-%m-%d %H:%M:%S} UTC")
+        if delivery.transport_log:
+            click.echo(f"  transport switched: {delivery.transport_log.strip('; ')}")
         reported = ledger.outcomes(store, delivery.id)
         if reported:
             click.echo("  provider events: " + ", ".join(f"{n} {outcome}"
@@ -185,8 +188,9 @@ def status(issue: Path | None, recipients: str | None, config_file: Path | None)
 @click.option("--uncertain", "which", flag_value="uncertain",
               help="Send again to the uncertain ones (they may get two copies).")
 @transport_option
+@switch_option
 @config_option
-def resend(issue: Path, which: str | None, transport: str | None,
+def resend(issue: Path, which: str | None, transport: str | None, switch_transport: bool,
            config_file: Path | None) -> None:
     """Retry only the failed (or uncertain) recipients of ISSUE's delivery.
 
@@ -197,7 +201,7 @@ def resend(issue: Path, which: str | None, transport: str | None,
     if which is None:
         raise click.UsageError("say which: --failed or --uncertain")
     _requeue(issue, config_file, which)
-    _run(issue, config_file, transport, resume_only=True)
+    _run(issue, config_file, transport, resume_only=True, switch_transport=switch_transport)
 
 
 def _requeue(issue: Path, config_file: Path | None, which: str) -> None:
@@ -208,9 +212,9 @@ def _requeue(issue: Path, config_file: Path | None, which: str) -> None:
     current = ledger.current_delivery(store, Path(issue).name)
     if current is None:
         raise ledger.DeliveryError(f"{Path(issue).name} has no delivery")
+    if current.state in (DeliveryState.FINISHED, DeliveryState.CANCELLED):
+        raise ledger.DeliveryError(f"the delivery is {current.state}; nothing to resend")
     count = ledger.requeue(store, current.id, EntryState(which))
-    if current.state == DeliveryState.FINISHED and count:
-        raise ledger.DeliveryError("the delivery is finished; nothing to resend")
     click.echo(f"{count} {which} recipient(s) queued again.")
 
 
@@ -272,15 +276,21 @@ def pause(issue: Path, config_file: Path | None) -> None:
 @main.command()
 @issue_argument
 @transport_option
+@switch_option
+@wait_option
 @config_option
-def resume(issue: Path, transport: str | None, config_file: Path | None) -> None:
-    """Resume ISSUE's paused delivery and send the rest from this process.
+def resume(issue: Path, transport: str | None, switch_transport: bool, wait: bool,
+           config_file: Path | None) -> None:
+    """Resume ISSUE's delivery (paused, or left by a process that died) from this process.
+
+    It goes on with the delivery's own edition and transport.
 
     \b
     Example:
         newsletter resume issues/2027-1
     """
-    _run(issue, config_file, transport, resume_only=True)
+    _run(issue, config_file, transport, resume_only=True, switch_transport=switch_transport,
+         wait=wait)
 
 
 @main.command()

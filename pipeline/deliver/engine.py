@@ -1,7 +1,11 @@
-"""``deliver_issue``: hand a frozen audience to a transport, batch by batch, exactly once.
+"""The engine: hand a frozen audience to a transport, batch by batch, exactly once.
 
-    freeze (first run only) → settle what a crash left in flight → loop:
-        claim a batch (in_flight, written first) → transport.send → record each result
+    settle what a crash left in flight → loop:
+        claim a batch (lease checked, rows in_flight, written first) → transport.send →
+        record each result (only while the rows are still this batch's)
+
+Every message is the edition's: per reader only the placeholders are filled, nothing is
+rendered. ``run.send_issue`` takes the lease, freezes and publishes before calling ``run``.
 
 Another process may pause or cancel the delivery at any time; the loop checks before every
 batch. Faults: a temporary error waits and retries the same rows; an unknown outcome is settled
@@ -14,14 +18,14 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pipeline.audience.select import Recipient, select_recipients
 from pipeline.audience.store import Store, now
 from pipeline.audience.tokens import Purpose, make_token
 from pipeline.config import Config
 from pipeline.deliver import ledger
+from pipeline.deliver.lease import Lease, LeaseLost
 from pipeline.deliver.message import Envelope, MessageTemplate
 from pipeline.deliver.models import DeliveryState, EntryState
 from pipeline.deliver.suppressions import SuppressionSource, sync_suppressions
@@ -33,10 +37,8 @@ from pipeline.deliver.transports import (
     TransportError,
     UnknownOutcome,
 )
-from pipeline.issue import Issue
-from pipeline.render import Renderer, VariantKey, variant_keys
+from pipeline.edition import Edition
 from pipeline.render.personalise import Reader
-from pipeline.render.variants import chooser
 
 MAX_RETRIES = 6
 
@@ -64,25 +66,21 @@ def links(config: Config, secret: bytes, subscriber_id: int) -> tuple[str, str]:
 
 
 class Engine:
-    def __init__(self, store: Store, config: Config, issue: Issue, transport: Transport,
-                 secret: bytes, renderer: Renderer | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.store, self.config, self.issue = store, config, issue
-        self.transport, self.secret = transport, secret
-        self.renderer = renderer or Renderer(config)
+    def __init__(self, store: Store, config: Config, edition: Edition, transport: Transport,
+                 secret: bytes, sleep: Callable[[float], None] = time.sleep,
+                 lease: Lease | None = None) -> None:
+        self.store, self.edition = store, edition
+        self.config = edition.config(config)  # the sender and List-Id the edition froze
+        self.transport, self.secret, self.lease = transport, secret, lease
         self.sleep = sleep
         self.templates: dict[str, MessageTemplate] = {}
-        self.keys = {key.name: key for key in variant_keys(issue, config)}
-        self.domain = config.sender.email.rsplit("@", 1)[1]
+        self.domain = self.config.sender.email.rsplit("@", 1)[1]
 
-    def template(self, variant: str, subject_prefix: str = "") -> MessageTemplate:
-        cache = f"{subject_prefix}{variant}"
-        if cache not in self.templates:
-            key = self.keys.get(variant) or VariantKey(variant.split("+")[0])
-            email = self.renderer.render_email(self.issue, key)
-            self.templates[cache] = MessageTemplate(email, self.config, self.config.list_id,
-                                                    subject_prefix)
-        return self.templates[cache]
+    def template(self, variant: str) -> MessageTemplate:
+        if variant not in self.templates:
+            self.templates[variant] = MessageTemplate(self.edition.mail(variant), self.config,
+                                                      self.config.list_id)
+        return self.templates[variant]
 
     def envelope(self, delivery_id: int, row: ledger.Claimed) -> Envelope:
         unsubscribe, preferences = links(self.config, self.secret, row.subscriber_id)
@@ -130,7 +128,15 @@ class Engine:
                 ledger.move(store, delivery_id, DeliveryState.PAUSED,
                             "the provider kept answering 'try later'")
                 break
-            rows = ledger.claim(store, delivery_id, None, self.transport.batch_size, batch_id)
+            try:
+                rows = ledger.claim(store, delivery_id, None, self.transport.batch_size,
+                                    batch_id, *self._lease_args())
+            except LeaseLost as exc:
+                report.state, report.reason = DeliveryState.RUNNING, exc.message
+                report.notes.append(exc.message)
+                self.transport.close()
+                report.counts = ledger.counts(store, delivery_id)
+                return report
             if not rows:
                 break
             stop = self._send(delivery_id, batch_id, rows, report)
@@ -155,6 +161,11 @@ class Engine:
         self.transport.close()
         return self._finish(delivery_id, report)
 
+    def _lease_args(self) -> tuple[str | None, float]:
+        if self.lease is None:
+            return None, 60.0
+        return self.lease.owner, self.lease.seconds
+
     def _new_batch(self) -> str | None:
         for attempt in range(MAX_RETRIES):
             try:
@@ -177,7 +188,7 @@ class Engine:
         recorded: set[int] = set()
 
         def record_one(result: Result) -> None:  # sequential transports: each as it is sent
-            ledger.record(self.store, [_outcome(result)])
+            ledger.record(self.store, [_outcome(result)], batch_id)
             recorded.add(result.entry_id)
             report.sent_now += result.accepted
             report.failed_now += not result.accepted
@@ -200,7 +211,7 @@ class Engine:
                     if self.transport.uses_fence else dict.fromkeys(ids)
                 if any(value is None for value in settled.values()):
                     ledger.record(self.store, [(i, EntryState.UNCERTAIN, None, str(exc))
-                                               for i in ids])
+                                               for i in ids], batch_id)
                     report.notes.append(str(exc))
                     return False
                 # fenced and cancelled: certainly not sent; retry under a new batch id
@@ -223,7 +234,7 @@ class Engine:
                 report.reason = str(exc)
                 return True
             late = [r for r in results if r.entry_id not in recorded]
-            ledger.record(self.store, [_outcome(r) for r in late])
+            ledger.record(self.store, [_outcome(r) for r in late], batch_id)
             report.sent_now += sum(r.accepted for r in late)
             report.failed_now += sum(not r.accepted for r in late)
             return False
@@ -238,13 +249,13 @@ class Engine:
         for batch_id, (ids, since) in ledger.in_flight(self.store, delivery_id).items():
             settled = self.transport.settle(batch_id, ids, since)
             ledger.record(self.store, [(i, EntryState.SENT, None, None)
-                                       for i, v in settled.items() if v is True])
+                                       for i, v in settled.items() if v is True], batch_id)
             ledger.release(self.store, [i for i, v in settled.items() if v is False],
                            "not sent before the interruption")
             unknown = [i for i, v in settled.items() if v is None]
             ledger.record(self.store, [(i, EntryState.UNCERTAIN, None,
                                         "interrupted while the provider had it")
-                                       for i in unknown])
+                                       for i in unknown], batch_id)
             if unknown:
                 report.notes.append(f"{len(unknown)} recipient(s) of batch {batch_id} may "
                                     "have been sent before the interruption")
@@ -272,38 +283,3 @@ class Engine:
 def _outcome(result: Result) -> tuple[int, EntryState, str | None, str | None]:
     state = EntryState.SENT if result.accepted else EntryState.FAILED
     return result.entry_id, state, result.provider_id, result.error
-
-
-def start_delivery(store: Store, config: Config, issue: Issue, transport: Transport,
-                   new_delivery: bool = False, new_subscribers: bool = False) -> tuple[int, int]:
-    """The delivery to run for an issue (creating and freezing it if needed), and rows frozen."""
-
-    def recipients() -> Iterator[Recipient]:
-        return select_recipients(store, config, chooser(issue, config))
-
-    current = ledger.current_delivery(store, issue.slug)
-    if new_subscribers:
-        if current is None or current.state != DeliveryState.FINISHED:
-            raise ledger.DeliveryError(f"{issue.slug} has no finished delivery to extend; "
-                                       "--new-subscribers sends a finished issue to readers "
-                                       "confirmed since")
-        root = current.parent_id or current.id
-        extra = ledger.create_delivery(store, issue.slug, transport.name, parent=root)
-        frozen = ledger.freeze(store, extra.id, recipients(),
-                               exclude_delivered_of=root)
-        return extra.id, frozen
-    if current is not None and not new_delivery:
-        if current.state == DeliveryState.CANCELLED:
-            raise ledger.DeliveryError(f"the delivery of {issue.slug} was cancelled; start "
-                                       "another with --new-delivery")
-        if current.state == DeliveryState.FINISHED:
-            raise ledger.AlreadyDelivered(f"{issue.slug} was already delivered; use "
-                                       "--new-subscribers for readers confirmed since, or "
-                                       "--new-delivery to send it again to everyone")
-        if current.frozen_at is None:  # interrupted before its audience was frozen
-            return current.id, ledger.freeze(store, current.id,
-                                             recipients(),
-                                             exclude_delivered_of=current.parent_id)
-        return current.id, 0
-    delivery = ledger.create_delivery(store, issue.slug, transport.name)
-    return delivery.id, ledger.freeze(store, delivery.id, recipients())

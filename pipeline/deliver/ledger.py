@@ -14,10 +14,12 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from pipeline.audience.models import ALL_SEGMENTS, Status, Subscriber, Subscription, Suppression
 from pipeline.audience.select import Recipient
 from pipeline.audience.store import Store, now
+from pipeline.deliver.lease import check_lease
 from pipeline.deliver.models import TRANSITIONS, Delivery, DeliveryState, EntryState, LedgerEntry
 from pipeline.errors import NewsletterError
 
@@ -57,13 +59,50 @@ def get_delivery(store: Store, delivery_id: int) -> Delivery:
     return delivery
 
 
-def create_delivery(store: Store, issue: str, transport: str,
-                    parent: int | None = None) -> Delivery:
+def create_delivery(store: Store, issue: str, transport: str, edition_id: int | None = None,
+                    parent: int | None = None) -> tuple[Delivery, bool]:
+    """The issue's active delivery, created if there is none: (delivery, created).
+
+    Atomic: ``active_issue`` is unique, so of two processes creating one at the same moment
+    one inserts and the other gets the winner's.
+    """
+    for _ in range(3):
+        active = active_delivery(store, issue)
+        if active is not None:
+            return active, False
+        try:
+            with store.session() as session, session.begin():
+                delivery = Delivery(issue=issue, state=DeliveryState.DRAFT, transport=transport,
+                                    parent_id=parent, created_at=now(), edition_id=edition_id,
+                                    active_issue=issue)
+                session.add(delivery)
+            return delivery, True
+        except IntegrityError:
+            continue  # another process created it just now: take theirs
+    raise DeliveryError(f"could not create a delivery for {issue}; try again")
+
+
+def active_delivery(store: Store, issue: str) -> Delivery | None:
+    """The issue's delivery that is neither finished nor cancelled, if any."""
+    with store.session() as session:
+        return session.scalars(select(Delivery).where(Delivery.active_issue == issue)).first()
+
+
+def set_edition(store: Store, delivery_id: int, edition_id: int) -> None:
+    """Give a delivery made without one (``schedule``) its edition, once."""
     with store.session() as session, session.begin():
-        delivery = Delivery(issue=issue, state=DeliveryState.DRAFT, transport=transport,
-                            parent_id=parent, created_at=now())
-        session.add(delivery)
-    return delivery
+        session.execute(update(Delivery).where(Delivery.id == delivery_id,
+                                               Delivery.edition_id.is_(None))
+                        .values(edition_id=edition_id))
+
+
+def switch_transport(store: Store, delivery_id: int, old: str, new: str) -> None:
+    with store.session() as session, session.begin():
+        delivery = session.get(Delivery, delivery_id, with_for_update=True)
+        assert delivery is not None
+        note = f"{old}→{new} {now():%Y-%m-%d %H:%M} UTC"
+        delivery.transport = new
+        delivery.transport_log = ((delivery.transport_log or "") + f"{note}; ")[-1000:]
 
 
 def move(store: Store, delivery_id: int, to: DeliveryState, reason: str | None = None,
@@ -82,6 +121,8 @@ def move(store: Store, delivery_id: int, to: DeliveryState, reason: str | None =
         delivery.pause_reason = reason if to is DeliveryState.PAUSED else None
         if to is DeliveryState.FINISHED:
             delivery.finished_at = now()
+        if to in (DeliveryState.FINISHED, DeliveryState.CANCELLED):
+            delivery.active_issue = None  # the issue may have another delivery now
     return delivery
 
 
@@ -128,36 +169,42 @@ def _family(session: Any, delivery_id: int) -> list[int]:
 
 
 def claim(store: Store, delivery_id: int, variant: str | None, size: int,
-          batch_id: str) -> list[Claimed]:
+          batch_id: str, owner: str | None = None, lease_seconds: float = 60) -> list[Claimed]:
     """Mark up to ``size`` pending rows of one variant in flight under ``batch_id``.
 
-    Rows whose address has since been suppressed or whose subscription is no longer
-    confirmed are skipped instead: nothing goes to someone who left after freezing.
+    Atomic across processes: on SQLite the transaction holds the write lock from its start;
+    on PostgreSQL the rows are read ``FOR UPDATE SKIP LOCKED``, so concurrent workers get
+    disjoint batches. With ``owner``, the delivery's lease is checked (``LeaseLost``) and
+    renewed in the same transaction. Rows whose address has since been suppressed or whose
+    subscription is no longer confirmed are skipped: nothing goes to someone who left.
     """
     table = LEDGER
-    with store.session() as session, session.begin():
+    with store.writing() as connection:
+        if owner is not None:
+            check_lease(connection, delivery_id, owner, lease_seconds)
         pending = (table.c.delivery_id == delivery_id) & (table.c.state == EntryState.PENDING)
         if variant is None:
-            variant = session.scalar(select(table.c.variant).where(pending)
-                                     .order_by(table.c.id).limit(1))
+            variant = connection.scalar(select(table.c.variant).where(pending)
+                                        .order_by(table.c.id).limit(1))
             if variant is None:
                 return []
-        rows = session.execute(
+        rows = connection.execute(
             select(table.c.id, table.c.subscriber_id, table.c.email, table.c.name,
                    table.c.segment, table.c.variant, table.c.attempts)
-            .where(pending, table.c.variant == variant).order_by(table.c.id).limit(size)).all()
-        departed = _departed(session, [row.id for row in rows])
+            .where(pending, table.c.variant == variant).order_by(table.c.id).limit(size)
+            .with_for_update(skip_locked=True)).all()
+        departed = _departed(connection, [row.id for row in rows])
         moment = now()
         if departed:
-            session.execute(update(table).where(table.c.id.in_(departed)).values(
+            connection.execute(update(table).where(table.c.id.in_(departed)).values(
                 state=EntryState.SKIPPED, updated_at=moment,
                 last_error="unsubscribed or suppressed after the audience was frozen"))
         claimed = [Claimed(r.id, r.subscriber_id, r.email or "", r.name, r.segment, r.variant,
                            r.attempts + 1) for r in rows if r.id not in departed]
         if claimed:
-            session.execute(update(table).where(table.c.id.in_([c.id for c in claimed]))
-                            .values(state=EntryState.IN_FLIGHT, batch=batch_id,
-                                    attempts=table.c.attempts + 1, updated_at=moment))
+            connection.execute(update(table).where(table.c.id.in_([c.id for c in claimed]))
+                               .values(state=EntryState.IN_FLIGHT, batch=batch_id,
+                                       attempts=table.c.attempts + 1, updated_at=moment))
         return claimed
 
 
@@ -177,13 +224,20 @@ def _departed(session: Any, entry_ids: list[int]) -> set[int]:
         LedgerEntry.id.in_(entry_ids), or_(~still_wanted, suppressed))))
 
 
-def record(store: Store, outcomes: Sequence[tuple[int, EntryState, str | None, str | None]]
-           ) -> None:
-    """Settle rows: (entry id, new state, provider id, error)."""
+def record(store: Store, outcomes: Sequence[tuple[int, EntryState, str | None, str | None]],
+           batch: str | None = None) -> None:
+    """Settle rows: (entry id, new state, provider id, error).
+
+    With ``batch``, only rows still in flight under that batch change: a sender that lost
+    its lease cannot overwrite what the next holder has since decided.
+    """
     if not outcomes:
         return
+    where = LEDGER.c.id == bindparam("entry")
+    if batch is not None:
+        where = where & (LEDGER.c.batch == batch) & (LEDGER.c.state == EntryState.IN_FLIGHT)
     with store.engine.begin() as connection:
-        connection.execute(update(LEDGER).where(LEDGER.c.id == bindparam("entry")).values(
+        connection.execute(update(LEDGER).where(where).values(
             state=bindparam("new_state"), provider_id=bindparam("provider"),
             last_error=bindparam("error"), updated_at=now()), [
             {"entry": entry, "new_state": state, "provider": provider, "error": error}

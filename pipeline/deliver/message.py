@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, formatdate
+from typing import Protocol
 
 from pipeline.config import Config
-from pipeline.render.email import RenderedEmail
 from pipeline.render.mime import check_header
 from pipeline.render.personalise import TOKEN, Reader
 
@@ -91,10 +91,21 @@ class _Body:
         return "".join(out)
 
 
+class MailParts(Protocol):
+    """What a message is made of: an edition's ``Mail``, or a rendered notice."""
+
+    @property
+    def subject(self) -> str: ...
+    @property
+    def html(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+
+
 class MessageTemplate:
     """One variant's message with slots for everything that differs per recipient."""
 
-    def __init__(self, email: RenderedEmail, config: Config, list_id: str,
+    def __init__(self, email: MailParts, config: Config, list_id: str,
                  subject_prefix: str = "") -> None:
         boundary = "=_" + secrets.token_hex(16)
         sender = config.sender
@@ -112,6 +123,8 @@ class MessageTemplate:
             fixed.insert(1, _header("Reply-To", formataddr((box.name, box.email),
                                                            charset="utf-8")))
         self.email = email
+        self.config = config  # the sender, reply-to and language this message is sent with
+        self.list_id = list_id
         self.subject = subject_prefix + email.subject
         self.headers = EOL.join(fixed)
         self.mailto = f"mailto:{sender.email}?subject=avregistrera"

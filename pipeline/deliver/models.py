@@ -64,6 +64,14 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     frozen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    edition_id: Mapped[int | None] = mapped_column(ForeignKey("editions.id"))
+    # the issue's slug while the delivery is neither finished nor cancelled: unique, so two
+    # processes starting at once cannot both create one
+    active_issue: Mapped[str | None] = mapped_column(String(20), unique=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))   # host:pid:random
+    lease_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    transport_log: Mapped[str | None] = mapped_column(String(1000))  # --switch-transport
 
 
 class LedgerEntry(Base):

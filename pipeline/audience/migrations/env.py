@@ -3,7 +3,8 @@
 from alembic import context
 
 import pipeline.audience.models
-import pipeline.deliver.models  # noqa: F401  (every stage's tables on the one base)
+import pipeline.deliver.models
+import pipeline.edition  # noqa: F401  (every stage's tables on the one base)
 from pipeline.db import Base
 
 connection = context.config.attributes["connection"]

@@ -102,7 +102,7 @@ class SendGridTransport:
 
     def body(self, template: MessageTemplate, batch_id: str | None,
              envelopes: Sequence[Envelope]) -> dict[str, Any]:
-        config, settings = self.config, self.settings
+        config, settings = template.config, self.settings
         sender = config.sender
         text, markup = template.email.text, template.email.html
         for name in PLACEHOLDERS:
@@ -113,7 +113,7 @@ class SendGridTransport:
             "content": [{"type": "text/plain", "value": text},
                         {"type": "text/html", "value": markup}],
             "personalizations": [self._personalization(template, e) for e in envelopes],
-            "headers": {"List-Id": config.list_id, "Content-Language": config.language},
+            "headers": {"List-Id": template.list_id, "Content-Language": config.language},
             "categories": list(settings.categories),
             "tracking_settings": {
                 "click_tracking": {"enable": settings.click_tracking,

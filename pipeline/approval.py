@@ -1,0 +1,113 @@
+"""Approval: a second person approves the exact rendering, which becomes the edition.
+
+    newsletter approve ISSUE --by "Namn <adress>"
+
+runs the full check (any error refuses), renders the edition once, stores it and records who
+approved it and when. ``[approval]`` in newsletter.toml says whether sending needs it
+(``required``), who may approve (``approvers``) and whether the approver must differ from the
+issue's ``editor`` (``four_eyes``). Editing any source afterwards voids the approval for new
+sends: ``edition_for_send`` refuses with the changed files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Config
+from pipeline.edition import (
+    Edition,
+    build_edition,
+    changed_sources,
+    latest_approved,
+    problems_of,
+    store_edition,
+)
+from pipeline.errors import NewsletterError
+
+VOID = "godkännandet gäller inte längre"
+
+
+class ApprovalError(NewsletterError):
+    """The issue cannot be approved, or is not (or no longer) approved."""
+
+
+def approver(by: str) -> str:
+    """``Namn <adress>`` (or a bare address), checked and normalised."""
+    name, address = parseaddr(by)
+    local, _, domain = address.rpartition("@")
+    if not local or "." not in domain or any(c.isspace() for c in address):
+        raise ApprovalError(f"--by {by!r}: skriv godkännarens namn och e-postadress, till "
+                            'exempel --by "Anna Berg <anna.berg@lansstyrelsen.se>"')
+    return f"{name.strip()} <{address.lower()}>" if name.strip() else address.lower()
+
+
+def approve_issue(store: Any, config: Config, folder: Path, by: str) -> Edition:
+    """Check, render and store the edition with its approval; refuse on any check error."""
+    from pipeline.lint import check_issue
+
+    who = approver(by)
+    address = parseaddr(who)[1]
+    allowed = [a.lower() for a in config.approval.approvers]
+    if allowed and address not in allowed:
+        raise ApprovalError(f"{address} får inte godkänna nummer: [approval] approvers i "
+                            f"newsletter.toml nämner {', '.join(allowed)}")
+    result = check_issue(folder, config)
+    if result.errors or result.rendered is None:
+        raise ApprovalError(f"{folder}: `newsletter check` hittar {len(result.errors)} fel; "
+                            "rätta dem innan numret godkänns", result.errors)
+    issue = result.rendered.issue
+    if config.approval.four_eyes and address == issue.meta.editor.email.lower():
+        raise ApprovalError(f"{address} är numrets redaktör (editor i issue.yaml); en annan "
+                            "person ska godkänna det ([approval] four_eyes)")
+    return store_edition(store, build_edition(issue, config), approved_by=who)
+
+
+@dataclass(frozen=True)
+class ApprovalState:
+    edition: Edition | None      # the latest approved edition, void or not
+    changed: list[str]           # its sources that changed since (void when not empty)
+
+    @property
+    def valid(self) -> bool:
+        return self.edition is not None and not self.changed
+
+    def describe(self) -> str:
+        if self.edition is None:
+            return "inte godkänt"
+        when = f"{self.edition.approved_at:%Y-%m-%d %H:%M}" if self.edition.approved_at else ""
+        if self.changed:
+            return f"{VOID} (ändrat: {', '.join(self.changed)})"
+        return f"godkänt av {self.edition.approved_by} {when} UTC, utgåva {self.edition.short}"
+
+
+def approval_state(store: Any, config: Config, folder: Path) -> ApprovalState:
+    edition = latest_approved(store, folder.name)
+    if edition is None:
+        return ApprovalState(None, [])
+    return ApprovalState(edition, changed_sources(edition, folder, config))
+
+
+def edition_for_send(store: Any, config: Config, folder: Path) -> Edition:
+    """The edition a new delivery sends: the valid approved one, or (when approval is not
+    required) one made now from a clean check. Refuses with the reason otherwise."""
+    from pipeline.lint import check_issue
+
+    state = approval_state(store, config, folder)
+    if state.valid:
+        assert state.edition is not None
+        return state.edition
+    if config.approval.required:
+        if state.edition is not None:
+            raise ApprovalError(f"{folder.name}: {VOID}; de här filerna har ändrats sedan "
+                                "numret godkändes. Granska ändringarna och godkänn igen med "
+                                "`newsletter approve`", problems_of(state.changed, folder.name))
+        raise ApprovalError(f"{folder.name} är inte godkänt: en annan person godkänner det med "
+                            f'`newsletter approve {folder} --by "Namn <adress>"`')
+    result = check_issue(folder, config)
+    if result.errors or result.rendered is None:
+        raise ApprovalError(f"{folder}: `newsletter check` finds {len(result.errors)} "
+                            "error(s); nothing was sent", result.errors)
+    return store_edition(store, build_edition(result.rendered.issue, config))

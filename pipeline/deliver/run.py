@@ -1,0 +1,172 @@
+"""``send_issue``: what ``send``, ``resume``, ``resend`` and the scheduler's job all do.
+
+    find or create the issue's one active delivery (atomic) with its edition
+    → take the delivery's lease (or refuse: LeaseHeld, exit 3; or wait)
+    → freeze the audience (first run) → publish the edition's page (repaired on every run,
+      before anything is sent) → the engine sends, batch by batch → release the lease
+
+The delivery keeps its edition and its transport for life: resuming never re-renders, and a
+different transport needs ``switch_transport`` (recorded on the delivery).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import exists, select
+
+from pipeline.audience.select import select_recipients
+from pipeline.audience.store import Store
+from pipeline.config import Config
+from pipeline.deliver import ledger
+from pipeline.deliver.engine import DeliveryReport, Engine, Progress
+from pipeline.deliver.lease import Lease
+from pipeline.deliver.models import Delivery, DeliveryState, EntryState, LedgerEntry
+from pipeline.deliver.transports import Transport
+from pipeline.edition import Edition, EditionRow, load_edition
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    transport: str | None = None        # None: the delivery's own (new: [delivery] transport)
+    switch_transport: bool = False
+    new_delivery: bool = False
+    new_subscribers: bool = False
+    resume_only: bool = False
+    wait: bool = False
+
+
+OpenTransport = Callable[[str, Edition], Transport]
+Say = Callable[[str], None]
+
+
+def send_issue(store: Store, config: Config, folder: Path, secret: bytes,
+               open_transport: OpenTransport, options: SendOptions = SendOptions(),
+               say: Say = lambda line: None, progress: Progress | None = None,
+               edition_for_send: Callable[[], Edition] | None = None) -> DeliveryReport:
+    """Send (or resume) the issue in ``folder``; raises DeliveryError, ApprovalError,
+    LeaseHeld or AlreadyDelivered when there is nothing it may do."""
+    slug = folder.name
+    delivery, edition = _delivery_and_edition(store, config, folder, options, edition_for_send)
+    name = options.transport or delivery.transport
+    if name != delivery.transport:
+        if delivery.frozen_at is not None and not options.switch_transport:
+            raise ledger.DeliveryError(
+                f"the delivery of {slug} was started with {delivery.transport}; resume it "
+                f"without --transport, or add --switch-transport to go on with {name}")
+        ledger.switch_transport(store, delivery.id, delivery.transport, name)
+        say(f"Delivery {delivery.id} now sends with {name} (was {delivery.transport}).")
+    transport = open_transport(name, edition)
+    lease = Lease(store, delivery.id, config.delivery.lease_seconds)
+    try:
+        lease.acquire(wait=options.wait)
+    except BaseException:
+        transport.close()
+        raise
+    try:
+        delivery = ledger.get_delivery(store, delivery.id)  # as it is now that we hold it
+        if DeliveryState(delivery.state) in (DeliveryState.FINISHED, DeliveryState.CANCELLED):
+            transport.close()
+            raise ledger.AlreadyDelivered(f"the delivery of {slug} is {delivery.state} "
+                                          "(by another process while this one waited)")
+        if delivery.frozen_at is None:
+            frozen = ledger.freeze(store, delivery.id, select_recipients(
+                store, config, edition.choose), exclude_delivered_of=delivery.parent_id)
+            say(f"Froze the audience of {slug}: {frozen} recipient(s) (delivery "
+                f"{delivery.id}, edition {edition.short}, {transport.name}).")
+        problem = _publish(store, config, edition)
+        if problem is not None:
+            ledger.move(store, delivery.id, DeliveryState.RUNNING, allowed_from={
+                DeliveryState.DRAFT, DeliveryState.SCHEDULED, DeliveryState.RUNNING,
+                DeliveryState.PAUSED})
+            ledger.move(store, delivery.id, DeliveryState.PAUSED, problem)
+            transport.close()
+            return DeliveryReport(delivery.id, DeliveryState.PAUSED,
+                                  ledger.counts(store, delivery.id), problem)
+        say(f"Published {slug} (edition {edition.short}).")
+        engine = Engine(store, config, edition, transport, secret, lease=lease)
+        return engine.run(delivery.id, progress)
+    finally:
+        lease.release()
+
+
+def _delivery_and_edition(store: Store, config: Config, folder: Path, options: SendOptions,
+                          edition_for_send: Callable[[], Edition] | None
+                          ) -> tuple[Delivery, Edition]:
+    from pipeline.approval import edition_for_send as approved_edition
+
+    def fresh() -> Edition:
+        return edition_for_send() if edition_for_send else approved_edition(store, config,
+                                                                            folder)
+
+    slug = folder.name
+    transport = options.transport or config.delivery.transport
+    active = ledger.active_delivery(store, slug)
+    current = active or ledger.current_delivery(store, slug)
+    if options.new_subscribers:
+        if active is not None or current is None or current.edition_id is None:
+            raise ledger.DeliveryError(f"{slug} has no finished delivery to extend; "
+                                       "--new-subscribers sends a finished issue to readers "
+                                       "confirmed since")
+        root = current.parent_id or current.id
+        delivery, _ = ledger.create_delivery(store, slug, current.transport, current.edition_id,
+                                             parent=root)
+        return delivery, load_edition(store, current.edition_id)
+    if active is not None:
+        if options.new_delivery:
+            raise ledger.DeliveryError(f"{slug} has a delivery that is {active.state}; "
+                                       "cancel it before starting another")
+        if active.edition_id is None:  # scheduled, never started: it sends the edition now
+            ledger.set_edition(store, active.id, _stored(fresh()).id or 0)
+            active = ledger.get_delivery(store, active.id)
+        assert active.edition_id is not None
+        return active, load_edition(store, active.edition_id)
+    if options.resume_only:
+        raise ledger.DeliveryError(f"{slug} has no delivery to resume")
+    if current is not None and not options.new_delivery:
+        if current.state == DeliveryState.CANCELLED:
+            raise ledger.DeliveryError(f"the delivery of {slug} was cancelled; start "
+                                       "another with --new-delivery")
+        raise ledger.AlreadyDelivered(f"{slug} was already delivered; use --new-subscribers "
+                                      "for readers confirmed since, or --new-delivery to "
+                                      "send it again to everyone")
+    edition = _stored(fresh())
+    delivery, _ = ledger.create_delivery(store, slug, transport, edition.id)
+    if delivery.edition_id is None:
+        raise ledger.DeliveryError(f"{slug}: a delivery without an edition appeared; try again")
+    return delivery, load_edition(store, delivery.edition_id)
+
+
+def _stored(edition: Edition) -> Edition:
+    if edition.id is None:
+        raise ledger.DeliveryError(f"edition {edition.short} is not in the register")
+    return edition
+
+
+def _publish(store: Store, config: Config, edition: Edition) -> str | None:
+    """Make archive/ show this edition before anything is sent; the reason if it cannot."""
+    from pipeline.archive import ArchiveError, archived_edition, build_archive, publish_edition
+
+    shown, exists_ = archived_edition(config, edition)
+    force = exists_ and shown != edition.digest and not _was_sent(store, shown)
+    try:
+        result = publish_edition(edition, config, force=force)
+        if result.status != "unchanged" or not (config.root / "archive" / "index.html").exists():
+            build_archive(config)
+    except ArchiveError as exc:
+        return (f"not sent: the archive cannot show this edition ({exc.message}); the web "
+                "link in every email must work, so fix it and resume")
+    return None
+
+
+def _was_sent(store: Store, digest: str | None) -> bool:
+    """Has any reader been sent the edition with this digest?"""
+    if digest is None:
+        return False
+    with store.session() as session:
+        return bool(session.scalar(select(exists().where(
+            EditionRow.digest == digest, Delivery.edition_id == EditionRow.id,
+            LedgerEntry.delivery_id == Delivery.id,
+            LedgerEntry.state.in_([EntryState.SENT, EntryState.UNCERTAIN])))))
