@@ -48,8 +48,15 @@ def send_issue(store: Store, config: Config, folder: Path, secret: bytes,
                edition_for_send: Callable[[], Edition] | None = None) -> DeliveryReport:
     """Send (or resume) the issue in ``folder``; raises DeliveryError, ApprovalError,
     LeaseHeld or AlreadyDelivered when there is nothing it may do."""
+    from pipeline.edition import changed_sources
+
     slug = folder.name
     delivery, edition = _delivery_and_edition(store, config, folder, options, edition_for_send)
+    if delivery.frozen_at is not None and folder.is_dir() and \
+            (changed := changed_sources(edition, folder, config)):
+        say(f"Note: {len(changed)} file(s) changed since edition {edition.short} was made "
+            f"({', '.join(changed[:5])}); delivery {delivery.id} goes on with the approved "
+            "edition, as every reader so far got it.")
     name = options.transport or delivery.transport
     if name != delivery.transport:
         if delivery.frozen_at is not None and not options.switch_transport:
