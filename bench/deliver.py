@@ -60,10 +60,16 @@ class NullTransport:
 
 
 def child(kind: str, url: str, target: str) -> None:
-    """One measured run in this process: freeze, send; print seconds and peak RSS."""
+    """One measured run in this process: freeze, send; print seconds and peak RSS.
+
+    The edition is made before the clock starts (approving is not part of delivering); the
+    lease, the publishing and the archive build around a real send are not measured."""
+    from pipeline.audience.select import select_recipients
     from pipeline.audience.store import Store
     from pipeline.config import load_config
-    from pipeline.deliver.engine import Engine, start_delivery
+    from pipeline.deliver import ledger
+    from pipeline.deliver.engine import Engine
+    from pipeline.edition import build_edition, store_edition
     from pipeline.issue import load_issue
 
     config = load_config(ROOT / "newsletter.toml")
@@ -80,10 +86,12 @@ def child(kind: str, url: str, target: str) -> None:
                                   config.sender.email)
     else:
         transport = NullTransport()
-    issue = load_issue(ROOT / "issues" / "2027-1", config)
+    edition = store_edition(store, build_edition(load_issue(ROOT / "issues" / "2027-1", config),
+                                                 config))
     start = time.perf_counter()
-    delivery_id, _ = start_delivery(store, config, issue, transport)
-    report = Engine(store, config, issue, transport, b"k" * 48).run(delivery_id)
+    delivery, _ = ledger.create_delivery(store, "2027-1", transport.name, edition.id)
+    ledger.freeze(store, delivery.id, select_recipients(store, config, edition.choose))
+    report = Engine(store, config, edition, transport, b"k" * 48).run(delivery.id)
     seconds = time.perf_counter() - start
     assert report.state.value == "finished", report
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -29,8 +29,8 @@ wait_option = click.option(
 
 def _run(issue: Path, config_file: Path | None, transport_name: str | None, *,
          new_delivery: bool = False, new_subscribers: bool = False, fence: bool = True,
-         resume_only: bool = False, switch_transport: bool = False, wait: bool = False
-         ) -> None:
+         resume_only: bool = False, switch_transport: bool = False, wait: bool = False,
+         workers: int = 1) -> None:
     from pipeline.audience.tokens import secret_from_env
     from pipeline.deliver import ledger
     from pipeline.deliver.run import SendOptions, send_issue
@@ -40,7 +40,7 @@ def _run(issue: Path, config_file: Path | None, transport_name: str | None, *,
     secret = secret_from_env()
     store = open_store(config)
     options = SendOptions(transport_name, switch_transport, new_delivery, new_subscribers,
-                          resume_only, wait)
+                          resume_only, wait, workers, fence)
     try:
         report = _with_progress(lambda progress: send_issue(
             store, config, Path(issue), secret,
@@ -92,10 +92,12 @@ def _print_report(slug: str, report: DeliveryReport) -> None:
                    "approval the copies are drafts, marked [UTKAST].")
 @switch_option
 @wait_option
+@click.option("--workers", type=click.IntRange(1, 32), default=1, show_default=True,
+              help="Processes sharing this delivery, each with its own batches (PostgreSQL).")
 @config_option
 def send(issue: Path, transport: str | None, new_delivery: bool, new_subscribers: bool,
          no_fence: bool, test_to: tuple[str, ...], switch_transport: bool, wait: bool,
-         config_file: Path | None) -> None:
+         workers: int, config_file: Path | None) -> None:
     """Send ISSUE's approved edition to its audience, or resume its delivery.
 
     The first run freezes the audience into the send ledger and publishes the edition's page;
@@ -108,6 +110,7 @@ def send(issue: Path, transport: str | None, new_delivery: bool, new_subscribers
     Example:
         newsletter send issues/2027-1
         newsletter send issues/2027-1 --test-to redaktionen@example.se
+        newsletter send issues/2027-1 --workers 4    (PostgreSQL)
     """
     if test_to:
         from pipeline.deliver.testsend import send_test
@@ -118,7 +121,7 @@ def send(issue: Path, transport: str | None, new_delivery: bool, new_subscribers
         return
     _run(issue, config_file, transport, new_delivery=new_delivery,
          new_subscribers=new_subscribers, fence=not no_fence,
-         switch_transport=switch_transport, wait=wait)
+         switch_transport=switch_transport, wait=wait, workers=workers)
 
 
 @main.command()

@@ -90,26 +90,17 @@ class Engine:
                         Reader(row.name or "", unsubscribe, preferences), str(row.id),
                         str(delivery_id))
 
-    def run(self, delivery_id: int, progress: Progress | None = None) -> DeliveryReport:
+    def run(self, delivery_id: int, progress: Progress | None = None,
+            worker: bool = False) -> DeliveryReport:
+        """Send the delivery's pending rows. A ``worker`` (one of ``send --workers N``) only
+        claims and sends: the process that holds the lease settled and synced already."""
         store = self.store
-        delivery = ledger.move(store, delivery_id, DeliveryState.RUNNING,
-                               allowed_from={DeliveryState.DRAFT, DeliveryState.SCHEDULED,
-                                             DeliveryState.RUNNING, DeliveryState.PAUSED})
-        report = DeliveryReport(delivery.id, DeliveryState.RUNNING, {})
-        self._settle_in_flight(delivery_id, report)
-        if isinstance(self.transport, SuppressionSource):
-            for attempt in range(3):
-                try:
-                    synced = sync_suppressions(store, self.transport)
-                    break
-                except TransportError as exc:  # never send without the provider's list
-                    if attempt == 2:
-                        ledger.move(store, delivery_id, DeliveryState.PAUSED, str(exc))
-                        report.reason = str(exc)
-                        self.transport.close()
-                        return self._finish(delivery_id, report)
-                    self.sleep(2 ** attempt + random.random())
-            report.notes.append(f"{synced} suppression(s) read from {self.transport.name}")
+        if worker:
+            report = DeliveryReport(delivery_id, DeliveryState.RUNNING, {})
+        else:
+            report = self._start(delivery_id)
+            if report.state is DeliveryState.PAUSED:
+                return self._finish(delivery_id, report)
         total = sum(ledger.counts(store, delivery_id).values())
         attempted = 0
         last = time.monotonic()
@@ -160,6 +151,29 @@ class Engine:
                 last = time.monotonic()
         self.transport.close()
         return self._finish(delivery_id, report)
+
+    def _start(self, delivery_id: int) -> DeliveryReport:
+        """Running; what a crash left in flight settled; the provider's suppressions read."""
+        store = self.store
+        delivery = ledger.move(store, delivery_id, DeliveryState.RUNNING,
+                               allowed_from={DeliveryState.DRAFT, DeliveryState.SCHEDULED,
+                                             DeliveryState.RUNNING, DeliveryState.PAUSED})
+        report = DeliveryReport(delivery.id, DeliveryState.RUNNING, {})
+        self._settle_in_flight(delivery_id, report)
+        if isinstance(self.transport, SuppressionSource):
+            for attempt in range(3):
+                try:
+                    synced = sync_suppressions(store, self.transport)
+                    break
+                except TransportError as exc:  # never send without the provider's list
+                    if attempt == 2:
+                        ledger.move(store, delivery_id, DeliveryState.PAUSED, str(exc))
+                        report.state, report.reason = DeliveryState.PAUSED, str(exc)
+                        self.transport.close()
+                        return report
+                    self.sleep(2 ** attempt + random.random())
+            report.notes.append(f"{synced} suppression(s) read from {self.transport.name}")
+        return report
 
     def _lease_args(self) -> tuple[str | None, float]:
         if self.lease is None:

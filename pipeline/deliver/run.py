@@ -36,6 +36,8 @@ class SendOptions:
     new_subscribers: bool = False
     resume_only: bool = False
     wait: bool = False
+    workers: int = 1                    # > 1: processes sharing the delivery (PostgreSQL)
+    fence: bool = True                  # SendGrid: send_at the fence ahead (workers' own)
 
 
 OpenTransport = Callable[[str, Edition], Transport]
@@ -48,8 +50,10 @@ def send_issue(store: Store, config: Config, folder: Path, secret: bytes,
                edition_for_send: Callable[[], Edition] | None = None) -> DeliveryReport:
     """Send (or resume) the issue in ``folder``; raises DeliveryError, ApprovalError,
     LeaseHeld or AlreadyDelivered when there is nothing it may do."""
+    from pipeline.deliver.workers import check_workers, run_with_workers
     from pipeline.edition import changed_sources
 
+    check_workers(options.workers, store.engine.dialect.name)
     slug = folder.name
     delivery, edition = _delivery_and_edition(store, config, folder, options, edition_for_send)
     if delivery.frozen_at is not None and folder.is_dir() and \
@@ -94,6 +98,10 @@ def send_issue(store: Store, config: Config, folder: Path, secret: bytes,
                                   ledger.counts(store, delivery.id), problem)
         say(f"Published {slug} (edition {edition.short}).")
         engine = Engine(store, config, edition, transport, secret, lease=lease)
+        if options.workers > 1:
+            url = store.engine.url.render_as_string(hide_password=False)
+            return run_with_workers(engine, delivery.id, options.workers, config, url,
+                                    transport.name, options.fence)
         return engine.run(delivery.id, progress)
     finally:
         lease.release()
