@@ -16,8 +16,8 @@ from typing import Any
 from pipeline.config import Config
 from pipeline.deliver.engine import DeliveryReport, Engine
 from pipeline.deliver.lease import Lease
-from pipeline.deliver.ledger import DeliveryError, get_delivery
-from pipeline.deliver.models import DeliveryState
+from pipeline.deliver.ledger import DeliveryError, counts, get_delivery
+from pipeline.deliver.models import DeliveryState, EntryState
 from pipeline.edition import Edition
 
 
@@ -32,6 +32,7 @@ def check_workers(workers: int, dialect: str) -> None:
 def run_with_workers(engine: Engine, delivery_id: int, workers: int, config: Config,
                      url: str, transport: str, fence: bool) -> DeliveryReport:
     """Prepare as the lease holder, let ``workers`` processes send, then finish."""
+    sent_before = counts(engine.store, delivery_id)[EntryState.SENT]
     report = engine._start(delivery_id)
     if report.state.value == "paused":
         return engine._finish(delivery_id, report)
@@ -49,10 +50,12 @@ def run_with_workers(engine: Engine, delivery_id: int, workers: int, config: Con
     if failed:
         report.notes.append(f"worker(s) {', '.join(failed)} stopped early; this process "
                             "settles and sends what they left")
-    if get_delivery(engine.store, delivery_id).state != DeliveryState.RUNNING:
-        return engine._finish(delivery_id, report)  # finished, or paused by a worker or hand
-    final = engine.run(delivery_id)  # the holder: settles leftovers, sends the rest, finishes
-    final.notes[:0] = report.notes
+    if get_delivery(engine.store, delivery_id).state == DeliveryState.RUNNING:
+        final = engine.run(delivery_id)  # the holder: settles leftovers, sends the rest
+        final.notes[:0] = report.notes
+    else:  # finished, or paused by a worker or by hand
+        final = engine._finish(delivery_id, report)
+    final.sent_now = final.counts[EntryState.SENT] - sent_before
     return final
 
 
