@@ -65,3 +65,14 @@ class IssueError(NewsletterError):
 
 class RenderError(NewsletterError):
     """A template could not be turned into an email."""
+
+
+def database_error(exc: BaseException) -> str:
+    """A database error in one line a user may see: its kind and the first line of the
+    driver's message, never the statement's parameters or PostgreSQL's DETAIL (which quotes
+    the conflicting values, such as an address)."""
+    original = getattr(exc, "orig", None) or exc
+    first = str(original).strip().splitlines()[0] if str(original).strip() else ""
+    first = first.split(" [SQL:")[0]
+    return (f"the register refused the operation ({type(exc).__name__}: {first}); "
+            "nothing more was changed. This is a bug: please report it with this line")

@@ -15,7 +15,22 @@ import click
 from pipeline.cli.common import config_option, issue_argument, load
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Turns a database error into one line without the statement's values (a reader's
+    address or name must never reach the terminal); it is still a bug, said so."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return super().invoke(ctx)
+        except SQLAlchemyError as exc:
+            from pipeline.errors import NewsletterError, database_error
+
+            raise NewsletterError(database_error(exc)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="newsletter-pipeline")
 def main() -> None:
     """Author, check and render the newsletter "Ett jämställt Västmanland".
