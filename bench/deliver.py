@@ -205,11 +205,48 @@ def line(label: str, count: int, run: dict[str, float], ceiling: float | None) -
     print(text)
 
 
+def measure_workers(url: str, count: int, workers: int) -> float:
+    """`newsletter send --workers N` as a process on PostgreSQL, into an outbox: seconds from
+    start to finished (process start, freezing, publishing and sending included)."""
+    import shutil
+
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    with engine.begin() as connection:  # an empty database for each run
+        connection.exec_driver_sql("DROP SCHEMA public CASCADE")
+        connection.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+    project = Path(tempfile.mkdtemp())
+    shutil.copytree(ROOT / "templates", project / "templates")
+    shutil.copytree(ROOT / "issues" / "2027-1", project / "issues" / "2027-1")
+    shutil.copy(ROOT / "newsletter.toml", project / "newsletter.toml")
+    subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, 'bench'); "
+                    f"from audience import fill; fill({url!r}, {count})"], check=True, cwd=ROOT)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NEWSLETTER_DATABASE_URL": url,
+           "NEWSLETTER_SECRET_KEY": "b" * 48}
+    newsletter = [sys.executable, "-m", "pipeline"]
+    subprocess.run([*newsletter, "approve", "issues/2027-1", "--by", "B <b@example.se>"],
+                   check=True, cwd=project, env=env, capture_output=True)
+    start = time.perf_counter()
+    subprocess.run([*newsletter, "send", "issues/2027-1", "--workers", str(workers)],
+                   check=True, cwd=project, env=env, capture_output=True)
+    seconds = time.perf_counter() - start
+    assert len(list((project / "outbox").glob("*.eml"))) == count
+    shutil.rmtree(project)
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sendgrid", type=int, default=100_000)
     parser.add_argument("--smtp", type=int, default=100_000)
     parser.add_argument("--null", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=4,
+                        help="with --postgres: `send --workers N` against `--workers 1`")
+    parser.add_argument("--workers-count", type=int, default=50_000)
+    parser.add_argument("--postgres", default=None, metavar="URL",
+                        help="an empty PostgreSQL database it may wipe (the workers figure)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -250,6 +287,15 @@ def main() -> None:
         line("null transport", args.null, big, None)
         print(f"{'':34} time ratio {args.null:,} / {args.null // 10:,}: "
               f"{big['seconds'] / small['seconds']:.1f} (target <= 11)")
+    if args.postgres:
+        count = args.workers_count
+        runs = {n: sorted(measure_workers(args.postgres, count, n) for _ in range(3))[1]
+                for n in (1, args.workers)}
+        for n, seconds in runs.items():
+            print(f"{f'outbox, PostgreSQL, --workers {n}':34} {count:>9,} in {seconds:7.2f} s "
+                  f"= {count / seconds:9,.0f}/s  (median of 3, process start to finished)")
+        print(f"{'':34} --workers {args.workers} / --workers 1: "
+              f"{runs[1] / runs[args.workers]:.2f} x (this machine has {os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from pipeline.errors import ConfigError, Problem, Severity
 from pipeline.source import Lines, toml_lines, validate
@@ -138,6 +146,27 @@ class SmtpSettings(_Strict):
     security: Literal["starttls", "ssl", "none"] = "starttls"
     username: str | None = None  # the password comes from NEWSLETTER_SMTP_PASSWORD
     timeout_seconds: float = Field(30, gt=0)
+
+    @field_validator("username")
+    @classmethod
+    def _no_password_in_clear(cls, value: str | None, info: ValidationInfo) -> str | None:
+        host = str(info.data.get("host", ""))
+        if value and info.data.get("security") == "none" and not _loopback(host):
+            raise ValueError(f"with security = \"none\" the password would cross the network "
+                             f"to {host} unencrypted; use \"starttls\" or \"ssl\" (\"none\" "
+                             "with a login is allowed only for a server on this machine)")
+        return value
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class SendGridSettings(_Strict):

@@ -196,8 +196,18 @@ class Engine:
               report: DeliveryReport) -> bool:
         """One batch; True when the delivery must stop (paused)."""
         template = self.template(rows[0].variant)
-        envelopes = [self.envelope(delivery_id, row) for row in rows]
-        ids = [row.id for row in rows]
+        envelopes = []
+        for row in rows:  # one reader's unusable name or address fails that row alone
+            envelope = self.envelope(delivery_id, row)
+            if (problem := template.problem(envelope)) is not None:
+                ledger.record(self.store, [(row.id, EntryState.FAILED, None, problem)],
+                              batch_id)
+                report.failed_now += 1
+            else:
+                envelopes.append(envelope)
+        if not envelopes:
+            return False
+        ids = [e.entry_id for e in envelopes]
         claimed = now()
         recorded: set[int] = set()
 

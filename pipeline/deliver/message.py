@@ -41,9 +41,20 @@ class Envelope:
 
 
 def ascii_address(address: str) -> str:
-    """The address as mail servers take it: an internationalised domain in punycode."""
+    """The address as mail servers take it: an internationalised domain in punycode.
+
+    IDNA 2008 with UTS-46 mapping, non-transitional (as the register validated it): ``ß`` stays
+    ``ß`` (``xn--strae-oqa``), where Python's own codec (IDNA 2003) would mail ``strasse``.
+    Raises ValueError for an address that cannot be written in ASCII."""
+    import idna
+
     local, _, domain = address.rpartition("@")
-    return f"{local}@{domain.encode('idna').decode('ascii')}"
+    if not local.isascii():
+        raise ValueError("the address's local part is not ASCII (needs SMTPUTF8)")
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True, transitional=False).decode('ascii')}"
+    except idna.IDNAError as exc:
+        raise ValueError(f"the address's domain is not a valid IDNA name: {exc}") from None
 
 
 def _qp(text: str) -> str:
@@ -135,6 +146,21 @@ class MessageTemplate:
         self.tail = f"{EOL}--{boundary}--{EOL}"
         self.text = _Body(email.text, escape=False)
         self.html = _Body(email.html, escape=True)
+
+    def problem(self, envelope: Envelope) -> str | None:
+        """Why this reader's message cannot be built (their name or address), if it cannot:
+        checked before a batch goes out, so one bad row fails alone instead of the batch."""
+        try:
+            to = formataddr((envelope.name or "", ascii_address(envelope.email)),
+                            charset="utf-8")
+            check_header("To", to)
+            check_header("List-Unsubscribe", envelope.reader.unsubscribe_url)
+            check_header("Message-ID", envelope.message_id)
+            for value in envelope.reader.values().values():
+                value.encode("utf-8")  # lone surrogates cannot be sent
+        except (ValueError, UnicodeError) as exc:
+            return f"the message could not be built for this reader: {exc}"
+        return None
 
     def build(self, envelope: Envelope, date: str | None = None) -> bytes:
         values = envelope.reader.values()

@@ -1,0 +1,120 @@
+"""Adversarial corpus, delivery side (issue 12): what a reader's data or a careless setting can
+do to a send. Each test drives the real CLI and failed on the code before its fix."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import insert, select
+
+from pipeline.audience.importer import SUBSCRIBERS, SUBSCRIPTIONS
+from pipeline.audience.store import Store, now
+from pipeline.cli import main
+from pipeline.config import load_config
+from pipeline.deliver.models import LedgerEntry
+from tests.test_crash import fill
+from tests.test_editions import APPROVE, project  # noqa: F401  (the fixture)
+
+
+def reader(store: Store, number: int, address: str, name: str | None) -> None:
+    moment = now()
+    with store.engine.begin() as connection:
+        connection.execute(insert(SUBSCRIBERS), [{
+            "id": number, "email": address, "email_key": address.lower(),
+            "email_hash": f"{number:064x}", "name": name, "organisation_id": None,
+            "language": "sv", "created_at": moment, "updated_at": moment}])
+        connection.execute(insert(SUBSCRIPTIONS), [{
+            "subscriber_id": number, "segment": "general", "status": "confirmed",
+            "legal_basis": "consent", "source": "test", "privacy_notice": "1",
+            "created_at": moment, "confirmed_at": moment, "status_changed_at": moment}])
+
+
+def smtp_project(root: Path, port: int) -> Path:
+    toml = root / "newsletter.toml"
+    toml.write_text(toml.read_text().replace("port = 587", f"port = {port}")
+                    .replace('security = "starttls"', 'security = "none"')
+                    .replace('transport = "outbox"', 'transport = "smtp"'))
+    return toml
+
+
+@pytest.mark.parametrize("transport", ["outbox", "smtp"])
+@pytest.mark.parametrize(("address", "name"), [
+    ("per@poison.example", "Per\r\nX-Injected: yes"),   # a header of its own
+    ("eva@poison.example", "Eva\x00"),
+    ("kim@-bindestreck-.example", "Kim"),               # not a valid IDNA domain
+    ("kåre@poison.example", "Kåre"),                    # needs SMTPUTF8
+])
+def test_one_readers_poisoned_data_fails_that_row_and_the_rest_goes_out(
+        project: Path, smtp_server, transport: str, address: str,  # noqa: F811
+        name: str) -> None:
+    recorder, port = smtp_server
+    toml = smtp_project(project, port) if transport == "smtp" else project / "newsletter.toml"
+    store = Store.open(load_config(toml))
+    fill(store, 30, "poison.example")
+    reader(store, 31, address, name)
+    assert CliRunner().invoke(main, APPROVE).exit_code == 0
+    result = CliRunner().invoke(main, ["send", "issues/2027-1"])
+    assert result.exit_code == 0, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "delivery 1 is finished (30 sent, 1 failed)" in result.output
+    with store.session() as session:
+        row = session.scalar(select(LedgerEntry).where(LedgerEntry.subscriber_id == 31))
+    assert row is not None and row.state == "failed"
+    assert (row.last_error or "").startswith("the message could not be built for this reader")
+    sent = (len(recorder.messages) if transport == "smtp"
+            else len(list((project / "outbox").glob("*.eml"))))
+    assert sent == 30
+    assert b"X-Injected" not in b"".join(m for _, m in recorder.messages)
+    store.close()
+
+
+def test_idn_addresses_are_mailed_to_their_own_domain(project: Path,  # noqa: F811
+                                                      smtp_server) -> None:
+    recorder, port = smtp_server
+    store = Store.open(load_config(smtp_project(project, port)))
+    reader(store, 1, "kalle@straße.example", "Kalle")
+    reader(store, 2, "bo@bücher.example", "Bo")
+    assert CliRunner().invoke(main, APPROVE).exit_code == 0
+    result = CliRunner().invoke(main, ["send", "issues/2027-1"])
+    assert result.exit_code == 0, result.output
+    envelopes = sorted(rcpt for rcpts, _ in recorder.messages for rcpt in rcpts)
+    assert envelopes == ["bo@xn--bcher-kva.example", "kalle@xn--strae-oqa.example"]
+    for _, data in recorder.messages:  # the To: header names the same domain
+        message = email.message_from_bytes(data, policy=email.policy.default)
+        assert "strasse" not in str(message["To"])
+        assert message["To"].addresses[0].domain in ("xn--strae-oqa.example",
+                                                     "xn--bcher-kva.example")
+    store.close()
+
+
+def test_sendgrid_requests_carry_the_idna_2008_domain() -> None:
+    from pipeline.deliver.message import ascii_address
+
+    # what the SendGrid transport writes into personalizations[].to[].email, and SMTP's RCPT
+    assert ascii_address("kalle@straße.example") == "kalle@xn--strae-oqa.example"
+    with pytest.raises(ValueError, match="not ASCII"):
+        ascii_address("kålle@example.se")
+
+
+@pytest.mark.parametrize(("host", "refused"), [("smtp.lansstyrelsen.se", True),
+                                               ("10.0.0.5", True), ("127.0.0.1", False),
+                                               ("localhost", False), ("::1", False)])
+def test_a_password_is_never_sent_over_plain_smtp_to_another_host(
+        project: Path, host: str, refused: bool) -> None:  # noqa: F811
+    toml = project / "newsletter.toml"
+    toml.write_text(toml.read_text().replace('host = "127.0.0.1"', f'host = "{host}"')
+                    .replace('security = "starttls"',
+                             'security = "none"\nusername = "nyhetsbrev"'))
+    result = CliRunner().invoke(main, ["status"])
+    if refused:
+        assert result.exit_code == 1
+        line = [n for n, text in enumerate(toml.read_text().splitlines(), start=1)
+                if text.startswith('username = "nyhetsbrev"')][0]
+        assert f"newsletter.toml:{line}: delivery.smtp.username: with security = \"none\" " \
+               f"the password would cross the network to {host} unencrypted" in result.output
+    else:
+        assert result.exit_code == 0, result.output
