@@ -72,8 +72,9 @@ def fill(url: str, count: int) -> None:
                 "legal_basis": "consent", "source": "bench", "privacy_notice": "1",
                 "created_at": moment, "confirmed_at": moment, "status_changed_at": moment}
                 for i in ids])
-    with store.engine.connect() as connection:  # settle the write-ahead log, as after a day
-        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    if store.engine.dialect.name == "sqlite":
+        with store.engine.connect() as connection:  # settle the write-ahead log, as after a day
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
 
 
