@@ -112,8 +112,8 @@ def test_a_password_is_never_sent_over_plain_smtp_to_another_host(
     result = CliRunner().invoke(main, ["status"])
     if refused:
         assert result.exit_code == 1
-        line = [n for n, text in enumerate(toml.read_text().splitlines(), start=1)
-                if text.startswith('username = "nyhetsbrev"')][0]
+        line = next(n for n, text in enumerate(toml.read_text().splitlines(), start=1)
+                if text.startswith('username = "nyhetsbrev"'))
         assert f"newsletter.toml:{line}: delivery.smtp.username: with security = \"none\" " \
                f"the password would cross the network to {host} unencrypted" in result.output
     else:

@@ -122,12 +122,9 @@ class Engine:
             try:
                 rows = ledger.claim(store, delivery_id, None, self.transport.batch_size,
                                     batch_id, *self._lease_args())
-            except LeaseLost as exc:
-                report.state, report.reason = DeliveryState.RUNNING, exc.message
-                report.notes.append(exc.message)
-                self.transport.close()
-                report.counts = ledger.counts(store, delivery_id)
-                return report
+            except LeaseLost:
+                self.transport.close()  # another process holds the delivery now: stop here
+                raise
             if not rows:
                 break
             stop = self._send(delivery_id, batch_id, rows, report)

@@ -36,7 +36,10 @@ class LeaseHeld(NewsletterError):
 
 
 class LeaseLost(NewsletterError):
-    """This process no longer holds the delivery's lease (it lapsed and was taken over)."""
+    """This process no longer holds the delivery's lease (it lapsed and was taken over);
+    exit status 3, like LeaseHeld: another process is sending."""
+
+    exit_code = LEASE_HELD_EXIT
 
 
 def owner_id() -> str:
