@@ -139,6 +139,8 @@ def _delivery_and_edition(store: Store, config: Config, folder: Path, options: S
         assert active.edition_id is not None
         return active, load_edition(store, active.edition_id)
     if options.resume_only:
+        if current is not None and current.state == DeliveryState.FINISHED:
+            raise ledger.AlreadyDelivered(f"{slug} was already delivered")
         raise ledger.DeliveryError(f"{slug} has no delivery to resume")
     if current is not None and not options.new_delivery:
         if current.state == DeliveryState.CANCELLED:
