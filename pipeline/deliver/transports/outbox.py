@@ -1,7 +1,9 @@
 """Outbox: each message as an .eml file in a folder. The embedded default, for looking.
 
 A message's file name is its ledger entry, written atomically (temporary file, then rename),
-so after a crash the files on disk say exactly what was sent: never twice, never lost.
+so after a crash the files on disk say exactly what was sent: never twice, never lost. Were
+an entry ever sent twice, the second copy would be ``NNNNNNNNN.copy2.eml``, not an overwrite,
+so tests counting files see it.
 Messages outside the ledger (confirmations, notices to editors) get unique, time-ordered names.
 """
 
@@ -39,6 +41,10 @@ class OutboxTransport:
         for envelope in envelopes:
             target = self._path(envelope.entry_id) if envelope.entry_id >= 0 \
                 else self._notice_path()  # not a ledger entry
+            copies = 1
+            while target.exists():  # a second copy to the same reader stays visible
+                copies += 1
+                target = self._path(envelope.entry_id).with_suffix(f".copy{copies}.eml")
             temporary = target.with_suffix(".tmp")
             temporary.write_bytes(template.build(envelope))
             os.replace(temporary, target)
