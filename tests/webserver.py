@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import uvicorn
 
@@ -25,6 +25,7 @@ from pipeline.config import Config
 from pipeline.web.app import create_app
 
 SECRET = b"w" * 48
+APPS: dict[str, Any] = {}  # base URL → the app served there, for tests that look inside
 
 
 @contextmanager
@@ -33,22 +34,44 @@ def served(config: Config, store: Store) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(config, store, SECRET), host="127.0.0.1",
-                                           port=port, log_level="warning"))
+    app = create_app(config, store, SECRET)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.05)
+    base = f"http://127.0.0.1:{port}"
+    APPS[base] = app
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield base
     finally:
+        APPS.pop(base, None)
         server.should_exit = True
         thread.join(10)
 
 
+def settle(url: str) -> None:
+    """Wait until the app serving ``url`` has sent the mail it queued (it mails after
+    answering), so a test can read the outbox."""
+    for base, app in list(APPS.items()):
+        mailer = getattr(getattr(app.state, "site", None), "mailer", None)
+        if url.startswith(base) and mailer is not None:
+            mailer.wait()
+
+
 def request(url: str, data: dict[str, str] | list[tuple[str, str]] | bytes | None = None,
             headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
-    """(status, lower-cased headers, body) for a GET, or a POST of a form or raw bytes."""
+    """(status, lower-cased headers, body) for a GET, or a POST of a form or raw bytes; returns
+    once the mail the request queued is sent."""
+    try:
+        return _request(url, data, headers)
+    finally:
+        settle(url)
+
+
+def _request(url: str, data: dict[str, str] | list[tuple[str, str]] | bytes | None,
+             headers: dict[str, str] | None) -> tuple[int, dict[str, str], str]:
     body = data if isinstance(data, bytes) or data is None else \
         urllib.parse.urlencode(data).encode()
     ask = urllib.request.Request(url, data=body, headers=headers or {})

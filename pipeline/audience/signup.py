@@ -4,10 +4,17 @@ confirmation.
 ``request_subscription`` never tells the caller whether the address was already subscribed,
 suppressed or new: the web page answers the same in every case. It returns the subscriber to
 send a confirmation request to, or None when no mail should go out (already confirmed, or the
-address is suppressed: unsubscribed, erased, bounced). ``request_membership`` does the same
-for an organisation joining the strategy: the organisation with its focus areas, and each
-contact person pending in the focus segment until they confirm; the first confirmation marks
-the organisation as joined.
+address is suppressed: unsubscribed, erased, bounced). Nothing about a person already in the
+register changes before they confirm: a new address gets a pending subscriber with the name
+given, a known one only a pending subscription.
+
+``request_membership`` is an organisation asking to join, identified by its (checked)
+organisation number. A new organisation is created with its focus areas, not yet joined; its
+contacts are asked to confirm, and each is linked to it only when they do (the confirmation
+link names the organisation); the first confirmation marks it joined. An organisation already
+in the register, by number or by name, is never changed by the form: its focus areas, name
+and contacts stay as they are, no one is mailed a link, and the request goes to the board,
+which adds contacts it has checked with the organisation (``newsletter audience import``).
 """
 
 from __future__ import annotations
@@ -39,8 +46,7 @@ def request_subscription(store: Store, address: str, name: str | None, segment: 
 
 
 def _request(session: Session, store: Store, address: str, name: str | None, segment: str,
-             source: str, privacy_notice: str, organisation: Organisation | None = None
-             ) -> int | None:
+             source: str, privacy_notice: str) -> int | None:
     key = email_key(normalise_email(address))
     moment = now()
     hash_ = store.email_hash(key)
@@ -50,7 +56,7 @@ def _request(session: Session, store: Store, address: str, name: str | None, seg
     person = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
     if person is None:
         person = Subscriber(email=normalise_email(address), email_key=key,
-                            email_hash=hash_, name=name, language="sv",
+                            email_hash=hash_, name=name or None, language="sv",
                             created_at=moment, updated_at=moment)
         session.add(person)
         session.flush()
@@ -64,10 +70,6 @@ def _request(session: Session, store: Store, address: str, name: str | None, seg
     current.status, current.source = Status.PENDING, source
     current.privacy_notice, current.status_changed_at = privacy_notice, moment
     current.created_at = moment  # the consent being given now
-    if name and not person.name:
-        person.name = name
-    if organisation is not None and person.organisation_id is None:
-        person.organisation_id = organisation.id
     session.flush()
     return person.id
 
@@ -82,38 +84,53 @@ class Contact:
     name: str | None
 
 
+@dataclass(frozen=True)
+class Membership:
+    """What a join request did: either created ``organisation_id`` and asks ``asked``
+    (subscriber id, address) to confirm, or found ``existing`` (its name in the register)
+    and changed nothing."""
+
+    organisation_id: int | None
+    asked: list[tuple[int, str]]
+    existing: str | None = None
+
+
 def request_membership(store: Store, organisation: str, org_number: str | None,
                        contacts: list[Contact], focus: list[str], segment: str, source: str,
-                       privacy_notice: str) -> list[tuple[int, str]]:
-    """An organisation asks to join: (subscriber id, address) of each contact to send a
-    confirmation request to. A new organisation gets the focus areas chosen; an existing one
-    keeps its own (its contacts change them from their preferences page), so a stranger
-    cannot rewrite them by filling in the form."""
+                       privacy_notice: str) -> Membership:
+    """An organisation asks to join (see the module's text for the rules)."""
     if not focus:
         raise ValueError("an organisation joins with at least one focus area")
     with store.session() as session, session.begin():
         key = organisation_key(organisation)
-        found = session.scalar(select(Organisation).where(Organisation.name_key == key))
-        if found is None:
-            found = Organisation(name=" ".join(organisation.split()), name_key=key,
-                                 org_number=org_number, created_at=now(),
-                                 focus=[OrganisationFocus(focus=f) for f in sorted(set(focus))])
-            session.add(found)
-            session.flush()
+        same = Organisation.name_key == key
+        if org_number:
+            same = same | (Organisation.org_number == org_number)
+        found = session.scalars(select(Organisation).where(same)
+                                .order_by(Organisation.id)).first()
+        if found is not None:
+            return Membership(None, [], found.name)
+        created = Organisation(name=" ".join(organisation.split()), name_key=key,
+                               org_number=org_number, created_at=now(),
+                               focus=[OrganisationFocus(focus=f) for f in sorted(set(focus))])
+        session.add(created)
+        session.flush()
         asked = []
         for contact in contacts:
             subscriber = _request(session, store, contact.email, contact.name, segment, source,
-                                  privacy_notice, found)
+                                  privacy_notice)
             if subscriber is not None:
                 asked.append((subscriber, normalise_email(contact.email)))
-        return asked
+        return Membership(created.id, asked)
 
 
-def confirm_subscription(store: Store, subscriber_id: int, segment: str
+def confirm_subscription(store: Store, subscriber_id: int, segment: str,
+                         organisation_id: int | None = None
                          ) -> Literal["new", "already"] | None:
     """A pending subscription becomes confirmed: "new" if it just did, "already" if it was,
-    None if there is nothing to confirm (unknown, unsubscribed, erased). Confirming a contact
-    person marks their organisation as joined."""
+    None if there is nothing to confirm (unknown, unsubscribed, erased). A contact person
+    confirming is linked to ``organisation_id`` (the organisation their request created) unless
+    they already belong to one, and marks their organisation as joined."""
     with store.session() as session, session.begin():
         subscription = session.scalar(select(Subscription).where(
             Subscription.subscriber_id == subscriber_id, Subscription.segment == segment))
@@ -125,6 +142,8 @@ def confirm_subscription(store: Store, subscriber_id: int, segment: str
         subscription.status = Status.CONFIRMED
         subscription.confirmed_at = subscription.status_changed_at = now()
         person = session.get(Subscriber, subscriber_id)
+        if person is not None and person.organisation_id is None and organisation_id:
+            person.organisation = session.get(Organisation, organisation_id)
         if person is not None and person.organisation is not None and \
                 person.organisation.joined_on is None:
             person.organisation.joined_on = now().date()

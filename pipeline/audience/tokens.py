@@ -77,8 +77,8 @@ def make_token(secret: bytes, purpose: Purpose, subscriber_id: int, scope: str =
 
 def read_token(secret: bytes, token: str, purpose: Purpose, now: float | None = None) -> Claims:
     payload, _, signature = token.partition(".")
-    if not payload or not signature or not hmac.compare_digest(_sign(secret, payload),
-                                                               signature):
+    if not payload or not signature.isascii() or \
+            not hmac.compare_digest(_sign(secret, payload), signature):
         raise TokenError("the link is not valid")
     try:
         version, kind, sid, scope, expires = _unb64(payload).decode().split("|")

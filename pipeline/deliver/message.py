@@ -117,7 +117,9 @@ class MessageTemplate:
     """One variant's message with slots for everything that differs per recipient."""
 
     def __init__(self, email: MailParts, config: Config, list_id: str,
-                 subject_prefix: str = "") -> None:
+                 subject_prefix: str = "", list_headers: bool = True) -> None:
+        """``list_headers=False``: no List-Unsubscribe(-Post), for mail that is not an issue
+        and has no reader link to unsubscribe with (confirmation requests, welcome mail)."""
         boundary = "=_" + secrets.token_hex(16)
         sender = config.sender
         fixed = [
@@ -126,7 +128,7 @@ class MessageTemplate:
             "MIME-Version: 1.0",
             f"Content-Language: {config.language}",
             _list_id(list_id),
-            "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+            *(["List-Unsubscribe-Post: List-Unsubscribe=One-Click"] if list_headers else []),
             f'Content-Type: multipart/alternative; boundary="{boundary}"',
         ]
         if config.reply_to:
@@ -136,6 +138,7 @@ class MessageTemplate:
         self.email = email
         self.config = config  # the sender, reply-to and language this message is sent with
         self.list_id = list_id
+        self.list_headers = list_headers
         self.subject = subject_prefix + email.subject
         self.headers = EOL.join(fixed)
         self.mailto = f"mailto:{sender.email}?subject=avregistrera"
@@ -167,12 +170,14 @@ class MessageTemplate:
         to = formataddr((envelope.name or "", ascii_address(envelope.email)), charset="utf-8")
         unsubscribe = envelope.reader.unsubscribe_url
         check_header("List-Unsubscribe", unsubscribe)
+        listed = [f"List-Unsubscribe: <{unsubscribe}>, <{self.mailto}>"] \
+            if self.list_headers else []
         message = EOL.join([
             self.headers,
             _header("To", to),
             f"Date: {date or formatdate(time.time(), localtime=False)}",
             _header("Message-ID", envelope.message_id),
-            f"List-Unsubscribe: <{unsubscribe}>, <{self.mailto}>",
+            *listed,
             "", self.part_head + self.text.fill(values) + self.html_head +
             self.html.fill(values) + self.tail,
         ])

@@ -13,13 +13,15 @@ from pipeline.render.personalise import Reader
 from pipeline.render.variants import VariantKey
 
 
-def send_notice(config: Config, addresses: list[str], subject: str, text: str) -> int:
+def send_notice(config: Config, addresses: list[str], subject: str, text: str,
+                list_headers: bool = True) -> int:
     """A plain message (to editors, or a confirmation to a new reader) through the configured
-    transport; returns how many were accepted."""
+    transport; returns how many were accepted. ``list_headers=False`` leaves out
+    List-Unsubscribe and List-Unsubscribe-Post (a notice has no unsubscribe link)."""
     body_html = (f'<!DOCTYPE html><html lang="{config.language}"><body><pre>'
                  f"{html.escape(text)}</pre></body></html>")
     email = RenderedEmail(VariantKey("editors"), subject, "", body_html, text + "\n", "")
-    template = MessageTemplate(email, config, config.list_id)
+    template = MessageTemplate(email, config, config.list_id, list_headers=list_headers)
     transport = open_transport(config.delivery.transport, config)
     domain = config.sender.email.rsplit("@", 1)[1]
     reader = Reader("", f"{config.web_url}/", f"{config.web_url}/")

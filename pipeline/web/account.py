@@ -1,18 +1,20 @@
 """A reader's own pages, reached by the signed links in every issue.
 
-    POST /avregistrera/<t>    body List-Unsubscribe=One-Click: unsubscribe at once, no cookies
-                              or CSRF (RFC 8058; mail providers send exactly this)
+    POST /avregistrera/<t>    body List-Unsubscribe=One-Click, urlencoded or multipart, a
+                              trailing CRLF allowed: unsubscribe at once, no cookies or CSRF
+                              (RFC 8058; mail providers send exactly this)
     GET  /avregistrera/<t>    a page with buttons: one list, or everything. A GET never
                               changes anything, so link scanners cannot unsubscribe anyone
-    POST /avregistrera/<t>    the page's form (CSRF token bound to the link)
-    GET  /installningar/<t>   name, lists, an organisation's focus areas; POST saves
+    POST /avregistrera/<t>    the page's form (CSRF token bound to the link); its scope must be
+                              one the page offers, else 400 and nothing is written
+    GET  /installningar/<t>   name, lists, an organisation's focus areas; POST saves (only a
+                              confirmed contact person changes the focus areas)
     POST /installningar/<t>/export    my data as JSON (GDPR art. 15)
     POST /installningar/<t>/radera    erase me: a confirmation page, then erasure (art. 17)
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 
 from starlette.requests import Request
@@ -23,7 +25,8 @@ from pipeline.audience.gdpr import erase_person, export_person, unsubscribe
 from pipeline.audience.models import ALL_SEGMENTS, Status
 from pipeline.audience.preferences import Profile, profile, update_preferences
 from pipeline.audience.tokens import Claims, Purpose, TokenError, read_token
-from pipeline.web.app import Form, Site, TooLarge, one
+from pipeline.web.app import Form, Site, TooLarge, one, one_click
+from pipeline.web.guards import same
 
 ACTIVE = (Status.PENDING, Status.CONFIRMED)
 
@@ -49,9 +52,8 @@ def routes(site: Site) -> list[Route]:
             return site.broken(request)
         except TooLarge:
             return site.too_large(request)
-        one_click = purpose is Purpose.UNSUBSCRIBE and form.get("List-Unsubscribe") == ["One-Click"]
-        if not one_click and \
-                not hmac.compare_digest(one(form, "csrf"), site.sign(token)):
+        if not (purpose is Purpose.UNSUBSCRIBE and one_click(form)) and \
+                not same(one(form, "csrf"), site.sign(token)):
             return site.expired_form(request)
         return claims, form
 
@@ -85,12 +87,16 @@ def routes(site: Site) -> list[Route]:
         if isinstance(found, Response):
             return found
         claims, form = found
-        one_click = form.get("List-Unsubscribe") == ["One-Click"]
-        scope = claims.scope if one_click else (one(form, "scope", 40) or claims.scope)
+        clicked = one_click(form)
+        scope = claims.scope if clicked else (one(form, "scope", 40) or claims.scope)
+        if scope not in {ALL_SEGMENTS, *(s.slug for s in config.segments)}:
+            return site.page(request, _("Unsubscribe"), [
+                _("We did not understand what to unsubscribe you from. Go back and press one "
+                  "of the buttons.")], 400)
         if claims.scope not in (ALL_SEGMENTS, scope):
             return site.broken(request)
         unsubscribe(site.store, claims.subscriber_id, scope)
-        if one_click:
+        if clicked:
             return PlainTextResponse(_("Unsubscribed."))
         return site.page(request, _("You are unsubscribed"), [
             _("You will not receive more issues of %(name)s. If you change your mind you can "
@@ -141,13 +147,18 @@ def routes(site: Site) -> list[Route]:
         wanted = set(form.get("list", [])) & set(offered(person))
         known = {f.slug for f in config.focus_areas}
         focus = [f for f in form.get("focus", []) if f in known]
+        errors: dict[str, str] = {}
+        name = site.text(request, form, "name", errors)
         if person.organisation and not focus:
-            return preferences_form(request, person, [], {
-                f"focus-{config.focus_areas[0].slug}":
-                    _("Choose at least one area the organisation will focus on.")}, 400)
+            errors[f"focus-{config.focus_areas[0].slug}"] = _(
+                "Choose at least one area the organisation will focus on.")
+        if errors:
+            return preferences_form(request, person, [], errors, 400)
+        contact = any(person.segments.get(s.slug) == Status.CONFIRMED
+                      for s in config.segments if s.focus)
         blocked = update_preferences(
-            site.store, claims.subscriber_id, one(form, "name"), offered(person), wanted,
-            focus if person.organisation else None,
+            site.store, claims.subscriber_id, name, offered(person), wanted,
+            focus if person.organisation and contact else None,
             f"{config.web_url}/installningar", config.audience.privacy_notice)
         notes = [_("Saved.")] + [
             _("%(list)s: we cannot send to your address (it bounced or reported the "

@@ -5,16 +5,22 @@
     /sendgrid/events                           the provider's signed event webhook (``web.events``)
 
 ``Site`` holds what every page shares: the templates in the reader's language, signed form
-tokens (stateless CSRF), rate limits and a bounded form reader. Every answer carries strict
-security headers; a GET never changes anything.
+tokens (stateless CSRF), rate limits (``web.guards``), the mail queue (``web.mailer``) and a
+bounded form reader (urlencoded or multipart). Every answer carries strict security headers,
+errors included (an unexpected one is a bare page, never a traceback); a GET never changes
+anything; paths are matched exactly, so no redirect ever repeats the request's Host header.
 """
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
 import hmac
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -23,12 +29,14 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from pipeline.audience.store import Store
 from pipeline.config import Config
+from pipeline.web.guards import RateLimit, has_control, is_stamp, same
 from pipeline.web.i18n import LANGUAGES, Gettext, load_translations, negotiate
+from pipeline.web.mailer import Mailer
 
 MAX_FORM_BYTES = 8192
 MAX_FIELDS = 40
@@ -57,25 +65,6 @@ class SecurityHeaders(BaseHTTPMiddleware):
         return response
 
 
-class RateLimit:
-    """Sliding one-hour windows in memory, per client address and per email address."""
-
-    WINDOW = 3600.0
-
-    def __init__(self, per_client: int, per_address: int) -> None:
-        self.limits = {"client": per_client, "address": per_address}
-        self.seen: dict[str, deque[float]] = defaultdict(deque)
-
-    def allow(self, kind: str, key: str) -> bool:
-        stamps, moment = self.seen[f"{kind}:{key}"], time.monotonic()
-        while stamps and stamps[0] < moment - self.WINDOW:
-            stamps.popleft()
-        if len(stamps) >= self.limits[kind]:
-            return False
-        stamps.append(moment)
-        return True
-
-
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refusing more than ``limit`` bytes whatever Content-Length claims."""
     if int(request.headers.get("content-length") or 0) > limit:
@@ -93,6 +82,7 @@ class Site:
         self.config, self.store, self.secret = config, store, secret
         self.limits = RateLimit(config.web.requests_per_client_per_hour,
                                 config.web.requests_per_address_per_hour)
+        self.mailer = Mailer(config)
         self.translations = {language: load_translations(language) for language in LANGUAGES}
         self.envs = {}
         for language, translations in self.translations.items():
@@ -102,9 +92,12 @@ class Site:
             env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
             self.envs[language] = env
 
+    @property
+    def default_language(self) -> str:
+        return self.config.language if self.config.language in LANGUAGES else LANGUAGES[0]
+
     def language(self, request: Request) -> str:
-        default = self.config.language if self.config.language in LANGUAGES else LANGUAGES[0]
-        return negotiate(request.headers.get("accept-language"), default)
+        return negotiate(request.headers.get("accept-language"), self.default_language)
 
     def gettext(self, request: Request) -> Gettext:
         return self.translations[self.language(request)].gettext
@@ -148,16 +141,18 @@ class Site:
 
     def form_token_ok(self, purpose: str, value: str) -> bool:
         stamp, _, _ = value.partition(".")
-        return stamp.isdigit() and time.time() - int(stamp) < FORM_TTL and \
-            hmac.compare_digest(value, self.form_token(purpose, int(stamp)))
+        return is_stamp(stamp) and time.time() - int(stamp) < FORM_TTL and \
+            same(value, self.form_token(purpose, int(stamp)))
 
     async def read_form(self, request: Request) -> Form:
-        """An urlencoded form, bounded in bytes and fields; raises TooLarge."""
+        """An urlencoded or multipart form (RFC 8058 one-click may come as either), bounded in
+        bytes and fields; raises TooLarge."""
         body = await read_body(request, MAX_FORM_BYTES)
+        kind = request.headers.get("content-type", "")
         try:
-            pairs = parse_qsl(body.decode(), keep_blank_values=True,
-                              max_num_fields=MAX_FIELDS)
-        except (UnicodeDecodeError, ValueError):
+            pairs = _multipart(body, kind) if kind.lower().startswith("multipart/form-data") \
+                else parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+        except (UnicodeError, ValueError):
             raise TooLarge from None
         form: Form = defaultdict(list)
         for key, value in pairs:
@@ -175,6 +170,17 @@ class Site:
             return self.expired_form(request)
         return form
 
+    def text(self, request: Request, form: Form, key: str, errors: dict[str, str],
+             limit: int = 200) -> str:
+        """A text field as ``one`` gives it; a control or line-separator character anywhere in
+        what was sent is an error on that field (see ``web.guards``)."""
+        _ = self.gettext(request)
+        value = one(form, key, limit)
+        if has_control((form.get(key) or [""])[0]):  # as sent: strip() takes NEL, U+2028
+            errors[key] = _("Remove the line breaks and other control characters from this "
+                            "field.")
+        return value
+
     def client(self, request: Request) -> str:
         return request.client.host if request.client else "-"
 
@@ -185,6 +191,29 @@ def one(form: Form, key: str, limit: int = 200) -> str:
     return values[0].strip()[:limit]
 
 
+def one_click(form: Form) -> bool:
+    """The RFC 8058 body ``List-Unsubscribe=One-Click`` (a trailing CRLF allowed)."""
+    return [value.strip() for value in form.get("List-Unsubscribe", [])] == ["One-Click"]
+
+
+def _multipart(body: bytes, content_type: str) -> list[tuple[str, str]]:
+    """A multipart/form-data body's text fields (files are ignored)."""
+    head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1")
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        raise ValueError("not a multipart body")
+    pairs = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str) or part.get_filename():
+            continue
+        payload = part.get_payload(decode=True)
+        pairs.append((name, payload.decode() if isinstance(payload, bytes) else ""))
+        if len(pairs) > MAX_FIELDS:
+            raise ValueError("too many fields")
+    return pairs
+
+
 def create_app(config: Config, store: Store, secret: bytes) -> Starlette:
     from pipeline.web import account, events, signup
 
@@ -193,7 +222,21 @@ def create_app(config: Config, store: Store, secret: bytes) -> Starlette:
     async def stylesheet(request: Request) -> Response:
         return FileResponse(config.templates / "archive" / "style.css", media_type="text/css")
 
-    return Starlette(routes=[
+    async def server_error(request: Request, exc: Exception) -> Response:
+        """A bug (never a reader's input): a bare answer, the usual headers, no traceback.
+        Starlette logs the exception after this answer is sent."""
+        return PlainTextResponse("Internal Server Error", status_code=500, headers=HEADERS)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        site.mailer.close()
+
+    app = Starlette(routes=[
         *signup.routes(site), *account.routes(site), *events.routes(site),
         Route("/style.css", stylesheet, methods=["GET"]),
-    ], middleware=[Middleware(SecurityHeaders)])
+    ], middleware=[Middleware(SecurityHeaders)], exception_handlers={500: server_error},
+        lifespan=lifespan)
+    app.router.redirect_slashes = False  # the redirect would carry the Host header's name
+    app.state.site = site
+    return app

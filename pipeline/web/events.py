@@ -6,8 +6,10 @@ one the account's Mail Settings show. A request is applied only when the signatu
 (with the ``sendgrid`` library's own verifier) and the timestamp is recent, so a captured
 request cannot be replayed later. Without a configured key every request is refused.
 
-Answers: 204 applied (or all duplicates), 400 not a list of events, 401 unsigned, badly
-signed or too old, 413 too large, 503 no key configured. SendGrid retries anything but 2xx.
+Answers: 204 applied (or all duplicates), 400 not a list of events (or nested too deep to
+parse: JSON deeper than Python's recursion limit is refused, never half-read), 401 unsigned,
+badly signed or too old (the timestamp must be ASCII digits), 413 too large, 503 no key
+configured. SendGrid retries anything but 2xx.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from starlette.routing import Route
 from pipeline.deliver.events import BadEvents, apply_events, parse_events
 from pipeline.errors import NewsletterError
 from pipeline.web.app import Site, TooLarge, read_body
+from pipeline.web.guards import is_stamp
 
 KEY_ENV = "SENDGRID_WEBHOOK_PUBLIC_KEY"
 MAX_EVENTS_BYTES = 16 * 1024 * 1024
@@ -56,7 +59,7 @@ def routes(site: Site) -> list[Route]:
             return refuse(503, "no webhook verification key is configured")
         signature = request.headers.get(EventWebhookHeader.SIGNATURE, "")
         stamp = request.headers.get(EventWebhookHeader.TIMESTAMP, "")
-        if not signature or not stamp.isdigit():
+        if not signature or not is_stamp(stamp):
             return refuse(401, "unsigned")
         if abs(time.time() - int(stamp)) > max_age:
             return refuse(401, "timestamp outside the accepted age")
@@ -71,9 +74,12 @@ def routes(site: Site) -> list[Route]:
         if not good:
             return refuse(401, "bad signature")
         try:
-            report = await run_in_threadpool(apply_events, site.store, parse_events(body))
+            events = parse_events(body)
         except BadEvents as exc:
             return refuse(400, str(exc))
+        except RecursionError:
+            return refuse(400, "the JSON is nested too deep")
+        report = await run_in_threadpool(apply_events, site.store, events)
         log.info("SendGrid events: %s received, %s applied, %s duplicates", report.received,
                  report.applied, report.duplicates)
         return Response(status_code=204)

@@ -5,13 +5,16 @@
     GET      /bekrafta/<t>     a page with a button; POST confirms (scanners change nothing)
 
 Both forms answer the same whatever the addresses' state, so the service never tells anyone
-who is subscribed. Confirmation requests, and the welcome mail for a joining organisation's
-contact, go out through the configured transport.
+who is subscribed; their mail is queued and sent after the answer (``web.mailer``), so the
+answer's timing does not tell either. A confirmation request holds no text the requester typed
+(the organisation's name could be a phishing line to a stranger's mailbox), and neither it nor
+the welcome mail carries List-Unsubscribe headers (there is no reader link to act on). Joining
+needs a valid organisation number; a request naming an organisation already in the register
+changes nothing and goes to the board (``audience.signup``).
 """
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
@@ -27,8 +30,8 @@ from pipeline.audience.signup import (
     request_subscription,
 )
 from pipeline.audience.tokens import Purpose, TokenError, make_token, read_token
-from pipeline.deliver.notify import send_notice
 from pipeline.web.app import Form, Site, TooLarge, one
+from pipeline.web.guards import org_number, same
 from pipeline.web.i18n import Gettext
 
 Errors = dict[str, str]  # the id of the field to fix → what to do
@@ -59,32 +62,47 @@ def routes(site: Site) -> list[Route]:
     def limited(request: Request, addresses: list[str]) -> bool:
         client = site.client(request)
         return not (site.limits.allow("client", client) and
-                    all(site.limits.allow("address", a.lower()) for a in addresses))
+                    all(site.limits.allow("address", a) for a in addresses))
 
     def busy(request: Request) -> Response:
         _ = site.gettext(request)
         return site.page(request, _("Please wait a while"), [
             _("We have received many requests. Try again in an hour.")], 429)
 
-    def ask_to_confirm(request: Request, subscriber: int, address: str, segment: str,
-                       organisation: str | None = None) -> None:
+    def ask_to_confirm(request: Request, subscriber: int, address: str, scope: str,
+                       joining: bool = False) -> None:
         _ = site.gettext(request)
-        token = make_token(site.secret, Purpose.CONFIRM, subscriber, segment)
+        token = make_token(site.secret, Purpose.CONFIRM, subscriber, scope)
         link = f"{config.web_url}/bekrafta/{token}"
-        if organisation:
-            subject = _("Confirm that %(organisation)s joins %(name)s") % {
-                "organisation": organisation, "name": config.name}
-            asked = _("Someone gave your address as a contact person for %(organisation)s, "
-                      "which wants to join the regional strategy for gender mainstreaming.") % {
-                "organisation": organisation}
+        if joining:
+            subject = _("Confirm that you are a contact person for %(name)s") % {
+                "name": config.name}
+            asked = _("Someone gave your address as a contact person for an organisation "
+                      "that wants to join the regional strategy for gender mainstreaming.")
         else:
             subject = _("Confirm your subscription to %(name)s") % {"name": config.name}
             asked = _("Someone, probably you, asked to receive %(name)s.") % {
                 "name": config.name}
-        send_notice(config, [address], subject, "\n\n".join([
+        site.mailer.send([address], subject, "\n\n".join([
             _("Hello!"), asked, _("Confirm by opening the link:"), link,
             _("The link is valid for seven days. If you did not ask for this, you need not do "
               "anything."), config.contact_line]))
+
+    def tell_the_board(existing: str, typed: str, number: str, contacts: list[Contact]
+                       ) -> None:
+        """A request to join an organisation already in the register: for the board."""
+        _ = site.translations[site.default_language].gettext
+        board = config.reply_to or config.sender
+        site.mailer.send([board.email], _("A request to add contact people to %(organisation)s")
+                         % {"organisation": existing}, "\n\n".join([
+            _("The join form was filled in for %(organisation)s (organisation number or name "
+              "already in the register). Nothing was changed and no one was mailed. Check with "
+              "the organisation before adding anyone with newsletter audience import.") % {
+                "organisation": existing},
+            _("Organisation as typed: %(typed)s, number %(number)s") % {
+                "typed": typed, "number": number},
+            _("Contact people asked for:"),
+            "\n".join(f"• {c.email} ({c.name or '-'})" for c in contacts)]))
 
     def welcome(request: Request, subscriber: int) -> None:
         _ = site.gettext(request)
@@ -92,7 +110,7 @@ def routes(site: Site) -> list[Route]:
         if person is None or person.organisation is None:
             return
         package = "\n".join(f"• {item}" for item in config.web.welcome_package)
-        send_notice(config, [person.email], _("Welcome to %(name)s") % {"name": config.name},
+        site.mailer.send([person.email], _("Welcome to %(name)s") % {"name": config.name},
                     "\n\n".join([
                         _("Hello!"),
                         _("%(organisation)s has joined the regional strategy for gender "
@@ -118,9 +136,10 @@ def routes(site: Site) -> list[Route]:
         form = await site.checked_form(request, "subscribe")
         if isinstance(form, Response):
             return form
-        values = {"email": one(form, "email", 254), "name": one(form, "name"),
-                  "consent": one(form, "consent")}
         errors: Errors = {}
+        values = {"email": one(form, "email", 254),
+                  "name": site.text(request, form, "name", errors),
+                  "consent": one(form, "consent")}
         address = _email(values["email"], errors, "email", _)
         if values["consent"] != "ja":
             errors["consent"] = _("Tick the box if you want to receive the newsletter.")
@@ -168,9 +187,15 @@ def routes(site: Site) -> list[Route]:
             return form
         values = join_values(form)
         errors: Errors = {}
+        for key in ("organisation", *(f"contact-{n}-name" for n in range(
+                1, config.web.max_contacts + 1))):
+            site.text(request, form, key, errors)
         organisation = values.organisation = " ".join(values.organisation.split())
         if not organisation:
             errors["organisation"] = _("Enter the organisation's name.")
+        number = org_number(values.org_number)
+        if number is None:
+            errors["org_number"] = _("Enter a Swedish organisation number like 212000-2080.")
         contacts: list[Contact] = []
         for n, row in enumerate(values.contacts, start=1):
             if row["email"] or n == 1:
@@ -182,19 +207,23 @@ def routes(site: Site) -> list[Route]:
                 "Choose at least one area the organisation will focus on.")
         if values.consent != "ja":
             errors["consent"] = _("Tick the box to join and receive the newsletter.")
-        if errors:
+        if errors or number is None:
             return join_form(request, values, errors, 400)
         if limited(request, [c.email for c in contacts]):
             return busy(request)
         segment = next(s.slug for s in config.segments if s.focus)
-        asked = request_membership(site.store, organisation, values.org_number or None,
-                                   contacts, values.focus, segment, f"{config.web_url}/anslut",
-                                   config.audience.privacy_notice)
-        for subscriber, address in asked:
-            ask_to_confirm(request, subscriber, address, segment, organisation)
+        joined = request_membership(site.store, organisation, number, contacts, values.focus,
+                                    segment, f"{config.web_url}/anslut",
+                                    config.audience.privacy_notice)
+        if joined.existing is not None:
+            tell_the_board(joined.existing, organisation, number, contacts)
+        for subscriber, address in joined.asked:
+            ask_to_confirm(request, subscriber, address,
+                           f"{segment}:{joined.organisation_id}", joining=True)
         return site.page(request, _("Check your email"), [
-            _("If the addresses can receive the newsletter, each contact person now has a "
-              "message with a link. The organisation has joined when someone clicks it.")])
+            _("If the addresses can receive the newsletter, each contact person gets a message "
+              "with a link, and the organisation has joined when someone clicks it. If the "
+              "organisation is already in our register, we contact you instead.")])
 
     # -- confirm --------------------------------------------------------------------------
 
@@ -220,12 +249,14 @@ def routes(site: Site) -> list[Route]:
             return site.broken(request)
         except TooLarge:
             return site.too_large(request)
-        if not hmac.compare_digest(one(form, "csrf"), site.sign(token)):
+        if not same(one(form, "csrf"), site.sign(token)):
             return site.expired_form(request)
-        outcome = confirm_subscription(site.store, claims.subscriber_id, claims.scope)
+        segment, _colon, organisation = claims.scope.partition(":")  # joining: segment:org id
+        outcome = confirm_subscription(site.store, claims.subscriber_id, segment,
+                                       int(organisation) if organisation.isdecimal() else None)
         if outcome is None:
             return site.broken(request)
-        if outcome == "new" and config.segment(claims.scope).focus:
+        if outcome == "new" and config.segment(segment).focus:
             welcome(request, claims.subscriber_id)
         return site.page(request, _("Thank you!"), [
             _("You now receive %(name)s. The next issue will come to your inbox.") % {
