@@ -118,3 +118,22 @@ def test_a_password_is_never_sent_over_plain_smtp_to_another_host(
                f"the password would cross the network to {host} unencrypted" in result.output
     else:
         assert result.exit_code == 0, result.output
+
+
+def test_sendgrid_notices_advertise_no_one_click(config) -> None:
+    """Confirmations and notices have no list to leave: no List-Unsubscribe(-Post) through
+    SendGrid either (the SMTP and outbox side is tested over HTTP in test_hostile_web)."""
+    from pipeline.deliver.message import Envelope, MessageTemplate
+    from pipeline.deliver.transports.sendgrid import SendGridTransport
+    from pipeline.edition import Mail
+    from pipeline.render.personalise import Reader
+
+    sendgrid = SendGridTransport("SG.test", "http://127.0.0.1:9", config.delivery.sendgrid,
+                                 config, 0)
+    envelope = Envelope(-1, "ny@example.se", None, "notice", "<1@x>",
+                        Reader("", "https://x/", "https://x/"), "notice")
+    for list_headers in (True, False):
+        template = MessageTemplate(Mail("Bekräfta", "", "<p>x</p>", "x"), config,
+                                   config.list_id, list_headers=list_headers)
+        [personalization] = sendgrid.body(template, None, [envelope])["personalizations"]
+        assert ("headers" in personalization) is list_headers

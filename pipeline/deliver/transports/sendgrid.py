@@ -147,14 +147,16 @@ class SendGridTransport:
         to: dict[str, str] = {"email": ascii_address(envelope.email)}
         if envelope.name:
             to["name"] = envelope.name
-        return {
+        personalization: dict[str, Any] = {
             "to": [to],
             "substitutions": substitutions,
-            "headers": {"List-Unsubscribe": f"<{envelope.reader.unsubscribe_url}>, "
-                                            f"<{template.mailto}>",
-                        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
             "custom_args": {"delivery": envelope.delivery_ref, "entry": envelope.subscriber_ref},
         }
+        if template.list_headers:  # not on confirmations and notices: no list to leave
+            personalization["headers"] = {
+                "List-Unsubscribe": f"<{envelope.reader.unsubscribe_url}>, <{template.mailto}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        return personalization
 
     def send(self, template: MessageTemplate, batch_id: str, envelopes: Sequence[Envelope],
              report: Callable[[Result], None] | None = None) -> list[Result]:
