@@ -30,7 +30,7 @@ ALIASES = {"e-post": "email", "epost": "email", "e-mail": "email", "namn": "name
            "språk": "language"}
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
 MAX_FIELD = 1000
-_ORG_NUMBER = re.compile(r"^(?:\d{2})?(\d{6})-?(\d{4})$")
+_ORG_NUMBER = re.compile(r"(?:[0-9]{2})?([0-9]{6})-?([0-9]{4})")
 _SPLIT = re.compile(r"[|,;\s]+")
 
 
@@ -279,17 +279,27 @@ class _Cells:
         return value
 
 
+def org_number(value: str) -> str | None:
+    """The number as NNNNNN-NNNN if it is a valid Swedish organisation number (ASCII digits,
+    an optional century, the Luhn check digit), else None. The import and the join form."""
+    match = _ORG_NUMBER.fullmatch(value.replace(" ", ""))
+    if match is None:
+        return None
+    digits = "".join(match.groups())
+    total = sum(sum(divmod(int(d) * (2 - i % 2), 10)) for i, d in enumerate(digits[:9]))
+    if (10 - total % 10) % 10 != int(digits[9]):
+        return None
+    return f"{digits[:6]}-{digits[6:]}"
+
+
 def _org_number(value: str | None, errors: list[tuple[str, str]]) -> str | None:
     if value is None:
         return None
-    match = _ORG_NUMBER.match(value.replace(" ", ""))
-    digits = "".join(match.groups()) if match else ""
-    total = sum(sum(divmod(int(d) * (2 - i % 2), 10)) for i, d in enumerate(digits[:9]))
-    if not match or (10 - total % 10) % 10 != int(digits[9]):
+    number = org_number(value)
+    if number is None:
         errors.append(("org_number", f"'{value}' is not a Swedish organisation number "
                        "(NNNNNN-NNNN)"))
-        return None
-    return f"{digits[:6]}-{digits[6:]}"
+    return number
 
 
 def _when(value: str | None, column: str, zone: tzinfo, errors: list[tuple[str, str]]

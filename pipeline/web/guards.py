@@ -34,24 +34,11 @@ from collections import deque
 from collections.abc import Callable
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-_ORG_NUMBER = re.compile(r"(?:[0-9]{2})?([0-9]{6})-?([0-9]{4})")
 
 
 def has_control(value: str) -> bool:
     """True when ``value`` holds a character no text field may hold."""
     return _CONTROL.search(value) is not None
-
-
-def org_number(value: str) -> str | None:
-    """The number as NNNNNN-NNNN if it is a valid Swedish organisation number, else None."""
-    match = _ORG_NUMBER.fullmatch(value.replace(" ", ""))
-    if match is None:
-        return None
-    digits = "".join(match.groups())
-    total = sum(sum(divmod(int(d) * (2 - i % 2), 10)) for i, d in enumerate(digits[:9]))
-    if (10 - total % 10) % 10 != int(digits[9]):
-        return None
-    return f"{digits[:6]}-{digits[6:]}"
 
 
 def same(given: str, expected: str) -> bool:

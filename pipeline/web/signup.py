@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pipeline.audience.preferences import profile
-from pipeline.audience.rows import normalise_email
+from pipeline.audience.rows import normalise_email, org_number
 from pipeline.audience.signup import (
     Contact,
     confirm_subscription,
@@ -31,7 +31,7 @@ from pipeline.audience.signup import (
 )
 from pipeline.audience.tokens import Purpose, TokenError, make_token, read_token
 from pipeline.web.app import Form, Site, TooLarge, one
-from pipeline.web.guards import org_number, same
+from pipeline.web.guards import same
 from pipeline.web.i18n import Gettext
 
 Errors = dict[str, str]  # the id of the field to fix → what to do
