@@ -37,6 +37,7 @@ from pipeline.issue import Issue
 IMAGE_MAX_WIDTH = 1100
 OUTPUT_SETTINGS = "newsletter.toml"  # the name its settings are recorded under in sources
 _NOT_OUTPUT = {"check", "audience", "schedule", "web", "approval", "root", "issues_dir"}
+_NOT_SOURCES = {"service", "new-issue"}  # templates/ folders no edition is made from
 
 
 class EditionError(NewsletterError):
@@ -122,8 +123,11 @@ def source_hashes(folder: Path, config: Config) -> dict[str, str]:
     out: dict[str, str] = {}
     for base in (folder, config.templates):
         for path in sorted(base.rglob("*")):
-            if path.is_file() and not any(p.startswith(".") for p in path.parts[-2:]):
-                out[_relative(path, config)] = hashlib.sha256(path.read_bytes()).hexdigest()
+            inside = path.relative_to(base).parts
+            if not path.is_file() or any(p.startswith(".") for p in inside) or \
+                    (base == config.templates and inside[0] in _NOT_SOURCES):
+                continue
+            out[_relative(path, config)] = hashlib.sha256(path.read_bytes()).hexdigest()
     settings = config.model_dump(mode="json", exclude=_NOT_OUTPUT)
     settings["delivery"] = {"list_id": config.list_id}
     out[OUTPUT_SETTINGS] = _digest(json.dumps(settings, sort_keys=True).encode())

@@ -136,6 +136,9 @@ def test_a_killed_send_resumes_with_the_approved_bytes_after_edits(project: Path
 def test_status_schedule_and_publish_show_a_voided_approval(project: Path) -> None:
     assert cli(*APPROVE)[0] == 0
     assert "godkänt av Eva Granskare <eva@example.se>" in cli("status", "issues/2027-1")[1]
+    service = project / "templates" / "service" / "page.html.j2"  # no edition is made from it
+    service.write_text(service.read_text() + "\n")
+    assert "godkänt av Eva Granskare <eva@example.se>" in cli("status", "issues/2027-1")[1]
     meta = project / "issues" / "2027-1" / "issue.yaml"
     meta.write_text(meta.read_text().replace("2027-02-16 09:00", "2027-02-23 09:00"))
     void = "godkännandet gäller inte längre (ändrat: issues/2027-1/issue.yaml)"
