@@ -25,8 +25,41 @@ _BOOL = "tag:yaml.org,2002:bool"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
+MAX_YAML_BYTES = 256 * 1024
+MAX_DEPTH = 20
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """YAML that authors never need and attackers use: anchors, aliases, deep nesting."""
+
+    def __init__(self, problem: str, mark: Any) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader without YAML 1.1 surprises: ``no`` is a string, dates are strings."""
+    """SafeLoader without YAML 1.1 surprises: ``no`` is a string, dates are strings.
+
+    Anchors and aliases are refused (an alias bomb expands a few hundred bytes into
+    gigabytes), and so is nesting deeper than ``MAX_DEPTH`` (it would exhaust the stack).
+    """
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            raise _Refused(f"an alias (*{event.anchor}); anchors and aliases are not allowed, "
+                           "write the value out", event.start_mark)
+        if getattr(event, "anchor", None):
+            raise _Refused(f"an anchor (&{event.anchor}); anchors and aliases are not allowed, "
+                           "write the value out", event.start_mark)
+        if self.depth >= MAX_DEPTH:
+            raise _Refused(f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 _StrictLoader.yaml_implicit_resolvers = {
@@ -61,6 +94,10 @@ def format_loc(loc: Loc) -> str:
 def load_yaml(text: str, lines: Lines, first_line: int = 1) -> tuple[Any, list[Problem]]:
     """Parse one YAML document; lines are numbered from ``first_line``."""
     offset = first_line - 1
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_YAML_BYTES:
+        return None, [Problem(lines.path, first_line, "yaml", f"{size / 1024:.1f} KB is over the "
+                              f"{MAX_YAML_BYTES // 1024} KB limit for YAML")]
     try:
         loader = _StrictLoader(text)
         try:
@@ -69,6 +106,9 @@ def load_yaml(text: str, lines: Lines, first_line: int = 1) -> tuple[Any, list[P
             data = _construct(loader, node, (), lines, offset, problems) if node else None
         finally:
             loader.dispose()
+    except _Refused as exc:
+        line = (exc.problem_mark.line + 1 if exc.problem_mark else 1) + offset
+        return None, [Problem(lines.path, line, "yaml", str(exc.problem))]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = (mark.line + 1 if mark else 1) + offset
