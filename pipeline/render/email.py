@@ -194,8 +194,12 @@ def splice_focus(html: str, sections: tuple[str, ...]) -> str:
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    with PILImage.open(path) as image:
-        return image.size
+    try:
+        with PILImage.open(path) as image:
+            return image.size
+    except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError):
+        raise RenderError(f"{path}: not a JPEG, PNG, GIF or WebP image; export it as one "
+                          "of those") from None
 
 
 def compile_mjml(source: str, template: Path) -> str:
