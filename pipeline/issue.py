@@ -42,6 +42,7 @@ from pipeline.source import (
 _FOLDER = re.compile(r"^(?P<year>20\d\d)-(?P<number>[1-9]\d?)$")
 _FRONT = re.compile(r"\A---[ \t]*\r?\n")
 _FRONT_END = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE)
+MAX_SECTION_BYTES = 256 * 1024
 
 
 def _local_time(value: Any) -> Any:
@@ -252,6 +253,11 @@ def _load_section(file: Path, folder: Path, config: Config, problems: list[Probl
                   ) -> Section | None:
     text = _read(file, problems)
     if text is None:
+        return None
+    if (size := len(text.encode("utf-8", "surrogatepass"))) > MAX_SECTION_BYTES:
+        problems.append(Problem(str(file), 1, "(file)", f"{size / 1024:.0f} KB; a section may "
+                                f"be at most {MAX_SECTION_BYTES // 1024} KB (mail programs clip "
+                                "an email of about 100 KB): shorten or split it"))
         return None
     lines = Lines(str(file))
     data: Any = {}
