@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -62,6 +63,14 @@ def _relative_file(value: str) -> str:
     return value
 
 
+def _plain_url(value: Any) -> Any:
+    if isinstance(value, str) and any(c in '"<>`' or c.isspace() or not c.isprintable()
+                                      for c in value):
+        raise ValueError(f"'{value}' must not contain quotes, angle brackets or spaces; "
+                         "percent-encode them")
+    return value
+
+
 LocalTime = Annotated[datetime, Field(json_schema_extra={"format": "local"})]
 RelativeFile = Annotated[str, AfterValidator(_relative_file)]
 
@@ -95,7 +104,7 @@ class Image(_Strict):
 
 class CallToAction(_Strict):
     text: Text
-    url: HttpsUrl
+    url: Annotated[HttpsUrl, BeforeValidator(_plain_url)]
 
 
 class SectionFront(_Strict):

@@ -14,6 +14,7 @@ import json
 import shutil
 import time
 import urllib.request
+from email.header import decode_header, make_header
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -161,7 +162,8 @@ def test_quotes_in_alt_and_subject_stay_inside_their_attributes(tmp_path: Path) 
         html = page.read_text(encoding="utf-8")
         assert event_attributes(html) == [], page.name
     html = (out / "general.html").read_text(encoding="utf-8")
-    assert 'alt="A&quot; onload=&quot;alert(1)"' in html
+    assert """alt='A" onload="alert(1)'""" in html  # the text, whole, inside alt
+    assert """aria-label='Hej" onmouseover="alert(2)'""" in html
 
 
 def test_quotes_and_angle_brackets_in_a_cta_url_are_refused(tmp_path: Path) -> None:
@@ -170,7 +172,7 @@ def test_quotes_and_angle_brackets_in_a_cta_url_are_refused(tmp_path: Path) -> N
     folder = write_issue(tmp_path, {"01-intro.md": f"---\n{front}---\nText.\n"})
     result = check(folder)
     assert result.exit_code == 1
-    assert f"{folder}/01-intro.md:3: cta.url: 'https://example.se/\" onclick=\"alert(1)' must " \
+    assert f"{folder}/01-intro.md:5: cta.url: 'https://example.se/\" onclick=\"alert(1)' must " \
         "not contain quotes, angle brackets or spaces; percent-encode them" in result.output
 
 
@@ -353,11 +355,12 @@ def test_deeply_nested_and_oversized_yaml_is_refused(tmp_path: Path) -> None:
 
 # 12. Header values: one rule for check and send ---------------------------------------------
 
-@pytest.mark.parametrize("char", ["\x85", "\x0b", "\x0c", "\x1b", "\x7f", "\x9b", "\u2028"])
+@pytest.mark.parametrize("char", ["\x85", "\x0b", "\x0c", "\x1b", "\x7f", "\x9b", "\x07"])
 def test_control_characters_in_header_values_fail_check(tmp_path: Path, char: str) -> None:
+    escaped = f"\\u{ord(char):04x}"  # as YAML writes it; most are refused raw by YAML
     folder = write_issue(tmp_path, {"issue.yaml": META.replace(
-        "subject: Ett kort ämne", f'subject: "Ett kort{char}ämne"').replace(
-        "name: Redaktionen", f'name: "Redak{char}tionen"')})
+        "subject: Ett kort ämne", f'subject: "Ett kort{escaped}ämne"').replace(
+        "name: Redaktionen", f'name: "Redak{escaped}tionen"')})
     result = check(folder)
     assert result.exit_code == 1
     code = f"U+{ord(char):04X}"
@@ -372,8 +375,11 @@ def test_long_subject_and_to_lines_are_folded(project: Path) -> None:
     write_issue(project, {"issue.yaml": META.replace("subject: Ett kort ämne",
                                                      f"subject: {subject}")})
     audience = project / "people.csv"
-    name = "Anna " + "Långnamn" * 150
-    audience.write_text(f"email;name\nanna@example.se;{name}\nbo@example.se;{'B' * 1200}\n")
+    name = "Anna " + "Långnamn" * 120
+    consent = ("https://www.lansstyrelsen.se/vastmanland/prenumerera;2026-09-01 10:15;"
+               "2026-09-01 10:17;2026-1")
+    audience.write_text("email;name;consent_source;consented_at;confirmed_at;privacy_notice\n"
+                        f"anna@example.se;{name};{consent}\nbo@example.se;{'B' * 990};{consent}\n")
     result = run("audience", "import", str(audience), "--segment", "general",
                  "--basis", "consent")
     assert result.exit_code == 0, result.output
@@ -387,7 +393,10 @@ def test_long_subject_and_to_lines_are_folded(project: Path) -> None:
         assert max(len(line) for line in data.split(b"\r\n")) <= 998, file.name
         message = email.message_from_bytes(data, policy=email.policy.default)
         assert message["Subject"] == subject
-        assert message["To"].addresses[0].display_name in (name, "B" * 1200)
+        # RFC 2047 decoding (the policy's address parser puts a space between encoded words)
+        raw = email.message_from_bytes(data)["To"]
+        assert str(make_header(decode_header(raw))) in (f"{name} <anna@example.se>",
+                                                       f"{'B' * 990} <bo@example.se>")
     out = project / "build"
     assert run("render", "issues/2027-1", "--out", str(out)).exit_code == 0
     data = (out / "general.eml").read_bytes()
