@@ -13,6 +13,7 @@ turns every error into a ``Problem`` with ``path:line: key: message``.
 from __future__ import annotations
 
 import difflib
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -176,10 +177,10 @@ def unsafe_path(folder: Path, name: str) -> str | None:
     return None
 
 
-def raster_format(path: Path) -> str | None:
+def raster_format(source: Path | bytes) -> str | None:
     """The image's format if it is a JPEG, PNG, GIF or WebP Pillow can read, else None."""
     try:
-        with PILImage.open(path) as image:
+        with PILImage.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
             kind = image.format
             image.verify()
     except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError):

@@ -307,9 +307,9 @@ def test_archive_build_checks_every_file_not_only_pages(project: Path) -> None:
     result = run("archive", "build")
     assert result.exit_code == 1
     assert "personal data in the archive; nothing was written" in result.output
-    assert f"{issue}/anteckningar.txt:1: privacy: a phone number (070-123 45 67) other than " \
-        "the board's" in result.output
-    assert f"{issue}/images/x.svg:1: privacy: not a JPEG, PNG, GIF or WebP image" \
+    assert "archive/2027/1/anteckningar.txt:1: privacy: a phone number (070-123 45 67) other " \
+        "than the board's" in result.output
+    assert "archive/2027/1/images/x.svg:1: privacy: not a JPEG, PNG, GIF or WebP image" \
         in result.output
     assert "privacy: an email address (anna@example.se) other than the board's" \
         in result.output
