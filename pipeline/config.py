@@ -90,6 +90,8 @@ class Rule(StrEnum):
     SEND_TIME = "send-time"
     UNEDITED = "unedited"
     UNLISTED_SECTION = "unlisted-section"
+    SCRIPT = "script"
+    HEADER = "header"
 
 
 DEFAULT_SEVERITY: dict[Rule, Severity] = {rule: Severity.ERROR for rule in Rule} | {

@@ -33,6 +33,7 @@ from pipeline.config import Config
 from pipeline.db import Base, now
 from pipeline.errors import NewsletterError, Problem
 from pipeline.issue import Issue
+from pipeline.source import image_folder_problems
 
 IMAGE_MAX_WIDTH = 1100
 OUTPUT_SETTINGS = "newsletter.toml"  # the name its settings are recorded under in sources
@@ -153,32 +154,38 @@ def _digest(content: bytes) -> str:
 
 
 def process_images(folder: Path) -> dict[str, bytes]:
-    """The issue's images as published: at most IMAGE_MAX_WIDTH wide, re-compressed."""
+    """The issue's images as published: at most IMAGE_MAX_WIDTH wide, re-encoded by Pillow.
+
+    Only JPEG, PNG, GIF and WebP pass, decoded and written anew (no metadata, nothing
+    appended to the file survives); a symbolic link or any other file refuses the lot.
+    """
     source = folder / "images"
     out: dict[str, bytes] = {}
+    problems = image_folder_problems(folder, set())
+    if problems:
+        raise EditionError(f"{folder}: images/ holds files that cannot be published", problems)
     if not source.is_dir():
         return out
     for file in sorted(source.iterdir()):
-        if not file.is_file():
+        if file.name.startswith(".") or not file.is_file():
             continue
-        try:
-            with PILImage.open(file) as image:
-                scaled: PILImage.Image = image
-                if image.width > IMAGE_MAX_WIDTH:
-                    height = round(image.height * IMAGE_MAX_WIDTH / image.width)
-                    scaled = image.resize((IMAGE_MAX_WIDTH, height),
-                                          PILImage.Resampling.LANCZOS)
-                buffer = io.BytesIO()
-                if file.suffix.lower() in (".jpg", ".jpeg"):
-                    scaled.convert("RGB").save(buffer, "JPEG", quality=82, optimize=True,
-                                               progressive=True)
-                elif file.suffix.lower() == ".png":
-                    scaled.save(buffer, "PNG", optimize=True)
-                else:
-                    buffer.write(file.read_bytes())
-                out[file.name] = buffer.getvalue()
-        except OSError:
-            out[file.name] = file.read_bytes()
+        with PILImage.open(file) as image:
+            kind = image.format
+            scaled: PILImage.Image = image
+            if image.width > IMAGE_MAX_WIDTH:
+                height = round(image.height * IMAGE_MAX_WIDTH / image.width)
+                scaled = image.resize((IMAGE_MAX_WIDTH, height), PILImage.Resampling.LANCZOS)
+            buffer = io.BytesIO()
+            if kind == "JPEG":
+                scaled.convert("RGB").save(buffer, "JPEG", quality=82, optimize=True,
+                                           progressive=True)
+            elif kind == "PNG":
+                scaled.save(buffer, "PNG", optimize=True)
+            elif kind == "GIF":
+                scaled.save(buffer, "GIF", save_all=getattr(image, "n_frames", 1) > 1)
+            else:
+                scaled.save(buffer, "WEBP", quality=82)
+            out[file.name] = buffer.getvalue()
     return out
 
 

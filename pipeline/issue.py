@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -30,11 +31,19 @@ from pydantic import (
 from pipeline.config import Config, HttpsUrl, Mailbox, Text
 from pipeline.errors import IssueError, Problem
 from pipeline.sendtime import dst_problem
-from pipeline.source import Lines, load_yaml, validate
+from pipeline.source import (
+    Lines,
+    image_folder_problems,
+    image_problem,
+    load_yaml,
+    unsafe_path,
+    validate,
+)
 
 _FOLDER = re.compile(r"^(?P<year>20\d\d)-(?P<number>[1-9]\d?)$")
 _FRONT = re.compile(r"\A---[ \t]*\r?\n")
 _FRONT_END = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE)
+MAX_SECTION_BYTES = 256 * 1024
 
 
 def _local_time(value: Any) -> Any:
@@ -51,6 +60,14 @@ def _relative_file(value: str) -> str:
     path = PurePosixPath(value)
     if path.is_absolute() or ".." in path.parts or "\\" in value:
         raise ValueError(f"'{value}' must be a path inside the issue folder")
+    return value
+
+
+def _plain_url(value: Any) -> Any:
+    if isinstance(value, str) and any(c in '"<>`' or c.isspace() or not c.isprintable()
+                                      for c in value):
+        raise ValueError(f"'{value}' must not contain quotes, angle brackets or spaces; "
+                         "percent-encode them")
     return value
 
 
@@ -87,7 +104,7 @@ class Image(_Strict):
 
 class CallToAction(_Strict):
     text: Text
-    url: HttpsUrl
+    url: Annotated[HttpsUrl, BeforeValidator(_plain_url)]
 
 
 class SectionFront(_Strict):
@@ -174,6 +191,8 @@ def load_issue(folder: str | Path, config: Config) -> Issue:
         hint = "" if folder.is_dir() else " (no such folder)"
         raise IssueError(f"{meta_file}: not found{hint}; an issue is a folder such as "
                          f"{config.issues_dir}/2026-1 holding issue.yaml")
+    if why := unsafe_path(folder, "issue.yaml"):
+        raise IssueError(f"{meta_file}: refused", [Problem(str(meta_file), 1, "(file)", why)])
     problems: list[Problem] = []
     lines = Lines(str(meta_file))
     data, found = load_yaml(_read(meta_file, problems) or "", lines)
@@ -205,10 +224,14 @@ def load_issue(folder: str | Path, config: Config) -> Issue:
         file = folder / name
         if not name.endswith(".md"):
             problems.append(Problem(*where, f"'{name}' must be a Markdown file (.md)"))
+        elif why := unsafe_path(folder, name):
+            problems.append(Problem(*where, f"'{name}' {why}"))
         elif not file.is_file():
             problems.append(Problem(*where, f"'{name}' not found in {folder}"))
-        elif section := _load_section(file, config, problems):
+        elif section := _load_section(file, folder, config, problems):
             sections.append(section)
+    problems += image_folder_problems(folder, {s.front.image.src for s in sections
+                                               if s.front.image})
     if problems:
         raise IssueError(f"{folder}: {len(problems)} problem(s); fix them and run again",
                          problems, PartialIssue(folder, meta, tuple(sections), lines))
@@ -235,9 +258,15 @@ def _read(file: Path, problems: list[Problem]) -> str | None:
         return None
 
 
-def _load_section(file: Path, config: Config, problems: list[Problem]) -> Section | None:
+def _load_section(file: Path, folder: Path, config: Config, problems: list[Problem]
+                  ) -> Section | None:
     text = _read(file, problems)
     if text is None:
+        return None
+    if (size := len(text.encode("utf-8", "surrogatepass"))) > MAX_SECTION_BYTES:
+        problems.append(Problem(str(file), 1, "(file)", f"{size / 1024:.0f} KB; a section may "
+                                f"be at most {MAX_SECTION_BYTES // 1024} KB (mail programs clip "
+                                "an email of about 100 KB): shorten or split it"))
         return None
     lines = Lines(str(file))
     data: Any = {}
@@ -273,9 +302,9 @@ def _load_section(file: Path, config: Config, problems: list[Problem]) -> Sectio
             problems.append(Problem(str(file), lines.line(("focus", index)), f"focus[{index}]",
                                     f"'{slug}' is not a focus area; use one of "
                                     f"{', '.join(sorted(areas))}"))
-    if front.image and not (file.parent / front.image.src).is_file():
+    if front.image and (why := image_problem(folder, front.image.src)):
         problems.append(Problem(str(file), lines.line(("image", "src")), "image.src",
-                                f"'{front.image.src}' not found in {file.parent}"))
+                                f"'{front.image.src}' {why}"))
     if not body.strip() and not front.heading:
         problems.append(Problem(str(file), body_line, "body",
                                 "section is empty; write Markdown or remove it from issue.yaml"))

@@ -22,6 +22,7 @@ from pipeline.errors import IssueError, Problem, RenderError, Severity
 from pipeline.issue import Issue, PartialIssue, load_issue
 from pipeline.render.email import RenderedIssue, Renderer, render_issue
 from pipeline.render.markdown import Link
+from pipeline.render.mime import header_problem
 from pipeline.render.personalise import PLACEHOLDERS, placeholder, unresolved
 from pipeline.sendtime import send_time_notes
 from pipeline.source import Lines, load_yaml
@@ -82,6 +83,10 @@ def _lint_meta(issue: Issue | PartialIssue, config: Config, found: _Findings) ->
     meta, lines = issue.meta, issue.lines
     if meta is None:
         return
+    for key, value in (("subject", meta.subject), ("preheader", meta.preheader or ""),
+                       ("editor.name", meta.editor.name)):
+        if why := header_problem(value):
+            found.add(Rule.HEADER, lines.path, lines.line(tuple(key.split("."))), key, why)
     if len(meta.subject) > config.check.subject_max_chars:
         found.add(Rule.SUBJECT_LENGTH, lines.path, lines.line(("subject",)), "subject",
                   f"{len(meta.subject)} characters; keep it within "
@@ -247,9 +252,14 @@ class _Structure(HTMLParser):
         self.headings: list[int] = []
         self.tables: list[dict[str, bool]] = []
         self.bad_tables = 0
+        self.scripts: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = dict(attrs)
+        self.scripts += [f"<{tag} {name}>" for name, value in attrs if name.startswith("on")
+                         or (value or "").strip().lower().startswith("javascript:")]
+        if tag in ("script", "iframe", "object", "embed"):
+            self.scripts.append(f"<{tag}>")
         if tag == "html":
             self.lang = values.get("lang")
         elif tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
@@ -277,6 +287,9 @@ def _lint_html(html: str, where: tuple[str, int, str], found: _Findings,
     if parser.bad_tables:
         found.add(Rule.LAYOUT_TABLE, *where,
                   f"{parser.bad_tables} layout table(s) lack role=\"presentation\"")
+    for what in dict.fromkeys(parser.scripts):
+        found.add(Rule.SCRIPT, *where, f"{what} runs script in the reader's mail program; "
+                  "remove it from the template")
     previous = 0
     for level in parser.headings if headings else []:
         if level > previous + 1:

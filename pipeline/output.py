@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config import Config, Mailbox
+from pipeline.edition import process_images
 from pipeline.errors import IssueError, Problem, Severity
 from pipeline.lint import check_issue
 from pipeline.render.mime import build_message
@@ -79,9 +80,11 @@ def write_render(folder: Path, config: Config, out: Path | None = None,
         })
     write("web.html", rendered.web_html)
     shutil.copy2(config.templates / "archive" / "style.css", out / "style.css")
-    images = issue.folder / "images"
-    if images.is_dir():
-        shutil.copytree(images, out / "images", dirs_exist_ok=True)
+    images = process_images(issue.folder)  # as the archive gets them: no links followed
+    if images:
+        (out / "images").mkdir(exist_ok=True)
+    for name, data in images.items():
+        (out / "images" / name).write_bytes(data)
     write("report.json", json.dumps({
         "issue": issue.slug, "subject": issue.meta.subject,
         "send_at": issue.meta.send_at.isoformat(), "archive_url": issue.archive_url(config),

@@ -25,24 +25,35 @@ from pipeline.render.personalise import SAMPLE_READER, personalise
 
 _ISSUE_PREFIX = "/nummer/"
 
+_CSS = """body { font: 15px/1.5 Arial, sans-serif; margin: 0; background: #ecebef; color: #1f1f1f; }
+header { background: #3d1a5c; color: #fff; padding: 10px 16px; }
+header a { color: #fff; margin-right: 14px; }
+main { padding: 16px; }
+.frames { display: flex; gap: 24px; align-items: flex-start; flex-wrap: wrap; }
+figure { margin: 0; } figcaption { font-weight: bold; margin-bottom: 6px; }
+iframe { border: 1px solid #bbb; background: #fff; height: 1600px; }
+pre { background: #fff; padding: 12px; white-space: pre-wrap; max-width: 80ch; }
+.problems { background: #fff4d6; border-left: 6px solid #a86b00; padding: 8px 12px; }
+"""
+_JS = 'new EventSource("/events").onmessage = function () { location.reload(); };\n'
+
 _SHELL = """<!DOCTYPE html>
 <html lang="sv"><head><meta charset="utf-8"><title>{title}</title>
-<style>
-body {{ font: 15px/1.5 Arial, sans-serif; margin: 0; background: #ecebef; color: #1f1f1f; }}
-header {{ background: #3d1a5c; color: #fff; padding: 10px 16px; }}
-header a {{ color: #fff; margin-right: 14px; }}
-main {{ padding: 16px; }}
-.frames {{ display: flex; gap: 24px; align-items: flex-start; flex-wrap: wrap; }}
-figure {{ margin: 0; }} figcaption {{ font-weight: bold; margin-bottom: 6px; }}
-iframe {{ border: 1px solid #bbb; background: #fff; height: 1600px; }}
-pre {{ background: #fff; padding: 12px; white-space: pre-wrap; max-width: 80ch; }}
-.problems {{ background: #fff4d6; border-left: 6px solid #a86b00; padding: 8px 12px; }}
-</style></head><body>
+<link rel="stylesheet" href="/preview.css"></head><body>
 <header><strong>Förhandsvisning</strong> · {nav}</header>
 <main>{body}</main>
-<script>
-new EventSource("/events").onmessage = function () {{ location.reload(); }};
-</script></body></html>"""
+<script src="/preview.js"></script></body></html>"""
+
+# Author text reaches every page: none of them may run anything but our own script. The
+# email itself runs no script at all, in a sandbox (a unique origin), as in a mail program.
+_CSP_PAGE = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+             "connect-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'none'; "
+             "frame-ancestors 'self'")
+_CSP_WEB = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https:; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
+_CSP_EMAIL = ("default-src 'none'; script-src 'none'; style-src 'unsafe-inline' https:; "
+              "img-src 'self' https: data:; font-src https:; base-uri 'none'; "
+              "form-action 'none'; frame-ancestors 'self'; sandbox allow-popups")
 
 
 @dataclass
@@ -108,6 +119,10 @@ class _Handler(BaseHTTPRequestHandler):
                             for n in names)
             body = f"<h1>Varianter</h1><ul>{items}</ul>"
             return self._send(_page(state, "Förhandsvisning", body))
+        if path == "/preview.css":
+            return self._send(_CSS.encode(), content_type="text/css; charset=utf-8")
+        if path == "/preview.js":
+            return self._send(_JS.encode(), content_type="text/javascript; charset=utf-8")
         if path == "/style.css":
             css = load_config(state.config_file).templates / "archive" / "style.css"
             return self._send(css.read_bytes(), content_type="text/css; charset=utf-8")
@@ -118,7 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/web":
             page = rendered.web_html.replace('src="images/', f'src="{_ISSUE_PREFIX}images/')
             page = page.replace('href="style.css"', 'href="/style.css"')
-            return self._send(page.encode())
+            return self._send(page.encode(), policy=_CSP_WEB)
         for key, email in rendered.variants.items():
             if path == f"/variant/{key.name}":
                 body = (f"<h1>{html.escape(key.name)}</h1><div class=frames>"
@@ -133,13 +148,16 @@ class _Handler(BaseHTTPRequestHandler):
             if path == f"/email/{key.name}":
                 page = personalise(email.html, SAMPLE_READER, is_html=True)
                 base = rendered.issue.archive_url(load_config(state.config_file))
-                return self._send(page.replace(base, _ISSUE_PREFIX).encode())
+                return self._send(page.replace(base, _ISSUE_PREFIX).encode(),
+                                  policy=_CSP_EMAIL)
         self._send(b"Hittades inte", HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8")
 
     def _send(self, body: bytes, status: HTTPStatus = HTTPStatus.OK,
-              content_type: str = "text/html; charset=utf-8") -> None:
+              content_type: str = "text/html; charset=utf-8", policy: str = _CSP_PAGE) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        self.send_header("Content-Security-Policy", policy)
+        self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
@@ -151,7 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
         if root not in target.parents or not target.is_file():
             return self._send(b"Hittades inte", HTTPStatus.NOT_FOUND, "text/plain")
         kinds = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
-                 ".gif": "image/gif", ".webp": "image/webp", ".svg": "image/svg+xml"}
+                 ".gif": "image/gif", ".webp": "image/webp"}  # never SVG: it can hold script
         self._send(target.read_bytes(), content_type=kinds.get(target.suffix.lower(),
                                                                "application/octet-stream"))
 

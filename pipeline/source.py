@@ -1,5 +1,9 @@
 """Read authored files (YAML, TOML, front matter) keeping the line of every key.
 
+``unsafe_path``, ``raster_format`` and ``image_folder_problems`` decide which files of an issue
+folder may be read at all: no symbolic links, nothing outside the folder, and in ``images/``
+only JPEG, PNG, GIF and WebP images (everything there is published).
+
 ``load_yaml`` parses with a YAML 1.2-like resolver (only ``true``/``false`` are booleans, dates
 stay strings for the schema to parse), rejects duplicate keys, and returns the data with a
 ``Lines`` map from key path to source line. ``validate`` runs a pydantic schema over the data and
@@ -9,11 +13,14 @@ turns every error into a ``Problem`` with ``path:line: key: message``.
 from __future__ import annotations
 
 import difflib
+import io
 import re
 from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar, get_args, get_origin
 
 import yaml
+from PIL import Image as PILImage
 from pydantic import BaseModel, ValidationError
 
 from pipeline.errors import Problem
@@ -25,8 +32,41 @@ _BOOL = "tag:yaml.org,2002:bool"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
+MAX_YAML_BYTES = 256 * 1024
+MAX_DEPTH = 20
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """YAML that authors never need and attackers use: anchors, aliases, deep nesting."""
+
+    def __init__(self, problem: str, mark: Any) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader without YAML 1.1 surprises: ``no`` is a string, dates are strings."""
+    """SafeLoader without YAML 1.1 surprises: ``no`` is a string, dates are strings.
+
+    Anchors and aliases are refused (an alias bomb expands a few hundred bytes into
+    gigabytes), and so is nesting deeper than ``MAX_DEPTH`` (it would exhaust the stack).
+    """
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            raise _Refused(f"an alias (*{event.anchor}); anchors and aliases are not allowed, "
+                           "write the value out", event.start_mark)
+        if getattr(event, "anchor", None):
+            raise _Refused(f"an anchor (&{event.anchor}); anchors and aliases are not allowed, "
+                           "write the value out", event.start_mark)
+        if self.depth >= MAX_DEPTH:
+            raise _Refused(f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 _StrictLoader.yaml_implicit_resolvers = {
@@ -61,6 +101,10 @@ def format_loc(loc: Loc) -> str:
 def load_yaml(text: str, lines: Lines, first_line: int = 1) -> tuple[Any, list[Problem]]:
     """Parse one YAML document; lines are numbered from ``first_line``."""
     offset = first_line - 1
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_YAML_BYTES:
+        return None, [Problem(lines.path, first_line, "yaml", f"{size / 1024:.1f} KB is over the "
+                              f"{MAX_YAML_BYTES // 1024} KB limit for YAML")]
     try:
         loader = _StrictLoader(text)
         try:
@@ -69,6 +113,9 @@ def load_yaml(text: str, lines: Lines, first_line: int = 1) -> tuple[Any, list[P
             data = _construct(loader, node, (), lines, offset, problems) if node else None
         finally:
             loader.dispose()
+    except _Refused as exc:
+        line = (exc.problem_mark.line + 1 if exc.problem_mark else 1) + offset
+        return None, [Problem(lines.path, line, "yaml", str(exc.problem))]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = (mark.line + 1 if mark else 1) + offset
@@ -106,6 +153,70 @@ def _construct(
         return [_construct(loader, child, (*loc, i), lines, offset, problems)
                 for i, child in enumerate(node.value)]
     return loader.construct_object(node)
+
+
+RASTER_FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
+NOT_RASTER = "not a JPEG, PNG, GIF or WebP image"
+SYMLINK = "a symbolic link; put the file itself in the issue folder"
+
+
+def unsafe_path(folder: Path, name: str) -> str | None:
+    """Why ``folder/name`` may not be read as part of the issue (None: it may).
+
+    A symbolic link anywhere below ``folder`` could point at ``/proc/self/environ`` or a
+    subscriber file and publish it; so could a path that resolves outside the folder.
+    """
+    current = folder
+    for part in PurePosixPath(name).parts:
+        current = current / part
+        if current.is_symlink():
+            return f"is {SYMLINK}"
+    root, target = folder.resolve(), (folder / name).resolve()
+    if target != root and root not in target.parents:
+        return "is outside the issue folder"
+    return None
+
+
+def raster_format(source: Path | bytes) -> str | None:
+    """The image's format if it is a JPEG, PNG, GIF or WebP Pillow can read, else None."""
+    try:
+        with PILImage.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+            kind = image.format
+            image.verify()
+    except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError):
+        return None
+    return kind if kind in RASTER_FORMATS else None
+
+
+def image_problem(folder: Path, src: str) -> str | None:
+    """Why the image ``src`` a section names cannot be used (None: it can)."""
+    if why := unsafe_path(folder, src):
+        return why
+    if not (folder / src).is_file():
+        return f"not found in {folder}"
+    if raster_format(folder / src) is None:
+        return f"is {NOT_RASTER}; export it as one of those"
+    return None
+
+
+def image_folder_problems(folder: Path, checked: set[str]) -> list[Problem]:
+    """Every file in ``folder/images`` (but the ``checked`` ones, already reported where
+    they are used) must be a real file holding a raster image: all of them are published."""
+    images = folder / "images"
+    if images.is_symlink():
+        return [Problem(str(images), 1, "image", SYMLINK)]
+    if not images.is_dir():
+        return []
+    problems = []
+    for file in sorted(images.iterdir()):
+        if file.name.startswith(".") or f"images/{file.name}" in checked:
+            continue
+        if file.is_symlink():
+            problems.append(Problem(str(file), 1, "image", SYMLINK))
+        elif file.is_file() and raster_format(file) is None:
+            problems.append(Problem(str(file), 1, "image", f"{NOT_RASTER}; export it as one "
+                                    "of those, or remove it from images/"))
+    return problems
 
 
 def validate(model: type[M], data: Any, lines: Lines) -> tuple[M | None, list[Problem]]:

@@ -118,8 +118,8 @@ def test_a_boards_own_skeleton_is_the_reference(project: Path) -> None:
 
 
 def test_a_stray_markdown_file_is_one_warning(make_issue) -> None:
-    folder = make_issue({"99-extra.md": "Ett utkast.\n", "images/anteckningar.md": "x\n",
-                         "noter.txt": "x\n"})
+    folder = make_issue({"99-extra.md": "Ett utkast.\n", "utkast/anteckningar.md": "x\n",
+                         "noter.txt": "x\n"})  # (images/ may hold only images: all is published)
     assert _check(folder, *CONFIG) == ([
         f"{folder}/issue.yaml:9: warning: sections: '99-extra.md' is in the issue folder but "
         "not listed; add it to sections: or remove it [unlisted-section]",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,9 @@ def import_audience(store: Store, config: Config, path: Path, segment: str,
         raise ImportError_(f"unknown segment '{segment}'; use "
                            f"{', '.join(s.slug for s in config.segments)}")
     try:
+        if path.suffix.lower() == ".json" and path.is_file() and \
+                path.stat().st_size <= max_bytes:
+            _refuse_deep_json(path)
         records = read_records(path, max_bytes)
     except FileProblem as exc:
         raise ImportError_(f"{path}: rejected; nothing was imported", [exc.problem]) from None
@@ -103,6 +107,26 @@ def import_audience(store: Store, config: Config, path: Path, segment: str,
             _write_chunk(session, store, chunk, segment, organisations, batch.id, report)
         batch.rows = len(rows)
     return report
+
+
+MAX_JSON_DEPTH = 20
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def _refuse_deep_json(path: Path) -> None:
+    """An import file is a list of flat objects; refuse nesting that would exhaust the stack
+    of ``json.loads`` (RecursionError) before it is parsed. Linear in the file's size."""
+    depth = 0
+    for line, text in enumerate(_JSON_STRING.sub(b'""', path.read_bytes()).split(b"\n"), 1):
+        for byte in text:
+            if byte in b"[{":
+                depth += 1
+                if depth > MAX_JSON_DEPTH:
+                    raise FileProblem(Problem(str(path), line, "(file)", "JSON nested more "
+                                              f"than {MAX_JSON_DEPTH} levels deep; an import "
+                                              "is a list of objects"))
+            elif byte in b"]}":
+                depth -= 1
 
 
 def _organisation_conflicts(rows: list[AudienceRow], path: Path) -> list[Problem]:

@@ -63,10 +63,27 @@ def _qp(text: str) -> str:
 
 
 def _header(name: str, value: str) -> str:
+    """``Name: value``, folded: encoded words of at most 78 characters a line whenever the
+    value is not short ASCII (RFC 5322 allows 998 bytes a line; a long word cannot fold)."""
     check_header(name, value)
-    if value.isascii():
+    if value.isascii() and len(name) + 2 + len(value) <= 78:
         return f"{name}: {value}"
     return f"{name}: {Header(value, 'utf-8', header_name=name).encode(linesep=EOL)}"
+
+
+def _mailbox(name: str, box: tuple[str, str]) -> str:
+    """An address header (From, To, Reply-To): a long or non-ASCII display name is folded
+    into encoded words; the address itself stays whole."""
+    display, address = box
+    check_header(name, display)
+    check_header(name, address)
+    line = formataddr(box)
+    if display.isascii() and len(name) + 2 + len(line) <= 78:
+        return f"{name}: {line}"
+    if not display:
+        return f"{name}: {address}"
+    encoded = Header(display, "utf-8", header_name=name).encode(linesep=EOL)
+    return f"{name}: {encoded}{EOL} <{address}>"
 
 
 def _list_id(value: str) -> str:
@@ -123,7 +140,7 @@ class MessageTemplate:
         boundary = "=_" + secrets.token_hex(16)
         sender = config.sender
         fixed = [
-            _header("From", formataddr((sender.name, sender.email), charset="utf-8")),
+            _mailbox("From", (sender.name, sender.email)),
             _header("Subject", subject_prefix + email.subject),
             "MIME-Version: 1.0",
             f"Content-Language: {config.language}",
@@ -133,8 +150,7 @@ class MessageTemplate:
         ]
         if config.reply_to:
             box = config.reply_to
-            fixed.insert(1, _header("Reply-To", formataddr((box.name, box.email),
-                                                           charset="utf-8")))
+            fixed.insert(1, _mailbox("Reply-To", (box.name, box.email)))
         self.email = email
         self.config = config  # the sender, reply-to and language this message is sent with
         self.list_id = list_id
@@ -167,14 +183,14 @@ class MessageTemplate:
 
     def build(self, envelope: Envelope, date: str | None = None) -> bytes:
         values = envelope.reader.values()
-        to = formataddr((envelope.name or "", ascii_address(envelope.email)), charset="utf-8")
+        to = (envelope.name or "", ascii_address(envelope.email))
         unsubscribe = envelope.reader.unsubscribe_url
         check_header("List-Unsubscribe", unsubscribe)
         listed = [f"List-Unsubscribe: <{unsubscribe}>, <{self.mailto}>"] \
             if self.list_headers else []
         message = EOL.join([
             self.headers,
-            _header("To", to),
+            _mailbox("To", to),
             f"Date: {date or formatdate(time.time(), localtime=False)}",
             _header("Message-ID", envelope.message_id),
             *listed,

@@ -194,8 +194,34 @@ def splice_focus(html: str, sections: tuple[str, ...]) -> str:
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    with PILImage.open(path) as image:
-        return image.size
+    try:
+        with PILImage.open(path) as image:
+            return image.size
+    except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError):
+        raise RenderError(f"{path}: not a JPEG, PNG, GIF or WebP image; export it as one "
+                          "of those") from None
+
+
+_MJ_TAG = re.compile(r"<mj-[\w-]+(?:\s+[\w-]+=\"[^\"<>]*\")*\s*/?>")
+_MJ_VALUE = re.compile(r'="([^"]*)"')
+
+
+def escape_mjml_attributes(source: str) -> str:
+    """Escape ``&`` once more in the attributes of ``<mj-…>`` tags.
+
+    mjml-python decodes entities in attribute values and writes them back raw, so the
+    ``&quot;`` Jinja wrote for a ``"`` in an image's alt text would close the attribute in
+    the HTML. Escaped twice, it comes out escaped once.
+    """
+    def tag(match: re.Match[str]) -> str:
+        return _MJ_VALUE.sub(lambda v: '="' + v.group(1).replace("&", "&amp;") + '"',
+                             match.group(0))
+
+    return _MJ_TAG.sub(tag, source)
+
+
+_MJ_TITLE = re.compile(r"(<mj-title>)(.*?)(</mj-title>)", re.DOTALL)
+_TITLE_SLOT = "mjml-title-slot-5e0c"
 
 
 def compile_mjml(source: str, template: Path) -> str:
@@ -203,14 +229,21 @@ def compile_mjml(source: str, template: Path) -> str:
     import minify_html
     from mjml import mjml_to_html
 
+    # mjml-python copies the title's decoded text into the body's aria-label unescaped: give
+    # it a slot and put the (Jinja-escaped) title in afterwards, in <title> and aria-label.
+    title = _MJ_TITLE.search(source)
+    protected = escape_mjml_attributes(source)
+    if title:
+        protected = _MJ_TITLE.sub(lambda m: m.group(1) + _TITLE_SLOT + m.group(3), protected, 1)
     try:
-        result = mjml_to_html(source)
+        result = mjml_to_html(protected)
     except Exception as exc:  # mjml-python raises bare exceptions on malformed MJML
         raise RenderError(f"{template}: MJML could not be compiled: {exc}") from exc
     if result.errors:
         raise RenderError(f"{template}: MJML errors: {'; '.join(result.errors)}")
+    html = result.html.replace(_TITLE_SLOT, title.group(2).strip()) if title else result.html
     return str(minify_html.minify(
-        result.html,
+        html,
         keep_comments=True,            # Outlook's conditional comments live in comments
         keep_closing_tags=True,
         keep_html_and_head_opening_tags=True,

@@ -155,8 +155,9 @@ def _text(tokens: list[Token]) -> str:
     prefix: list[str] = []
     ordinal: list[int] = []
     row: list[str] = []
-    for token in tokens:
+    for index, token in enumerate(tokens):
         kind = token.type
+        before = tokens[index - 1].type if index else ""
         if kind in ("bullet_list_open", "ordered_list_open"):
             ordinal.append(int(token.attrGet("start") or 1) if kind.startswith("ordered") else 0)
         elif kind in ("bullet_list_close", "ordered_list_close"):
@@ -179,10 +180,10 @@ def _text(tokens: list[Token]) -> str:
             blocks.append(("-" * 20, ""))
         elif kind == "inline":
             text = _inline_to_text(token.children or [], refs)
-            if row is not None and token.level and _in_table(tokens, token):
+            if row is not None and token.level and before in ("th_open", "td_open"):
                 row.append(text.strip())
                 continue
-            if _is_heading(tokens, token):
+            if before == "heading_open":
                 text = f"{text}\n{'-' * len(text)}"
             blocks.append((_wrap(text, "".join(prefix), ordinal, token), "list" if ordinal else ""))
     body = ""
@@ -194,16 +195,6 @@ def _text(tokens: list[Token]) -> str:
     if refs:
         body += "\n\n" + "\n".join(f"[{n}] {url}" for n, url in enumerate(refs, start=1))
     return body
-
-
-def _is_heading(tokens: list[Token], token: Token) -> bool:
-    index = tokens.index(token)
-    return index > 0 and tokens[index - 1].type == "heading_open"
-
-
-def _in_table(tokens: list[Token], token: Token) -> bool:
-    index = tokens.index(token)
-    return index > 0 and tokens[index - 1].type in ("th_open", "td_open")
 
 
 def _wrap(text: str, prefix: str, ordinal: list[int], token: Token) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -12,17 +13,28 @@ from pipeline.config import Config, Mailbox
 from pipeline.render.email import RenderedEmail
 from pipeline.render.personalise import Reader, personalise
 
-_FORBIDDEN = ("\r", "\n", "\0", "\u2028", "\u2029", "\x85")
-
 
 def _address(box: Mailbox) -> Address:
     return Address(box.name, addr_spec=box.email)
 
 
+def header_problem(value: str) -> str | None:
+    """Why ``value`` cannot be written in a mail header (None: it can).
+
+    The one rule for ``check`` and for sending: no C0 or C1 control character (CR, LF, NUL,
+    VT, FF, ESC, NEL …) but tab, no DEL, no line or paragraph separator (U+2028, U+2029).
+    """
+    for char in value:
+        if char != "\t" and unicodedata.category(char) in ("Cc", "Zl", "Zp"):
+            return (f"a control character (U+{ord(char):04X}) cannot be sent in a mail "
+                    "header; remove it")
+    return None
+
+
 def check_header(name: str, value: str) -> str:
-    """Refuse header values that could split a header (CR, LF, NUL, line separators)."""
-    if any(c in value for c in _FORBIDDEN):
-        raise ValueError(f"{name}: line breaks and NUL are not allowed in a header value")
+    """``value``, or ValueError if ``header_problem`` finds it cannot be a header value."""
+    if why := header_problem(value):
+        raise ValueError(f"{name}: {why}")
     return value
 
 
