@@ -250,6 +250,9 @@ class Config(_Strict):
     sender: Mailbox
     reply_to: Mailbox | None = None
     contact_line: Text
+    public_phone_numbers: list[Text] = Field(default_factory=list, description=(
+        "Numbers the archive may show (the board's, partners' switchboards); any other "
+        "phone number in an issue is treated as personal data."))
     issues_dir: str = "issues"
     templates_dir: str = "templates"
     segments: list[Segment] = Field(min_length=1)

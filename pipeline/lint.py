@@ -56,6 +56,7 @@ def lint_issue(issue: Issue, rendered: RenderedIssue, config: Config,
     _lint_sections(issue, renderer, found)
     _lint_unedited(issue, config, found)
     _lint_unlisted(issue, found)
+    found.problems += _private(issue, config)
     meta_file = issue.lines.path
     budget = config.check.html_budget_kb * 1024
     for key, email in rendered.variants.items():
@@ -77,6 +78,28 @@ def lint_issue(issue: Issue, rendered: RenderedIssue, config: Config,
         _lint_html(email.html, (meta_file, 1, f"variant {key.name}"), found, headings)
     _lint_html(rendered.web_html, (meta_file, 1, "web version"), found, headings)
     return sorted(found.problems)
+
+
+def _private(issue: Issue, config: Config) -> list[Problem]:
+    """Personal data the public archive would refuse, at the line of the file it is in:
+    the sections, and what issue.yaml publishes (not the editor, who is not published)."""
+    from pipeline.privacy import check_private
+
+    found = []
+    for section in issue.sections:
+        found += check_private(section.path.read_text(encoding="utf-8", errors="replace"),
+                               config, str(section.path))
+    meta = issue.meta
+    for key, value in (("title", meta.title), ("subject", meta.subject),
+                       ("preheader", meta.preheader), ("summary", meta.summary)):
+        line = issue.lines.line((key,))
+        found += [Problem(p.path, line, key, p.message)
+                  for p in check_private(value or "", config, issue.lines.path)]
+    return [Problem(p.path, p.line, p.key,
+                    f"{p.message}: the archive is public, so it refuses this; remove it (a "
+                    "number the public may call belongs in public_phone_numbers in "
+                    "newsletter.toml)") for p in found
+            if p.message != "a template placeholder"]  # the placeholder rule says it
 
 
 def _lint_meta(issue: Issue | PartialIssue, config: Config, found: _Findings) -> None:

@@ -275,15 +275,18 @@ PERSONAL = {
 
 
 @pytest.mark.parametrize("text", list(PERSONAL))
-def test_publish_decodes_and_finds_personal_data(project: Path, text: str) -> None:
+def test_check_decodes_and_finds_personal_data(project: Path, text: str) -> None:
+    """What publish would refuse is found by check (so approve refuses it), decoded, at the
+    section's line; nothing reaches the archive."""
     write_issue(project, {"01-intro.md": INTRO + f"\nSe {text} och ring växeln "
                           "010-224 90 00 eller 020-50 50 50.\n"})
-    assert run("approve", "issues/2027-1", "--by", APPROVER).exit_code == 0
-    result = run("publish", "issues/2027-1")
+    result = run("approve", "issues/2027-1", "--by", APPROVER)
     assert result.exit_code == 1
-    assert "personal data in the page; not published" in result.output
     problems = [line for line in result.output.splitlines() if ": privacy: " in line]
-    assert [p.split(": privacy: ")[1] for p in problems] == [PERSONAL[text]], problems
+    assert [p.split(": privacy: ")[1].split(": the archive is public")[0]
+            for p in problems] == [PERSONAL[text]], problems
+    assert problems[0].startswith("issues/2027-1/01-intro.md:6: ")
+    assert run("publish", "issues/2027-1").exit_code == 1  # not approved: nothing published
     assert not (project / "archive" / "2027").exists()
 
 
@@ -471,3 +474,32 @@ def test_a_long_section_renders_in_linear_time() -> None:
         render_markdown(unit * count)
         timings.append(time.monotonic() - started)
     assert timings[1] < timings[0] * 8, timings  # 4 × the text: about 4 × the time, not 16 ×
+
+
+def test_check_and_approve_name_personal_data_at_its_line(tmp_path: Path, make_issue,
+                                                          monkeypatch) -> None:
+    """The archive would refuse it at send time; the author hears of it at check time, at
+    the line, and a number the board lists as public passes."""
+    import shutil
+
+    from pipeline.cli import main as cli_main
+    from tests.conftest import ROOT
+
+    folder = make_issue({"01-intro.md": "---\nheading: Inledning\n---\nHej.\n\n"
+                         "Ring Kim på 070-123 45 67 eller 021-39 00 00.\n"})
+    shutil.copy(ROOT / "newsletter.toml", tmp_path / "newsletter.toml")
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NEWSLETTER_DATABASE_URL", raising=False)
+    result = CliRunner().invoke(cli_main, ["check", str(folder)])
+    assert result.exit_code == 1
+    assert f"{folder / '01-intro.md'}:6: privacy: a phone number (070-123 45 67) other than " \
+           "the board's: the archive is public" in result.output
+    assert "021-39 00 00" in result.output
+    result = CliRunner().invoke(cli_main, ["approve", str(folder), "--by", "E <e@example.se>"])
+    assert result.exit_code == 1 and "privacy" in result.output
+    toml = tmp_path / "newsletter.toml"
+    toml.write_text(toml.read_text().replace("public_phone_numbers = []",
+                                             'public_phone_numbers = ["021-39 00 00"]'))
+    result = CliRunner().invoke(cli_main, ["check", str(folder)])
+    assert "070-123 45 67" in result.output and "021-39 00 00" not in result.output
