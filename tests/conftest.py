@@ -316,3 +316,13 @@ def send(store, config: Config, transport, folder: Path = EXAMPLE, **options):
     options.setdefault("transport", transport.name)
     return send_issue(store, config, folder, b"k" * 48, lambda name, edition: transport,
                       SendOptions(**options))
+
+
+def addressee(message: bytes) -> str:
+    """The address in a message's To: header, however the header is folded."""
+    import email
+    import email.policy
+
+    head = message.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+    parsed = email.message_from_bytes(head, policy=email.policy.default)
+    return str(parsed["To"].addresses[0].addr_spec)

@@ -17,7 +17,7 @@ from pipeline.cli import main
 from pipeline.config import load_config
 from pipeline.deliver import ledger
 from pipeline.deliver.models import DeliveryState, EntryState
-from tests.conftest import ROOT, fresh_database_url
+from tests.conftest import ROOT, addressee, fresh_database_url
 from tests.test_crash import fill
 from tests.test_editions import APPROVE, SECRET, project  # noqa: F401  (the fixture)
 
@@ -37,8 +37,7 @@ def test_four_workers_share_a_delivery_exactly_once(project: Path, tmp_path: Pat
     assert done.returncode == 0, done.stdout + done.stderr
     assert "delivery 1 is finished (4000 sent); 4000 sent now." in done.stdout
     files = list((project / "outbox").glob("*.eml"))
-    to = Counter(line for f in files for line in f.read_bytes().split(b"\r\n")
-                 if line.startswith(b"To: "))
+    to = Counter(addressee(f.read_bytes()) for f in files)
     assert len(files) == 4000 and len(to) == 4000 and set(to.values()) == {1}
     delivery = ledger.current_delivery(store, "2027-1")
     assert delivery is not None and delivery.state == DeliveryState.FINISHED
