@@ -26,6 +26,7 @@ from pipeline.edition import (
     store_edition,
 )
 from pipeline.errors import NewsletterError
+from pipeline.issue import Issue
 
 VOID = "godkännandet gäller inte längre"
 
@@ -46,19 +47,13 @@ def approver(by: str) -> str:
 
 def approve_issue(store: Any, config: Config, folder: Path, by: str) -> Edition:
     """Check, render and store the edition with its approval; refuse on any check error."""
-    from pipeline.lint import check_issue
-
     who = approver(by)
     address = parseaddr(who)[1]
     allowed = [a.lower() for a in config.approval.approvers]
     if allowed and address not in allowed:
         raise ApprovalError(f"{address} får inte godkänna nummer: [approval] approvers i "
                             f"newsletter.toml nämner {', '.join(allowed)}")
-    result = check_issue(folder, config)
-    if result.errors or result.rendered is None:
-        raise ApprovalError(f"{folder}: `newsletter check` hittar {len(result.errors)} fel; "
-                            "rätta dem innan numret godkänns", result.errors)
-    issue = result.rendered.issue
+    issue = _clean(folder, config, "rätta dem innan numret godkänns")
     if config.approval.four_eyes and address == issue.meta.editor.email.lower():
         raise ApprovalError(f"{address} är numrets redaktör (editor i issue.yaml); en annan "
                             "person ska godkänna det ([approval] four_eyes)")
@@ -93,8 +88,6 @@ def approval_state(store: Any, config: Config, folder: Path) -> ApprovalState:
 def edition_for_send(store: Any, config: Config, folder: Path) -> Edition:
     """The edition a new delivery sends: the valid approved one, or (when approval is not
     required) one made now from a clean check. Refuses with the reason otherwise."""
-    from pipeline.lint import check_issue
-
     state = approval_state(store, config, folder)
     if state.valid:
         assert state.edition is not None
@@ -106,8 +99,16 @@ def edition_for_send(store: Any, config: Config, folder: Path) -> Edition:
                                 "`newsletter approve`", problems_of(state.changed, folder.name))
         raise ApprovalError(f"{folder.name} är inte godkänt: en annan person godkänner det med "
                             f'`newsletter approve {folder} --by "Namn <adress>"`')
+    issue = _clean(folder, config, "inget skickades")
+    return store_edition(store, build_edition(issue, config))
+
+
+def _clean(folder: Path, config: Config, then: str) -> Issue:
+    """The issue, if `newsletter check` finds no error in it; else ApprovalError."""
+    from pipeline.lint import check_issue
+
     result = check_issue(folder, config)
     if result.errors or result.rendered is None:
-        raise ApprovalError(f"{folder}: `newsletter check` finds {len(result.errors)} "
-                            "error(s); nothing was sent", result.errors)
-    return store_edition(store, build_edition(result.rendered.issue, config))
+        raise ApprovalError(f"{folder}: `newsletter check` hittar {len(result.errors)} fel; "
+                            f"{then}", result.errors)
+    return result.rendered.issue

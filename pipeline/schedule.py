@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from pipeline.audience.models import Setting
 from pipeline.audience.store import Store, database_url
 from pipeline.config import Config, load_config
+from pipeline.deliver.lease import process_gone
 from pipeline.deliver.models import DeliveryState
 from pipeline.errors import NewsletterError
 
@@ -251,7 +252,7 @@ class SchedulerLock:
                 return
             holder, _, beat = current.value.partition("|")
             age = time.time() - int(beat or 0)
-            if holder != self.me and age < STALE_SECONDS and _alive(holder):
+            if holder != self.me and age < STALE_SECONDS and not process_gone(holder):
                 raise NewsletterError(f"another scheduler ({holder}) is running against this "
                                       f"database (heartbeat {age:.0f} s ago); stop it first")
             current.value = self._value()  # ours, or a stale one taken over
@@ -267,20 +268,6 @@ class SchedulerLock:
             row = session.get(Setting, LOCK_KEY)
             if row is not None and row.value.startswith(self.me + "|"):
                 session.delete(row)
-
-
-def _alive(holder: str) -> bool:
-    """False only when the holder ran on this host and its process is gone (killed)."""
-    host, _, pid = holder.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def pause_running(store: Store) -> int:
