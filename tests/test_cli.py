@@ -106,6 +106,29 @@ def test_every_command_has_help_an_example_and_a_readme_entry() -> None:
         assert f"newsletter {name}" in readme, f"{name}: not documented in README.md"
 
 
+def test_every_command_is_a_row_of_the_readme_commands_table() -> None:
+    """Parsed as Markdown: a blank line inside the table would turn its rows into a
+    paragraph, which a plain text search cannot see."""
+    from markdown_it import MarkdownIt
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Commands", 1)[1].split("\n## ", 1)[0]
+    tokens = MarkdownIt("commonmark").enable("table").parse(section)
+    first_cells, column = [], 0
+    for token in tokens:
+        if token.type == "tr_open":
+            column = 0
+        elif token.type == "td_open":
+            column += 1
+        elif token.type == "inline" and column == 1:
+            first_cells.append(token.content)
+    first = " ".join(first_cells)
+    groups = {name for name, command in _commands(main) if isinstance(command, click.Group)}
+    for name, _command in _commands(main):
+        if name not in groups:
+            assert f"newsletter {name}" in first, f"{name}: no row in the Commands table"
+
+
 def test_help_is_fast_because_stages_load_lazily() -> None:
     code = ("import sys, pipeline.cli; heavy = {'mjml', 'css_inline', 'markdown_it', 'nh3', "
             "'pydantic', 'PIL', 'jinja2', 'yaml'} & set(sys.modules); print(sorted(heavy))")
