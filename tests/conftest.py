@@ -326,3 +326,16 @@ def addressee(message: bytes) -> str:
     head = message.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
     parsed = email.message_from_bytes(head, policy=email.policy.default)
     return str(parsed["To"].addresses[0].addr_spec)
+
+
+def cli_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, secret: str) -> Path:
+    """A project (templates, newsletter.toml; its own register, outbox and archive) the CLI
+    runs in, with no database or config from the environment."""
+    root = tmp_path / "project"
+    shutil.copytree(ROOT / "templates", root / "templates")
+    shutil.copy(ROOT / "newsletter.toml", root / "newsletter.toml")
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("NEWSLETTER_DATABASE_URL", raising=False)
+    monkeypatch.delenv("NEWSLETTER_CONFIG", raising=False)
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", secret)
+    return root

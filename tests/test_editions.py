@@ -32,7 +32,7 @@ from pipeline.deliver.models import DeliveryState, LedgerEntry
 from pipeline.edition import load_edition
 from pipeline.errors import database_error
 from pipeline.render.personalise import Reader, personalise
-from tests.conftest import ROOT, fresh_database_url, start_delivery
+from tests.conftest import ROOT, cli_project, fresh_database_url, start_delivery
 from tests.test_crash import fill
 
 SECRET = "s" * 48
@@ -41,15 +41,9 @@ APPROVE = ["approve", "issues/2027-1", "--by", "Eva Granskare <eva@example.se>"]
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A project copy with its own register, outbox and archive; the CLI runs in it."""
-    root = tmp_path / "project"
-    shutil.copytree(ROOT / "templates", root / "templates")
+    """A project copy with the example issue; the CLI runs in it."""
+    root = cli_project(tmp_path, monkeypatch, SECRET)
     shutil.copytree(ROOT / "issues" / "2027-1", root / "issues" / "2027-1")
-    shutil.copy(ROOT / "newsletter.toml", root / "newsletter.toml")
-    monkeypatch.chdir(root)
-    monkeypatch.delenv("NEWSLETTER_DATABASE_URL", raising=False)
-    monkeypatch.delenv("NEWSLETTER_CONFIG", raising=False)
-    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
     return root
 
 

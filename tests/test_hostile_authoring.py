@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from pipeline.cli import main
-from tests.conftest import BASE_ISSUE, ROOT, png
+from tests.conftest import BASE_ISSUE, ROOT, cli_project, png
 
 CONFIG = str(ROOT / "newsletter.toml")
 SECRET = "s" * 48
@@ -47,14 +47,7 @@ def check(folder: Path) -> Result:
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project (templates, newsletter.toml, SQLite register, archive) the CLI runs in."""
-    root = tmp_path / "project"
-    shutil.copytree(ROOT / "templates", root / "templates")
-    shutil.copy(ROOT / "newsletter.toml", root / "newsletter.toml")
-    monkeypatch.chdir(root)
-    monkeypatch.delenv("NEWSLETTER_DATABASE_URL", raising=False)
-    monkeypatch.delenv("NEWSLETTER_CONFIG", raising=False)
-    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
-    return root
+    return cli_project(tmp_path, monkeypatch, SECRET)
 
 
 def write_issue(root: Path, changes: dict[str, str | bytes | None] | None = None) -> Path:
@@ -480,7 +473,6 @@ def test_check_and_approve_name_personal_data_at_its_line(tmp_path: Path, make_i
                                                           monkeypatch) -> None:
     """The archive would refuse it at send time; the author hears of it at check time, at
     the line, and a number the board lists as public passes."""
-    import shutil
 
     from pipeline.cli import main as cli_main
     from tests.conftest import ROOT

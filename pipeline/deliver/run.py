@@ -164,13 +164,19 @@ def _stored(edition: Edition) -> Edition:
 
 def _publish(store: Store, config: Config, edition: Edition) -> str | None:
     """Make archive/ show this edition before anything is sent; the reason if it cannot."""
-    from pipeline.archive import ArchiveError, archived_edition, build_archive, publish_edition
+    from pipeline.archive import (
+        ArchiveError,
+        archive_root,
+        archived_edition,
+        build_archive,
+        publish_edition,
+    )
 
     shown, exists_ = archived_edition(config, edition)
     force = exists_ and shown != edition.digest and not _was_sent(store, shown)
     try:
         result = publish_edition(edition, config, force=force)
-        if result.status != "unchanged" or not (config.root / "archive" / "index.html").exists():
+        if result.status != "unchanged" or not (archive_root(config) / "index.html").exists():
             build_archive(config)
     except ArchiveError as exc:
         return (f"not sent: the archive cannot show this edition ({exc.message}); the web "
