@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import IO, Any
 
 import click
 
@@ -33,7 +34,9 @@ class Problem:
     severity: Severity = Severity.ERROR
 
     def __str__(self) -> str:
-        prefix = "warning: " if self.severity is Severity.WARNING else ""
+        from pipeline.i18n import _
+
+        prefix = _("warning: ") if self.severity is Severity.WARNING else ""
         return f"{self.path}:{self.line}: {prefix}{self.key}: {self.message}"
 
 
@@ -43,6 +46,12 @@ class NewsletterError(click.ClickException):
     def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
         super().__init__(message)
         self.problems: list[Problem] = sorted(problems or [])
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        from pipeline.i18n import _
+
+        click.echo(_("Error: %(message)s") % {"message": self.format_message()},
+                   file=file, err=file is None)
 
     def format_message(self) -> str:
         if not self.problems:

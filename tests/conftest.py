@@ -12,6 +12,9 @@ from pipeline.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "issues" / "2027-1"
+# The command line speaks newsletter.toml's language (Swedish). Most tests read its messages
+# in the English source; tests of the Swedish texts pass --lang sv (tests/test_messages.py).
+os.environ["NEWSLETTER_LANG"] = "en"
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",

@@ -11,10 +11,10 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
+from pipeline import i18n
 from pipeline.audience.store import Store
 from pipeline.config import Config
-from pipeline.web import i18n
-from pipeline.web.i18n import LOCALES, negotiate
+from pipeline.i18n import LOCALES, negotiate
 from tests.conftest import ROOT
 from tests.webserver import request, served
 
@@ -24,7 +24,7 @@ SWEDISH = LOCALES / "sv" / "LC_MESSAGES" / "messages.po"
 def source_messages() -> set[str]:
     """What `pybabel extract -F babel.cfg` would find: the code's and templates' msgids."""
     found: set[str] = set()
-    for folder, method in ((ROOT / "pipeline" / "web", "python"),
+    for folder, method in ((ROOT / "pipeline", "python"),
                            (ROOT / "templates" / "service", "jinja2")):
         pattern = "**.py" if method == "python" else "**.j2"
         for _, _, message, _, _ in extract_from_dir(folder, [(pattern, method)]):

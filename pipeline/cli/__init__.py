@@ -56,15 +56,17 @@ def check(issue: Path, config_file: Path | None) -> None:
     Example:
         newsletter check issues/2027-1
     """
+    from pipeline.i18n import _
     from pipeline.lint import check_issue
 
     result = check_issue(issue, load(config_file))
     for problem in result.problems:
         click.echo(str(problem))
     variants = len(result.rendered.variants) if result.rendered else 0
-    summary = (f"{issue}: {len(result.errors)} error(s), {len(result.warnings)} warning(s), "
-               f"{variants} variant(s) rendered")
-    click.echo(summary)
+    click.echo(_("%(issue)s: %(errors)d error(s), %(warnings)d warning(s), %(variants)d "
+                 "variant(s) rendered") % {"issue": issue, "errors": len(result.errors),
+                                           "warnings": len(result.warnings),
+                                           "variants": variants})
     if result.errors:
         raise SystemExit(1)
 

@@ -18,7 +18,20 @@ issue_argument = click.argument(
     "issue", type=click.Path(file_okay=False, path_type=Path), metavar="ISSUE")
 
 
+def _language(context: click.Context, _: click.Parameter, value: str | None) -> str | None:
+    from pipeline.i18n import use_language
+
+    if value:  # before newsletter.toml is read, so its own errors speak this language too
+        use_language(value)
+    context.meta["newsletter.language"] = value
+    return value
+
+
 def config_option(func: F) -> F:
+    func = click.option(
+        "--lang", type=click.Choice(["sv", "en"]), default=None, expose_value=False,
+        envvar="NEWSLETTER_LANG", show_envvar=True, callback=_language, is_eager=True,
+        help="Language of the messages (default: newsletter.toml's language, Swedish).")(func)
     return click.option(
         "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
         default=None, envvar="NEWSLETTER_CONFIG", show_envvar=True,
@@ -26,9 +39,18 @@ def config_option(func: F) -> F:
 
 
 def load(path: Path | None) -> Config:
+    """newsletter.toml; messages from here on speak its language unless --lang said one."""
     from pipeline.config import load_config
+    from pipeline.i18n import use_language
 
-    return load_config(path)
+    context = click.get_current_context(silent=True)
+    chosen = context.meta.get("newsletter.language") if context else None
+    if not chosen:
+        use_language("sv")
+    config = load_config(path)
+    if not chosen:
+        use_language(config.language)
+    return config
 
 
 def open_store(config: Config) -> Store:

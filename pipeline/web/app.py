@@ -34,8 +34,8 @@ from starlette.routing import Route
 
 from pipeline.audience.store import Store
 from pipeline.config import Config
+from pipeline.i18n import LANGUAGES, Gettext, load_translations, negotiate
 from pipeline.web.guards import RateLimit, has_control, is_stamp, same
-from pipeline.web.i18n import LANGUAGES, Gettext, load_translations, negotiate
 from pipeline.web.mailer import Mailer
 
 MAX_FORM_BYTES = 8192

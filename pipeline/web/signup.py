@@ -30,9 +30,9 @@ from pipeline.audience.signup import (
     request_subscription,
 )
 from pipeline.audience.tokens import Purpose, TokenError, make_token, read_token
+from pipeline.i18n import Gettext
 from pipeline.web.app import Form, Site, TooLarge, one
 from pipeline.web.guards import same
-from pipeline.web.i18n import Gettext
 
 Errors = dict[str, str]  # the id of the field to fix → what to do
 

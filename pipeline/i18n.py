@@ -1,5 +1,9 @@
-"""The service's texts: English in the code and templates, Swedish from a gettext catalogue.
+"""The pipeline's texts: English in the code and templates, Swedish from a gettext catalogue.
 
+One catalogue serves the web service and the command line. The web service picks a
+language per request (``negotiate``); the command line sets one for the whole run
+(``use_language``: ``--lang``, ``NEWSLETTER_LANG`` or newsletter.toml's ``language``), and
+messages built anywhere in the pipeline go through ``_``.
 ``locale/<lang>/LC_MESSAGES/messages.po`` is the standard format translators' tools read
 (extract new strings with ``pybabel extract -F babel.cfg``). The catalogue is compiled in
 memory at start, so there is no build step and no ``.mo`` file to forget. A string missing
@@ -57,3 +61,20 @@ def negotiate(accept_language: str | None, default: str = LANGUAGES[0]) -> str:
         if language in LANGUAGES:
             return language
     return default
+
+
+_active: list[NullTranslations] = [NullTranslations()]
+
+
+def use_language(language: str) -> None:
+    """Speak ``language`` in every message built from now on (English if it has no catalogue)."""
+    _active[0] = load_translations(language if language in LANGUAGES else "en")
+
+
+def _(message: str) -> str:
+    """``message`` in the active language; ``%(name)s`` placeholders are filled in after."""
+    return _active[0].gettext(message)
+
+
+def ngettext(singular: str, plural: str, count: int) -> str:
+    return _active[0].ngettext(singular, plural, count)
