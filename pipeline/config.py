@@ -122,6 +122,7 @@ class FocusArea(_Strict):
     slug: Slug
     name: Text
     goal: Text
+    short: Text | None = Field(None, description="A word or two for variant names: hälsa.")
 
 
 class CheckSettings(_Strict):

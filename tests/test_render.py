@@ -175,3 +175,19 @@ def test_template_errors_name_the_template_and_line(config: Config, tmp_path: Pa
         render_issue(load_issue(EXAMPLE, broken), broken)
     assert str(caught.value.problems[0]).startswith(
         f"{templates}/partials/footer.mjml.j2:2: template: ")
+
+
+def test_variants_have_names_a_communicator_reads(config: Config) -> None:
+    from pipeline.issue import load_issue
+    from pipeline.render.variants import VariantKey, variant_keys, variant_label
+
+    issue = load_issue(EXAMPLE, config)
+    labels = {key.name: variant_label(key, issue, config) for key in variant_keys(issue, config)}
+    assert labels["general"] == "Prenumeranter"
+    assert labels["connected+halsa-och-vald"] == "Anslutna aktörer · fokus på hälsa och våld"
+    assert labels["connected+makt-och-ekonomi+utbildning-och-omsorg"] == \
+        "Anslutna aktörer · fokus på makt, ekonomi, utbildning och omsorg"
+    assert variant_label("connected+halsa-och-vald", issue, config, short=True) == \
+        "Anslutna aktörer · hälsa, våld"
+    assert variant_label(VariantKey("connected"), issue, config, short=True) == \
+        "Anslutna aktörer · inget eget fokus"

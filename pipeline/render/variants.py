@@ -27,6 +27,33 @@ class VariantKey:
         """File-name-safe label, e.g. ``general`` or ``connected+halsa-och-vald``."""
         return "+".join((self.segment, *self.focus_sections))
 
+    @classmethod
+    def parse(cls, name: str) -> VariantKey:
+        segment, *sections = name.split("+")
+        return cls(segment, tuple(sections))
+
+
+def variant_label(key: VariantKey | str, issue: Issue, config: Config,
+                  short: bool = False) -> str:
+    """The variant as a communicator names it: "Prenumeranter", "Anslutna aktörer · fokus på
+    hälsa och våld" (``short``: "Anslutna aktörer · hälsa, våld", for test subjects)."""
+    key = VariantKey.parse(key) if isinstance(key, str) else key
+    try:
+        segment = config.segment(key.segment)
+    except (StopIteration, KeyError):
+        return key.name
+    if not segment.focus:
+        return segment.name
+    covered = {area for section in issue.sections if section.id in key.focus_sections
+               for area in section.front.focus}
+    areas = [area.short or area.name for area in config.focus_areas if area.slug in covered]
+    if not areas:
+        return f"{segment.name} · {'inget eget fokus' if short else 'inget av numrets fokus'}"
+    if short:
+        return f"{segment.name} · {', '.join(areas)}"
+    listed = ", ".join(areas[:-1]) + f" och {areas[-1]}" if len(areas) > 1 else areas[0]
+    return f"{segment.name} · fokus på {listed}"
+
 
 def variant_key(issue: Issue, config: Config, segment: str,
                 focus_areas: frozenset[str] | set[str] = frozenset()) -> VariantKey:
