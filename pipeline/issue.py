@@ -213,7 +213,7 @@ def load_issue(folder: str | Path, config: Config) -> Issue:
         problems.append(Problem(str(meta_file), lines.line(("number",)), "number",
                                 f"{meta.number} does not match the folder name "
                                 f"'{folder.name}'"))
-    listed = meta.sections if meta else _listed_sections(data)
+    listed = meta.sections if meta else _listed_sections(data, folder)
     seen: set[str] = set()
     for index, name in enumerate(listed):
         where = (str(meta_file), lines.line(("sections", index)), f"sections[{index}]")
@@ -239,11 +239,13 @@ def load_issue(folder: str | Path, config: Config) -> Issue:
     return Issue(folder, year, meta, tuple(sections), lines)
 
 
-def _listed_sections(data: Any) -> list[str]:
-    """Section files named by an issue.yaml that failed validation, to check them too."""
+def _listed_sections(data: Any, folder: Path) -> list[str]:
+    """Section files named by an issue.yaml that failed validation, to check them too; every
+    Markdown file in the folder if it names none (a broken issue.yaml hides nothing)."""
     listed = data.get("sections") if isinstance(data, dict) else None
     if not isinstance(listed, list):
-        return []
+        return sorted(file.name for file in folder.glob("*.md")
+                      if file.is_file() and not file.name.startswith("."))
     return [name for name in listed if isinstance(name, str) and ".." not in name
             and not name.startswith("/")]
 

@@ -12,18 +12,18 @@ turns every error into a ``Problem`` with ``path:line: key: message``.
 
 from __future__ import annotations
 
-import difflib
 import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Any, TypeVar
 
 import yaml
 from PIL import Image as PILImage
 from pydantic import BaseModel, ValidationError
 
 from pipeline.errors import Problem
+from pipeline.hints import schema_message, yaml_fix
 
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -117,11 +117,8 @@ def load_yaml(text: str, lines: Lines, first_line: int = 1) -> tuple[Any, list[P
         line = (exc.problem_mark.line + 1 if exc.problem_mark else 1) + offset
         return None, [Problem(lines.path, line, "yaml", str(exc.problem))]
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = (mark.line + 1 if mark else 1) + offset
-        what = " ".join(p for p in (exc.context, exc.problem) if p)
-        hint = f"{what}; check the indentation and quoting"
-        return None, [Problem(lines.path, line, "yaml", hint)]
+        line, hint = yaml_fix(exc, text)
+        return None, [Problem(lines.path, line + 1 + offset, "yaml", hint)]
     except yaml.YAMLError as exc:
         return None, [Problem(lines.path, first_line, "yaml", str(exc))]
     return data, problems
@@ -235,46 +232,8 @@ def validate(model: type[M], data: Any, lines: Lines) -> tuple[M | None, list[Pr
         for err in exc.errors(include_url=False):
             loc: Loc = tuple(p for p in err["loc"] if isinstance(p, str | int) and p != "[key]")
             problems.append(Problem(lines.path, lines.line(loc), format_loc(loc),
-                                    _message(model, err["type"], loc, err["msg"])))
+                                    schema_message(model, err, loc)))
         return None, problems
-
-
-def _message(model: type[BaseModel], kind: str, loc: Loc, msg: str) -> str:
-    if kind == "missing":
-        return "field required"
-    if kind == "extra_forbidden":
-        known = _fields_at(model, loc[:-1])
-        hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
-        if hint:
-            return f"unknown key; did you mean '{hint[0]}'?"
-        return f"unknown key; allowed keys: {', '.join(known)}"
-    msg = msg.removeprefix("Value error, ")
-    return msg[:1].lower() + msg[1:]
-
-
-def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
-    """Field names of the (nested) model found at ``loc``."""
-    current: Any = model
-    for part in loc:
-        while get_origin(current) is not None and not isinstance(part, int):
-            current = next((a for a in get_args(current) if _is_model(a) or get_origin(a)),
-                           current)
-            if get_origin(current) is None:
-                break
-        if isinstance(part, int):
-            args = get_args(current)
-            current = args[0] if args else current
-        elif _is_model(current) and part in current.model_fields:
-            current = current.model_fields[part].annotation
-        else:
-            return []
-    while get_origin(current) is not None:
-        current = next((a for a in get_args(current) if _is_model(a)), None)
-    return list(current.model_fields) if _is_model(current) else []
-
-
-def _is_model(tp: Any) -> bool:
-    return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 
 _TABLE = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"]+)\s*\]\]?")
