@@ -25,7 +25,7 @@ from pipeline.render.markdown import Link
 from pipeline.render.mime import header_problem
 from pipeline.render.personalise import PLACEHOLDERS, placeholder, unresolved
 from pipeline.sendtime import send_time_notes
-from pipeline.source import Lines, load_yaml
+from pipeline.source import Lines, image_problem, load_yaml
 
 UNEDITED = "still the placeholder text from `newsletter new`; write the issue's own text"
 SKELETON_FIELDS = ("title", "subject", "preheader")  # send_at and editor are real values
@@ -154,9 +154,8 @@ def _lint_sections(issue: Issue | PartialIssue, renderer: Renderer, found: _Find
                 if not image.src.startswith("https://"):
                     found.add(Rule.IMAGE, path, image.line, "image",
                               f"{image.src} must be https:// or a file in images/")
-            elif not (folder / image.src).is_file():
-                found.add(Rule.IMAGE, path, image.line, "image",
-                          f"{image.src} not found in {folder}")
+            elif (why := image_problem(folder, image.src)) is not None:
+                found.add(Rule.IMAGE, path, image.line, "image", f"{image.src} {why}")
         for token in (placeholder(n) for n in PLACEHOLDERS):
             if token in section.body:
                 found.add(Rule.PLACEHOLDER, path, section.body_line, "body",

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from pipeline.errors import Problem
 from pipeline.hints import schema_message, yaml_fix
+from pipeline.i18n import _
 
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -189,11 +190,30 @@ def image_problem(folder: Path, src: str) -> str | None:
     """Why the image ``src`` a section names cannot be used (None: it can)."""
     if why := unsafe_path(folder, src):
         return why
+    if (actual := _named_otherwise(folder, src)) is not None:
+        return _("not found, but %(actual)s is: write the name exactly as the file is named "
+                 "(the web server tells capital letters apart, even if your computer does "
+                 "not)") % {"actual": actual}
     if not (folder / src).is_file():
-        return f"not found in {folder}"
+        return _("not found in %(folder)s") % {"folder": folder}
     if raster_format(folder / src) is None:
-        return f"is {NOT_RASTER}; export it as one of those"
+        return _("is %(what)s; export it as one of those") % {"what": NOT_RASTER}
     return None
+
+
+def _named_otherwise(folder: Path, src: str) -> str | None:
+    """The file's real name if ``src`` differs from it only in capital letters. macOS and
+    Windows find ``Bild.JPG`` as ``bild.jpg``; the Linux server that publishes does not."""
+    path = PurePosixPath(src)
+    parent = folder.joinpath(*path.parts[:-1])
+    try:
+        names = [entry.name for entry in parent.iterdir()]
+    except OSError:
+        return None
+    if path.name in names:
+        return None
+    same = [name for name in names if name.casefold() == path.name.casefold()]
+    return str(path.with_name(same[0])) if same else None
 
 
 def image_folder_problems(folder: Path, checked: set[str]) -> list[Problem]:

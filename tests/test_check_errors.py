@@ -127,6 +127,15 @@ CASES: dict[str, tuple[dict[str, str | bytes | None], list[str]]] = {
         f"{P}:6: focus[1]: 'miljo' is not a focus area; use one of ekonomi, halsa, makt, "
         "omsorg, utbildning, vald",
     ]),
+    "focus area written with å, ä or ö": (picture("focus: [halsa]", "focus: [hälsa]"), [
+        f"{P}:6: focus[0]: 'hälsa' is not a focus area; did you mean 'halsa'? Focus areas are "
+        "written without å, ä and ö: ekonomi, halsa, makt, omsorg, utbildning, vald",
+    ]),
+    "image name in other capitals": (picture("images/a.png", "images/A.png"), [
+        f"{P}:4: image.src: 'images/A.png' not found, but images/a.png is: write the name "
+        "exactly as the file is named (the web server tells capital letters apart, even if "
+        "your computer does not)",
+    ]),
     "unknown audience": (intro("Text.\n", "heading: Inledning\naudience: alla\n"), [
         f"{I}:3: audience: 'alla' is not 'all' or a segment (connected, general)",
     ]),
@@ -152,6 +161,16 @@ CASES: dict[str, tuple[dict[str, str | bytes | None], list[str]]] = {
     ]),
     "markdown image missing": (intro("Se ![Karta](images/karta.png).\n"), [
         f"{I}:4: image: images/karta.png not found in {{d}} [image]",
+    ]),
+    "link on a later line of its paragraph": (
+        intro("Första raden.\nAndra raden.\nSe [klicka här](https://example.se/k).\n"), [
+            f"{I}:6: link: 'klicka här' does not say where the link goes; describe the target "
+            "[link-text]",
+        ]),
+    "markdown image name in other capitals": (intro("Se ![Karta](images/A.PNG).\n"), [
+        f"{I}:4: image: images/A.PNG not found, but images/a.png is: write the name exactly "
+        "as the file is named (the web server tells capital letters apart, even if your "
+        "computer does not) [image]",
     ]),
     "vague link text": (intro("Om konferensen: [klicka här](https://example.se/k).\n"), [
         f"{I}:4: link: 'klicka här' does not say where the link goes; describe the target "
