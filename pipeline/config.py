@@ -92,6 +92,9 @@ class Rule(StrEnum):
     UNLISTED_SECTION = "unlisted-section"
     SCRIPT = "script"
     HEADER = "header"
+    RAW_HTML = "raw-html"
+    ALT_TEXT = "alt-text"
+    EMPTY_FOCUS = "empty-focus"
 
 
 DEFAULT_SEVERITY: dict[Rule, Severity] = {rule: Severity.ERROR for rule in Rule} | {
@@ -99,6 +102,7 @@ DEFAULT_SEVERITY: dict[Rule, Severity] = {rule: Severity.ERROR for rule in Rule}
     Rule.NOTICE_EXPIRED: Severity.WARNING,
     Rule.SEND_TIME: Severity.WARNING,
     Rule.UNLISTED_SECTION: Severity.WARNING,
+    Rule.EMPTY_FOCUS: Severity.WARNING,
 }
 
 
@@ -116,6 +120,9 @@ class Segment(_Strict):
     name: Text
     reason: Text = Field(description="Footer line: why this reader gets the newsletter.")
     focus: bool = False
+    empty_focus: Text | None = Field(None, description=(
+        "The line 'Ert fokus' shows a reader whose focus areas match no section of the issue "
+        "(without it that reader gets no 'Ert fokus' block, and check warns)."))
 
 
 class FocusArea(_Strict):

@@ -20,6 +20,7 @@ import jinja2
 from pipeline.config import Config, Rule
 from pipeline.errors import IssueError, Problem, RenderError, Severity
 from pipeline.issue import Issue, PartialIssue, load_issue
+from pipeline.lint_text import lint_alt, lint_text
 from pipeline.render.email import RenderedIssue, Renderer, render_issue
 from pipeline.render.markdown import Link
 from pipeline.render.mime import header_problem
@@ -56,6 +57,7 @@ def lint_issue(issue: Issue, rendered: RenderedIssue, config: Config,
     _lint_sections(issue, renderer, found)
     _lint_unedited(issue, config, found)
     _lint_unlisted(issue, found)
+    lint_text(issue, config, found)
     found.problems += _private(issue, config)
     meta_file = issue.lines.path
     budget = config.check.html_budget_kb * 1024
@@ -146,6 +148,7 @@ def _lint_sections(issue: Issue | PartialIssue, renderer: Renderer, found: _Find
             found.add(Rule.LINK_TEXT, path, bare.line, "link",
                       f"bare URL {bare.url}; write [descriptive text]({bare.url})")
         for image in body.images:
+            lint_alt(image.alt, image.src, str(path), image.line, found)
             if not image.alt.strip():
                 found.add(Rule.IMAGE, path, image.line, "image",
                           f"{image.src} has no alt text; write "
@@ -351,6 +354,7 @@ def check_issue(folder: Path, config: Config, renderer: Renderer | None = None) 
             _lint_sections(exc.partial, renderer, found)
             _lint_unedited(exc.partial, config, found)
             _lint_unlisted(exc.partial, found)
+            lint_text(exc.partial, config, found)
         return CheckResult(sorted(found.problems))
     except RenderError as exc:
         return CheckResult(exc.problems or [Problem(str(folder), 1, "issue", exc.message)])

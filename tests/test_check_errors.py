@@ -159,7 +159,7 @@ CASES: dict[str, tuple[dict[str, str | bytes | None], list[str]]] = {
         f"{I}:4: image: images/a.png has no alt text; write ![what the image shows]"
         "(images/a.png) [image]",
     ]),
-    "markdown image missing": (intro("Se ![Karta](images/karta.png).\n"), [
+    "markdown image missing": (intro("Se ![Karta över länet](images/karta.png).\n"), [
         f"{I}:4: image: images/karta.png not found in {{d}} [image]",
     ]),
     "link on a later line of its paragraph": (
