@@ -87,6 +87,15 @@ def test_new_creates_the_next_issue_with_a_proposed_time(config: Config, tmp_pat
     assert new_issue(site, date(2026, 11, 26))[0].name == "2027-3"
 
 
+def test_the_first_issue_is_named_after_its_send_time(config: Config, tmp_path: Path) -> None:
+    """With no issue yet, late in a year: the next send is in February, so 2027-1."""
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    site = config.model_copy(update={"root": tmp_path})
+    folder, send_at = new_issue(site, date(2026, 11, 30))
+    assert (folder.name, send_at) == ("2027-1", datetime(2027, 2, 9, 9, 0))
+    assert new_issue(site, date(2026, 11, 30))[0].name == "2027-2"
+
+
 def test_schedule_lists_marks_and_unmarks(store: Store, config: Config, tmp_path: Path) -> None:
     shutil.copytree(ROOT / "templates", tmp_path / "templates")
     shutil.copytree(ROOT / "issues", tmp_path / "issues")
