@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from pipeline.errors import ConfigError, Problem, Severity
+from pipeline.i18n import _
 from pipeline.source import Lines, toml_lines, validate
 
 DEFAULT_CONFIG = "newsletter.toml"
@@ -36,19 +37,20 @@ _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 def _email(value: str) -> str:
     if not _EMAIL.match(value):
-        raise ValueError(f"'{value}' is not an email address")
+        raise ValueError(_("'%(value)s' is not an email address") % {"value": value})
     return value
 
 
 def _https(value: str) -> str:
     if not value.startswith("https://") or any(c.isspace() for c in value):
-        raise ValueError(f"'{value}' must be an absolute https:// URL")
+        raise ValueError(_("'%(value)s' must be an absolute https:// URL") % {"value": value})
     return value.rstrip("/")
 
 
 def _slug(value: str) -> str:
     if not _SLUG.match(value):
-        raise ValueError(f"'{value}' is not a slug (lower-case letters, digits and hyphens)")
+        raise ValueError(_("'%(value)s' is not a slug (lower-case letters, digits and "
+                           "hyphens)") % {"value": value})
     return value
 
 
@@ -63,7 +65,7 @@ def _timezone(value: str) -> str:
 
 def _one_line(value: str) -> str:
     if any(c in value for c in "\r\n\0\u2028\u2029"):
-        raise ValueError("must be a single line")
+        raise ValueError(_("must be a single line"))
     return value
 
 

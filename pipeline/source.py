@@ -56,13 +56,14 @@ class _StrictLoader(yaml.SafeLoader):
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         event: Any = self.peek_event()  # type: ignore[no-untyped-call]
         if isinstance(event, yaml.AliasEvent):
-            raise _Refused(f"an alias (*{event.anchor}); anchors and aliases are not allowed, "
-                           "write the value out", event.start_mark)
+            raise _Refused(_("an alias (*%(name)s); anchors and aliases are not allowed, "
+                             "write the value out") % {"name": event.anchor}, event.start_mark)
         if getattr(event, "anchor", None):
-            raise _Refused(f"an anchor (&{event.anchor}); anchors and aliases are not allowed, "
-                           "write the value out", event.start_mark)
+            raise _Refused(_("an anchor (&%(name)s); anchors and aliases are not allowed, "
+                             "write the value out") % {"name": event.anchor}, event.start_mark)
         if self.depth >= MAX_DEPTH:
-            raise _Refused(f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+            raise _Refused(_("nested more than %(depth)d levels deep") % {"depth": MAX_DEPTH},
+                           event.start_mark)
         self.depth += 1
         try:
             return super().compose_node(parent, index)
@@ -104,8 +105,9 @@ def load_yaml(text: str, lines: Lines, first_line: int = 1) -> tuple[Any, list[P
     offset = first_line - 1
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_YAML_BYTES:
-        return None, [Problem(lines.path, first_line, "yaml", f"{size / 1024:.1f} KB is over the "
-                              f"{MAX_YAML_BYTES // 1024} KB limit for YAML")]
+        return None, [Problem(lines.path, first_line, "yaml", _(
+            "%(size).1f KB is over the %(max)d KB limit for YAML") % {
+                "size": size / 1024, "max": MAX_YAML_BYTES // 1024})]
     try:
         loader = _StrictLoader(text)
         try:
@@ -138,11 +140,11 @@ def _construct(
             line = key_node.start_mark.line + 1 + offset
             if not isinstance(key, str):
                 problems.append(Problem(lines.path, line, format_loc(loc) if loc else "yaml",
-                                        f"key {key!r} must be text"))
+                                        _("key %(key)r must be text") % {"key": key}))
                 continue
             if key in out:
-                problems.append(Problem(lines.path, line, format_loc((*loc, key)),
-                                        f"duplicate key (first on line {lines.line((*loc, key))})"))
+                problems.append(Problem(lines.path, line, format_loc((*loc, key)), _(
+                    "duplicate key (first on line %(line)d)") % {"line": lines.line((*loc, key))}))
                 continue
             lines.by_loc[(*loc, key)] = line
             out[key] = _construct(loader, value_node, (*loc, key), lines, offset, problems)
@@ -155,7 +157,14 @@ def _construct(
 
 RASTER_FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
 NOT_RASTER = "not a JPEG, PNG, GIF or WebP image"
-SYMLINK = "a symbolic link; put the file itself in the issue folder"
+
+
+def not_raster() -> str:
+    return _("not a JPEG, PNG, GIF or WebP image")
+
+
+def symlink() -> str:
+    return _("a symbolic link; put the file itself in the issue folder")
 
 
 def unsafe_path(folder: Path, name: str) -> str | None:
@@ -168,10 +177,10 @@ def unsafe_path(folder: Path, name: str) -> str | None:
     for part in PurePosixPath(name).parts:
         current = current / part
         if current.is_symlink():
-            return f"is {SYMLINK}"
+            return _("is %(what)s") % {"what": symlink()}
     root, target = folder.resolve(), (folder / name).resolve()
     if target != root and root not in target.parents:
-        return "is outside the issue folder"
+        return _("is outside the issue folder")
     return None
 
 
@@ -197,7 +206,7 @@ def image_problem(folder: Path, src: str) -> str | None:
     if not (folder / src).is_file():
         return _("not found in %(folder)s") % {"folder": folder}
     if raster_format(folder / src) is None:
-        return _("is %(what)s; export it as one of those") % {"what": NOT_RASTER}
+        return _("is %(what)s; export it as one of those") % {"what": not_raster()}
     return None
 
 
@@ -221,7 +230,7 @@ def image_folder_problems(folder: Path, checked: set[str]) -> list[Problem]:
     they are used) must be a real file holding a raster image: all of them are published."""
     images = folder / "images"
     if images.is_symlink():
-        return [Problem(str(images), 1, "image", SYMLINK)]
+        return [Problem(str(images), 1, "image", symlink())]
     if not images.is_dir():
         return []
     problems = []
@@ -229,10 +238,11 @@ def image_folder_problems(folder: Path, checked: set[str]) -> list[Problem]:
         if file.name.startswith(".") or f"images/{file.name}" in checked:
             continue
         if file.is_symlink():
-            problems.append(Problem(str(file), 1, "image", SYMLINK))
+            problems.append(Problem(str(file), 1, "image", symlink()))
         elif file.is_file() and raster_format(file) is None:
-            problems.append(Problem(str(file), 1, "image", f"{NOT_RASTER}; export it as one "
-                                    "of those, or remove it from images/"))
+            problems.append(Problem(str(file), 1, "image", _(
+                "%(what)s; export it as one of those, or remove it from images/") % {
+                    "what": not_raster()}))
     return problems
 
 
@@ -240,11 +250,11 @@ def validate(model: type[M], data: Any, lines: Lines) -> tuple[M | None, list[Pr
     """Validate ``data`` against ``model``; every error becomes a located Problem."""
     if data is None:
         return None, [Problem(lines.path, 1, "(file)",
-                              "is empty; see the README for the expected keys")]
+                              _("is empty; see the README for the expected keys"))]
     if not isinstance(data, dict):
-        return None, [Problem(lines.path, 1, "(file)",
-                              "must be a mapping of keys to values, not a "
-                              f"{type(data).__name__}")]
+        return None, [Problem(lines.path, 1, "(file)", _(
+            "must be a mapping of keys to values, not a %(kind)s") % {
+                "kind": type(data).__name__})]
     try:
         return model.model_validate(data), []
     except ValidationError as exc:

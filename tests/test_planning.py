@@ -52,7 +52,7 @@ def test_weekend_holiday_and_window_are_send_time_warnings(make_issue, config: C
         update={"severity": {Rule.SEND_TIME: Severity.ERROR}})})
     assert len(check_issue(folder, strict).errors) == 2
     folder2 = make_issue(meta("2027-02-16 09:00", "2027-02-20 10:00"), folder="2027-2")
-    assert "2027-02-20 is a saturday [send-time]" in [
+    assert "2027-02-20 is a Saturday [send-time]" in [
         p.message for p in check_issue(folder2, config).problems]
 
 
