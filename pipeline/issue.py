@@ -290,7 +290,7 @@ def _read(file: Path, problems: list[Problem]) -> str | None:
     except UnicodeDecodeError as exc:
         line = file.read_bytes()[: exc.start].count(b"\n") + 1
         problems.append(Problem(str(file), line, "encoding", _(
-            "not UTF-8 text (%(reason)s); save the file as UTF-8") % {"reason": exc.reason}))
+            "not UTF-8 text; save the file as UTF-8")))
         return None
 
 

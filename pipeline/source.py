@@ -250,11 +250,11 @@ def validate(model: type[M], data: Any, lines: Lines) -> tuple[M | None, list[Pr
     """Validate ``data`` against ``model``; every error becomes a located Problem."""
     if data is None:
         return None, [Problem(lines.path, 1, "(file)",
-                              _("is empty; see the README for the expected keys"))]
+                              _("is empty; docs/skribentguide.md shows the keys it needs"))]
     if not isinstance(data, dict):
+        kind = _("a list") if isinstance(data, list) else _("a single value")
         return None, [Problem(lines.path, 1, "(file)", _(
-            "must be a mapping of keys to values, not a %(kind)s") % {
-                "kind": type(data).__name__})]
+            "must be a mapping of keys to values, not %(kind)s") % {"kind": kind})]
     try:
         return model.model_validate(data), []
     except ValidationError as exc:

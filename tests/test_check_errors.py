@@ -76,7 +76,7 @@ CASES: dict[str, tuple[dict[str, str | bytes | None], list[str]]] = {
         "'YYYY-MM-DD HH:MM' in Swedish local time",
     ]),
     "empty issue.yaml": ({"issue.yaml": ""}, [
-        f"{Y}:1: (file): is empty; see the README for the expected keys",
+        f"{Y}:1: (file): is empty; docs/skribentguide.md shows the keys it needs",
     ]),
     "issue.yaml is a list": ({"issue.yaml": "- number: 1\n"}, [
         f"{Y}:1: (file): must be a mapping of keys to values, not a list",
@@ -149,7 +149,7 @@ CASES: dict[str, tuple[dict[str, str | bytes | None], list[str]]] = {
         "https:// URL",
     ]),
     "section not utf-8": ({"01-intro.md": "Hälsning".encode("latin-1")}, [
-        f"{I}:1: encoding: not UTF-8 text (invalid continuation byte); save the file as UTF-8",
+        f"{I}:1: encoding: not UTF-8 text; save the file as UTF-8",
     ]),
     "empty section": (intro("\n", "kind: article\n"), [
         f"{I}:4: body: section is empty; write Markdown or remove it from issue.yaml",
