@@ -26,9 +26,12 @@ from pipeline.edition import (
     store_edition,
 )
 from pipeline.errors import NewsletterError
+from pipeline.i18n import _
 from pipeline.issue import Issue
 
-VOID = "godkännandet gäller inte längre"
+
+def void() -> str:
+    return _("the approval no longer holds")
 
 
 class ApprovalError(NewsletterError):
@@ -38,10 +41,11 @@ class ApprovalError(NewsletterError):
 def approver(by: str) -> str:
     """``Namn <adress>`` (or a bare address), checked and normalised."""
     name, address = parseaddr(by)
-    local, _, domain = address.rpartition("@")
+    local, _at, domain = address.rpartition("@")
     if not local or "." not in domain or any(c.isspace() for c in address):
-        raise ApprovalError(f"--by {by!r}: skriv godkännarens namn och e-postadress, till "
-                            'exempel --by "Anna Berg <anna.berg@lansstyrelsen.se>"')
+        raise ApprovalError(_("--by %(by)r: write the approver's name and email address, for "
+                              'example --by "Anna Berg <anna.berg@lansstyrelsen.se>"') % {
+                                  "by": by})
     return f"{name.strip()} <{address.lower()}>" if name.strip() else address.lower()
 
 
@@ -51,12 +55,14 @@ def approve_issue(store: Any, config: Config, folder: Path, by: str) -> Edition:
     address = parseaddr(who)[1]
     allowed = [a.lower() for a in config.approval.approvers]
     if allowed and address not in allowed:
-        raise ApprovalError(f"{address} får inte godkänna nummer: [approval] approvers i "
-                            f"newsletter.toml nämner {', '.join(allowed)}")
-    issue = _clean(folder, config, "rätta dem innan numret godkänns")
+        raise ApprovalError(_("%(address)s may not approve issues: [approval] approvers in "
+                              "newsletter.toml names %(allowed)s") % {
+                                  "address": address, "allowed": ", ".join(allowed)})
+    issue = _clean(folder, config, _("fix them before the issue is approved"))
     if config.approval.four_eyes and address == issue.meta.editor.email.lower():
-        raise ApprovalError(f"{address} är numrets redaktör (editor i issue.yaml); en annan "
-                            "person ska godkänna det ([approval] four_eyes)")
+        raise ApprovalError(_("%(address)s is the issue's editor (editor in issue.yaml); "
+                              "another person approves it ([approval] four_eyes)") % {
+                                  "address": address})
     return store_edition(store, build_edition(issue, config), approved_by=who)
 
 
@@ -71,11 +77,13 @@ class ApprovalState:
 
     def describe(self) -> str:
         if self.edition is None:
-            return "inte godkänt"
+            return _("not approved")
         when = f"{self.edition.approved_at:%Y-%m-%d %H:%M}" if self.edition.approved_at else ""
         if self.changed:
-            return f"{VOID} (ändrat: {', '.join(self.changed)})"
-        return f"godkänt av {self.edition.approved_by} {when} UTC, utgåva {self.edition.short}"
+            return _("%(void)s (changed: %(files)s)") % {"void": void(),
+                                                         "files": ", ".join(self.changed)}
+        return _("approved by %(who)s %(when)s UTC, edition %(edition)s") % {
+            "who": self.edition.approved_by, "when": when, "edition": self.edition.short}
 
 
 def approval_state(store: Any, config: Config, folder: Path) -> ApprovalState:
@@ -94,12 +102,15 @@ def edition_for_send(store: Any, config: Config, folder: Path) -> Edition:
         return state.edition
     if config.approval.required:
         if state.edition is not None:
-            raise ApprovalError(f"{folder.name}: {VOID}; de här filerna har ändrats sedan "
-                                "numret godkändes. Granska ändringarna och godkänn igen med "
-                                "`newsletter approve`", problems_of(state.changed, folder.name))
-        raise ApprovalError(f"{folder.name} är inte godkänt: en annan person godkänner det med "
-                            f'`newsletter approve {folder} --by "Namn <adress>"`')
-    issue = _clean(folder, config, "inget skickades")
+            raise ApprovalError(_("%(issue)s: %(void)s; these files changed after the issue "
+                                  "was approved. Review the changes and approve again with "
+                                  "`newsletter approve`") % {"issue": folder.name,
+                                                             "void": void()},
+                                problems_of(state.changed, folder.name))
+        raise ApprovalError(_("%(issue)s is not approved: another person approves it with "
+                              "`newsletter approve %(folder)s --by \"Name <address>\"`") % {
+                                  "issue": folder.name, "folder": folder})
+    issue = _clean(folder, config, _("nothing was sent"))
     return store_edition(store, build_edition(issue, config))
 
 
@@ -109,6 +120,7 @@ def _clean(folder: Path, config: Config, then: str) -> Issue:
 
     result = check_issue(folder, config)
     if result.errors or result.rendered is None:
-        raise ApprovalError(f"{folder}: `newsletter check` hittar {len(result.errors)} fel; "
-                            f"{then}", result.errors)
+        raise ApprovalError(_("%(folder)s: `newsletter check` finds %(count)d error(s); "
+                              "%(then)s") % {"folder": folder, "count": len(result.errors),
+                                             "then": then}, result.errors)
     return result.rendered.issue

@@ -53,7 +53,7 @@ def negotiate(accept_language: str | None, default: str = LANGUAGES[0]) -> str:
                 continue
         if tag and quality > 0:
             ranked.append((-quality, position, tag.strip()))
-    for _, _, tag in sorted(ranked):
+    for _quality, _position, tag in sorted(ranked):
         try:
             language = Locale.parse(tag.replace("-", "_")).language
         except (ValueError, UnknownLocaleError):

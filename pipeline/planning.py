@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.config import WEEKDAYS, Config
+from pipeline.config import Config
 from pipeline.i18n import _
 from pipeline.sendtime import propose, to_utc
 
@@ -58,6 +58,12 @@ def new_issue(config: Config, today: date) -> tuple[Path, datetime]:
     return folder, send_at
 
 
+def weekday(when: date) -> str:
+    """The day of the week, in the language messages speak."""
+    return (_("Monday"), _("Tuesday"), _("Wednesday"), _("Thursday"), _("Friday"),
+            _("Saturday"), _("Sunday"))[when.weekday()]
+
+
 @dataclass(frozen=True)
 class PlannedSend:
     slug: str
@@ -70,6 +76,7 @@ def planned_sends(store: Store, config: Config) -> list[PlannedSend]:
     """Every issue on disk with its send time, its delivery's state and its approval."""
     from pipeline.approval import approval_state
     from pipeline.deliver import ledger
+    from pipeline.deliver.models import state_word
     from pipeline.errors import IssueError
     from pipeline.issue import load_issue
     from pipeline.lint import check_issue
@@ -86,10 +93,10 @@ def planned_sends(store: Store, config: Config) -> list[PlannedSend]:
             continue
         local = issue.meta.send_at.replace(tzinfo=None)
         delivery = ledger.current_delivery(store, issue.slug)
-        rows.append(PlannedSend(issue.slug, f"{local:%Y-%m-%d %H:%M} ({WEEKDAYS[local.weekday()]})",
+        rows.append(PlannedSend(issue.slug, f"{local:%Y-%m-%d %H:%M} ({weekday(local)})",
                                 f"{to_utc(local, config.zone):%Y-%m-%d %H:%M}",
-                                f"{delivery.state if delivery else 'not scheduled'}; "
-                                f"{approval_state(store, config, folder).describe()}"))
+                                f"{state_word(delivery.state) if delivery else _('not scheduled')}"
+                                f"; {approval_state(store, config, folder).describe()}"))
     return rows
 
 
@@ -101,31 +108,37 @@ def schedule_issue(store: Store, config: Config, folder: Path,
     """
     from pipeline.approval import approval_state
     from pipeline.deliver import ledger
-    from pipeline.deliver.models import DeliveryState
+    from pipeline.deliver.models import DeliveryState, state_word
     from pipeline.errors import NewsletterError
     from pipeline.lint import check_issue
 
     result = check_issue(folder, config)
     if result.errors or result.rendered is None:
-        raise NewsletterError(f"{folder}: `newsletter check` finds {len(result.errors)} "
-                              "error(s); fix them before scheduling", result.errors)
+        raise NewsletterError(_("%(folder)s: `newsletter check` finds %(count)d error(s); "
+                                "fix them before scheduling") % {
+                                    "folder": folder, "count": len(result.errors)},
+                              result.errors)
     issue = result.rendered.issue
     when = to_utc(issue.meta.send_at.replace(tzinfo=None), config.zone)
     if when <= (now or datetime.now(UTC)):
-        raise NewsletterError(f"{issue.slug}: the send time {issue.meta.send_at:%Y-%m-%d %H:%M}"
-                              " has passed; set a future send_at in issue.yaml")
+        raise NewsletterError(_("%(issue)s: the send time %(time)s has passed; set a future "
+                                "send_at in issue.yaml") % {
+                                    "issue": issue.slug,
+                                    "time": f"{issue.meta.send_at:%Y-%m-%d %H:%M}"})
     current = ledger.current_delivery(store, issue.slug)
     if current is not None and current.active_issue is None:
-        raise NewsletterError(f"{issue.slug}: its delivery is {current.state}; it cannot be "
-                              "scheduled again (newsletter send --new-delivery sends it again)")
-    delivery, _ = ledger.create_delivery(store, issue.slug, config.delivery.transport)
+        raise NewsletterError(_("%(issue)s: its delivery is %(state)s; it cannot be scheduled "
+                                "again (newsletter send --new-delivery sends it again)") % {
+                                    "issue": issue.slug, "state": state_word(current.state)})
+    delivery, _new = ledger.create_delivery(store, issue.slug, config.delivery.transport)
     ledger.move(store, delivery.id, DeliveryState.SCHEDULED,
                 allowed_from={DeliveryState.DRAFT, DeliveryState.SCHEDULED})
     approval = approval_state(store, config, folder)
-    return "\n".join([*(str(p) for p in result.warnings),
-                      f"{issue.slug} is scheduled for {issue.meta.send_at:%Y-%m-%d %H:%M} "
-                      f"{config.timezone} ({when:%Y-%m-%d %H:%M} UTC); "
-                      f"{approval.describe()}."])
+    return "\n".join([*(str(p) for p in result.warnings), _(
+        "%(issue)s is scheduled for %(local)s %(zone)s (%(utc)s UTC); %(approval)s.") % {
+            "issue": issue.slug, "local": f"{issue.meta.send_at:%Y-%m-%d %H:%M}",
+            "zone": config.timezone, "utc": f"{when:%Y-%m-%d %H:%M}",
+            "approval": approval.describe()}])
 
 
 def unschedule_issue(store: Store, slug: str) -> str:
@@ -134,7 +147,7 @@ def unschedule_issue(store: Store, slug: str) -> str:
 
     delivery = ledger.current_delivery(store, slug)
     if delivery is None:
-        raise ledger.DeliveryError(f"{slug} is not scheduled")
+        raise ledger.DeliveryError(_("%(issue)s is not scheduled") % {"issue": slug})
     ledger.move(store, delivery.id, DeliveryState.DRAFT,
                 allowed_from={DeliveryState.SCHEDULED})
-    return f"{slug} is no longer scheduled (draft)."
+    return _("%(issue)s is no longer scheduled (draft).") % {"issue": slug}

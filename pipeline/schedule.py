@@ -29,6 +29,7 @@ from pipeline.config import Config, load_config
 from pipeline.deliver.lease import process_gone
 from pipeline.deliver.models import DeliveryState
 from pipeline.errors import NewsletterError
+from pipeline.i18n import use_language
 
 if TYPE_CHECKING:
     from pipeline.lint import CheckResult
@@ -300,6 +301,7 @@ def run_scheduler(config_file: Path, stop: Any = None, sync_seconds: float | Non
     import threading
 
     config = load_config(config_file)
+    use_language(config.language)  # what the editors' mails and the jobs' messages speak
     store = Store.open(config)
     lock = SchedulerLock(store)
     lock.acquire()

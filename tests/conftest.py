@@ -21,6 +21,14 @@ CHROMIUM_FLAGS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _english_messages() -> None:
+    """Every test starts with the English messages, whatever an earlier --lang sv set."""
+    from pipeline.i18n import use_language
+
+    use_language("en")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true",
                      help="Rewrite tests/golden/ from the current rendering.")

@@ -159,7 +159,7 @@ def test_schedule_prints_the_warnings_first(project: Path) -> None:
         f"{meta}:12: warning: sections: '99-extra.md' is in the issue folder but not listed; "
         "add it to sections: or remove it [unlisted-section]",
         "2027-1 is scheduled for 2099-02-17 09:00 Europe/Stockholm (2099-02-17 08:00 UTC); "
-        "inte godkänt."]
+        "not approved."]
     assert result.exit_code == 0
 
 

@@ -160,15 +160,15 @@ def test_send_status_and_test_to_through_the_outbox(tmp_path: Path, monkeypatch)
     assert len(list((root / "outbox").glob("*.eml"))) == 9  # every variant, no ledger
     assert runner.invoke(main, ["status"]).output == "No deliveries yet.\n"
     result = runner.invoke(main, ["send", "issues/2027-1"])  # nobody approved it
-    assert result.exit_code == 1 and "2027-1 är inte godkänt" in result.output
+    assert result.exit_code == 1 and "2027-1 is not approved" in result.output
     result = runner.invoke(main, ["approve", "issues/2027-1", "--by",
                                   "Redaktionen <vastmanland@lansstyrelsen.se>"])
-    assert result.exit_code == 1 and "numrets redaktör" in result.output  # four eyes
+    assert result.exit_code == 1 and "the issue's editor" in result.output  # four eyes
     result = runner.invoke(main, ["approve", "issues/2027-1", "--by",
                                   "Eva Granskare <eva@example.se>"])
     assert result.exit_code == 0, result.output
     short = result.output.split()[2]
-    assert result.output.startswith(f"2027-1: utgåva {short} godkänd av Eva Granskare "
+    assert result.output.startswith(f"2027-1: edition {short} approved by Eva Granskare "
                                     "<eva@example.se>")
     result = runner.invoke(main, ["send", "issues/2027-1", "--test-to", "red@example.se"])
     assert result.output.splitlines()[-1] == "[TEST] general: sent to 1 of 1"  # the edition
@@ -182,7 +182,7 @@ def test_send_status_and_test_to_through_the_outbox(tmp_path: Path, monkeypatch)
     assert result.exit_code == 0
     assert result.output.startswith("Nothing to send: 2027-1 was already delivered")
     result = runner.invoke(main, ["status", "issues/2027-1"])
-    assert result.output.splitlines()[0].startswith("2027-1: godkänt av Eva Granskare")
+    assert result.output.splitlines()[0].startswith("2027-1: approved by Eva Granskare")
     assert result.output.splitlines()[1:] == [
         f"2027-1  delivery 1  finished  6/6 settled  (6 sent)  via outbox  edition {short}"]
     result = runner.invoke(main, ["cancel", "issues/2027-1"])

@@ -88,7 +88,7 @@ def test_a_killed_send_resumes_with_the_approved_bytes_after_edits(project: Path
     assert "#ffffff" in template.read_text()
     template.write_text(template.read_text().replace("#ffffff", "#fefefe"))
     code, out = cli("status", "issues/2027-1")
-    assert "godkännandet gäller inte längre" in out.splitlines()[0]
+    assert "the approval no longer holds" in out.splitlines()[0]
     assert "issues/2027-1/01-ledare.md" in out and "templates/email.mjml.j2" in out
     code, out = cli("send", "issues/2027-1")  # the started delivery goes on as approved
     assert code == 0, out
@@ -129,43 +129,43 @@ def test_a_killed_send_resumes_with_the_approved_bytes_after_edits(project: Path
 
 def test_status_schedule_and_publish_show_a_voided_approval(project: Path) -> None:
     assert cli(*APPROVE)[0] == 0
-    assert "godkänt av Eva Granskare <eva@example.se>" in cli("status", "issues/2027-1")[1]
+    assert "approved by Eva Granskare <eva@example.se>" in cli("status", "issues/2027-1")[1]
     service = project / "templates" / "service" / "page.html.j2"  # no edition is made from it
     service.write_text(service.read_text() + "\n")
-    assert "godkänt av Eva Granskare <eva@example.se>" in cli("status", "issues/2027-1")[1]
+    assert "approved by Eva Granskare <eva@example.se>" in cli("status", "issues/2027-1")[1]
     meta = project / "issues" / "2027-1" / "issue.yaml"
     meta.write_text(meta.read_text().replace("2027-02-16 09:00", "2027-02-23 09:00"))
-    void = "godkännandet gäller inte längre (ändrat: issues/2027-1/issue.yaml)"
+    void = "the approval no longer holds (changed: issues/2027-1/issue.yaml)"
     code, out = cli("status", "issues/2027-1")
     assert out.splitlines()[0] == f"2027-1: {void}"
     assert out.splitlines()[-1] == "No deliveries yet."
     code, out = cli("schedule")
     assert out.splitlines()[1].endswith(f"not scheduled; {void}")
     code, out = cli("send", "issues/2027-1")
-    assert code == 1 and "godkännandet gäller inte längre" in out
+    assert code == 1 and "the approval no longer holds" in out
     assert "issues/2027-1/issue.yaml:1: approval: changed since 2027-1 was approved" in out
     code, out = cli("publish", "issues/2027-1")
-    assert code == 1 and "godkännandet gäller inte längre" in out
+    assert code == 1 and "the approval no longer holds" in out
     assert not (project / "archive" / "2027").exists()
     code, out = cli("approve", "issues/2027-1", "--by", "Eva Granskare <eva@example.se>")
     assert code == 0, out
     code, out = cli("status", "issues/2027-1")
-    assert out.splitlines()[0].startswith("2027-1: godkänt av Eva Granskare")
+    assert out.splitlines()[0].startswith("2027-1: approved by Eva Granskare")
 
 
 def test_approval_refuses_check_errors_and_strangers(project: Path) -> None:
     toml = project / "newsletter.toml"
     toml.write_text(toml.read_text() + '\n[approval]\napprovers = ["eva@example.se"]\n')
     code, out = cli("approve", "issues/2027-1", "--by", "Kim <kim@example.se>")
-    assert code == 1 and "kim@example.se får inte godkänna" in out
+    assert code == 1 and "kim@example.se may not approve" in out
     code, out = cli("approve", "issues/2027-1", "--by", "nobody")
-    assert code == 1 and "skriv godkännarens namn och e-postadress" in out
+    assert code == 1 and "write the approver's name and email address" in out
     section = project / "issues" / "2027-1" / "06-halsa-och-vald.md"
     section.write_text(section.read_text().replace("[halsa, vald]", "[halsa, miljo]"))
     code, out = cli(*APPROVE)
     assert code == 1 and "'miljo' is not a focus area" in out
     code, out = cli("send", "issues/2027-1")
-    assert code == 1 and "2027-1 är inte godkänt" in out
+    assert code == 1 and "2027-1 is not approved" in out
 
 
 def test_resume_keeps_the_deliverys_transport_unless_switched(project: Path,

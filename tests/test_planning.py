@@ -102,13 +102,13 @@ def test_schedule_lists_marks_and_unmarks(store: Store, config: Config, tmp_path
     site = config.model_copy(update={"root": tmp_path})
     [row] = planned_sends(store, site)
     assert (row.slug, row.local, row.utc, row.status) == (
-        "2027-1", "2027-02-16 09:00 (tuesday)", "2027-02-16 08:00",
-        "not scheduled; inte godkänt")
+        "2027-1", "2027-02-16 09:00 (Tuesday)", "2027-02-16 08:00",
+        "not scheduled; not approved")
     folder = tmp_path / "issues" / "2027-1"
     message = schedule_issue(store, site, folder, now=datetime(2026, 11, 26, tzinfo=UTC))
     assert message == ("2027-1 is scheduled for 2027-02-16 09:00 Europe/Stockholm "
-                       "(2027-02-16 08:00 UTC); inte godkänt.")
-    assert planned_sends(store, site)[0].status == "scheduled; inte godkänt"
+                       "(2027-02-16 08:00 UTC); not approved.")
+    assert planned_sends(store, site)[0].status == "scheduled; not approved"
     with pytest.raises(NewsletterError, match="has passed"):
         schedule_issue(store, site, folder, now=datetime(2027, 3, 1, tzinfo=UTC))
     assert unschedule_issue(store, "2027-1") == "2027-1 is no longer scheduled (draft)."
@@ -127,7 +127,7 @@ def test_schedule_and_new_commands(tmp_path: Path, monkeypatch) -> None:
     result = runner.invoke(main, ["schedule"])
     assert result.output.splitlines() == [
         "issue    local time (Europe/Stockholm)  UTC               status",
-        "2027-1   2027-02-16 09:00 (tuesday)     2027-02-16 08:00  not scheduled; "
-        "inte godkänt"]
+        "2027-1   2027-02-16 09:00 (Tuesday)     2027-02-16 08:00  not scheduled; "
+        "not approved"]
     result = runner.invoke(main, ["new"])
     assert result.exit_code == 0 and result.output.startswith("Created issues/2027-2: planned")

@@ -165,7 +165,7 @@ def test_an_edit_after_approval_voids_it_the_issue_stays_scheduled_and_editors_h
     section = tmp_path / "issues" / "2027-1" / "06-halsa-och-vald.md"
     section.write_text(section.read_text().replace("[halsa, vald]", "[halsa, miljo]"))
     outcome = run_scheduled_send("2027-1", str(tmp_path / "newsletter.toml"))
-    assert outcome.startswith("not sent: 2027-1: godkännandet gäller inte längre")
+    assert outcome.startswith("not sent: 2027-1: the approval no longer holds")
     delivery = ledger.current_delivery(store, "2027-1")
     assert delivery is not None and delivery.state == DeliveryState.SCHEDULED
     assert delivery.frozen_at is None  # nobody was sent anything

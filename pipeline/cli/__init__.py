@@ -89,13 +89,17 @@ def approve(issue: Path, by: str, config_file: Path | None) -> None:
     """
     from pipeline.approval import approve_issue
     from pipeline.cli.common import open_store
+    from pipeline.i18n import _
 
     config = load(config_file)
     edition = approve_issue(open_store(config), config, Path(issue), by)
     when = f"{edition.approved_at:%Y-%m-%d %H:%M}" if edition.approved_at else ""
-    click.echo(f"{edition.issue}: utgåva {edition.short} godkänd av {edition.approved_by} "
-               f"{when} UTC ({len(edition.variants)} varianter). Den skickas och arkiveras "
-               "precis som den är; ändras numret efter detta behöver det godkännas igen.")
+    click.echo(_("%(issue)s: edition %(edition)s approved by %(who)s %(when)s UTC (%(count)d "
+                 "variants). It is sent and archived exactly as it is; if the issue changes "
+                 "after this, it needs approving again.") % {
+                     "issue": edition.issue, "edition": edition.short,
+                     "who": edition.approved_by, "when": when,
+                     "count": len(edition.variants)})
 
 
 @main.command()
@@ -114,12 +118,14 @@ def render(issue: Path, out: Path | None, keep_mjml: bool, config_file: Path | N
     Example:
         newsletter render issues/2027-1 --out build/2027-1
     """
+    from pipeline.i18n import _
     from pipeline.output import write_render
 
     report = write_render(issue, load(config_file), out, keep_mjml=keep_mjml)
     for problem in report.problems:
         click.echo(str(problem))
-    click.echo(f"{len(report.files)} files for {len(report.variants)} variant(s) in {report.out}")
+    click.echo(_("%(files)d files for %(variants)d variant(s) in %(out)s") % {
+        "files": len(report.files), "variants": len(report.variants), "out": report.out})
     if report.errors:
         raise SystemExit(1)
 

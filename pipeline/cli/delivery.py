@@ -9,6 +9,7 @@ import click
 
 from pipeline.cli import main
 from pipeline.cli.common import config_option, issue_argument, load, open_store
+from pipeline.i18n import _
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -47,7 +48,7 @@ def _run(issue: Path, config_file: Path | None, transport_name: str | None, *,
             lambda name, _edition: open_transport(name, config, fence),
             options, click.echo, progress))
     except ledger.AlreadyDelivered as exc:
-        click.echo(f"Nothing to send: {exc.message}.")
+        click.echo(_("Nothing to send: %(why)s.") % {"why": exc.message})
         return
     _print_report(Path(issue).name, report)
     if report.state.value == "paused":
@@ -64,18 +65,22 @@ def _with_progress(run: Callable[[Progress | None], DeliveryReport]) -> Delivery
         return run(None)
     with Bar("[progress.description]{task.description}", BarColumn(),
              MofNCompleteColumn(), TimeRemainingColumn(), console=console) as bar:
-        task = bar.add_task("Skickar", total=None)
+        task = bar.add_task(_("Sending"), total=None)
         return run(lambda done, total: bar.update(task, completed=done, total=total))
 
 
 def _print_report(slug: str, report: DeliveryReport) -> None:
-    counts = ", ".join(f"{n} {state.value}" for state, n in report.counts.items() if n)
-    click.echo(f"{slug}: delivery {report.delivery_id} is {report.state.value} "
-               f"({counts or 'no recipients'}); {report.sent_now} sent now.")
+    from pipeline.deliver.models import state_word
+
+    counts = ", ".join(f"{n} {state_word(state)}" for state, n in report.counts.items() if n)
+    click.echo(_("%(issue)s: delivery %(delivery)d is %(state)s (%(counts)s); %(now)d sent "
+                 "now.") % {"issue": slug, "delivery": report.delivery_id,
+                            "state": state_word(report.state), "now": report.sent_now,
+                            "counts": counts or _("no recipients")})
     for note in report.notes:
         click.echo(f"  {note}")
     if report.reason:
-        click.echo(f"Paused: {report.reason}")
+        click.echo(_("Paused: %(why)s") % {"why": report.reason})
 
 
 @main.command()
@@ -141,7 +146,7 @@ def status(issue: Path | None, recipients: str | None, config_file: Path | None)
 
     from pipeline.approval import approval_state
     from pipeline.deliver import ledger
-    from pipeline.deliver.models import Delivery, EntryState
+    from pipeline.deliver.models import Delivery, EntryState, state_word
     from pipeline.edition import EditionRow
 
     config = load(config_file)
@@ -156,32 +161,39 @@ def status(issue: Path | None, recipients: str | None, config_file: Path | None)
         editions = {row.id: row.digest[:12] for row in session.execute(
             select(EditionRow.id, EditionRow.digest))}
     if not deliveries:
-        click.echo("No deliveries yet.")
+        click.echo(_("No deliveries yet."))
         return
     for delivery in deliveries:
         counts = ledger.counts(store, delivery.id)
         total = sum(counts.values())
         done = sum(counts[s] for s in (EntryState.SENT, EntryState.FAILED, EntryState.SKIPPED))
-        line = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
-        click.echo(f"{delivery.issue}  delivery {delivery.id}  {delivery.state:<9} "
-                   f"{done}/{total} settled  ({line or 'empty'})  via {delivery.transport}"
-                   + (f"  edition {editions[delivery.edition_id]}" if delivery.edition_id
-                      else ""))
+        line = ", ".join(f"{n} {state_word(s)}" for s, n in counts.items() if n)
+        click.echo(_("%(issue)s  delivery %(delivery)d  %(state)s %(done)d/%(total)d settled "
+                     " (%(counts)s)  via %(transport)s") % {
+                         "issue": delivery.issue, "delivery": delivery.id,
+                         "state": f"{state_word(delivery.state):<9}", "done": done,
+                         "total": total, "counts": line or _("empty"),
+                         "transport": delivery.transport}
+                   + (_("  edition %(edition)s") % {"edition": editions[delivery.edition_id]}
+                      if delivery.edition_id else ""))
         if delivery.pause_reason:
-            click.echo(f"  paused: {delivery.pause_reason}")
+            click.echo(_("  paused: %(why)s") % {"why": delivery.pause_reason})
         if delivery.lease_owner and delivery.state == "running":
-            click.echo(f"  sending: {delivery.lease_owner} since "
-                       f"{delivery.lease_since:%Y-%m-%d %H:%M:%S} UTC")
+            click.echo(_("  sending: %(holder)s since %(since)s UTC") % {
+                "holder": delivery.lease_owner,
+                "since": f"{delivery.lease_since:%Y-%m-%d %H:%M:%S}"})
         if delivery.transport_log:
-            click.echo(f"  transport switched: {delivery.transport_log.strip('; ')}")
+            click.echo(_("  transport switched: %(log)s") % {
+                "log": delivery.transport_log.strip("; ")})
         reported = ledger.outcomes(store, delivery.id)
         if reported:
-            click.echo("  provider events: " + ", ".join(f"{n} {outcome}"
-                                                         for outcome, n in reported.items()))
+            click.echo(_("  provider events: %(events)s") % {"events": ", ".join(
+                f"{n} {outcome}" for outcome, n in reported.items())})
     if recipients:
         last = deliveries[-1]
         for entry in ledger.entries(store, last.id, EntryState(recipients)):
-            click.echo(f"{entry.email}\t{entry.variant}\tattempts {entry.attempts}\t"
+            attempts = _("attempts")
+            click.echo(f"{entry.email}\t{entry.variant}\t{attempts} {entry.attempts}\t"
                        f"{entry.last_error or ''}")
 
 

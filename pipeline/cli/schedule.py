@@ -9,6 +9,7 @@ import click
 
 from pipeline.cli import main
 from pipeline.cli.common import config_option, load, open_store
+from pipeline.i18n import _
 
 
 @main.command()
@@ -31,8 +32,10 @@ def new(config_file: Path | None) -> None:
         folder, send_at = new_issue(config, date.today())
     except FileExistsError as exc:
         raise NewsletterError(str(exc)) from None
-    click.echo(f"Created {folder}: planned for {send_at:%Y-%m-%d %H:%M} "
-               f"({config.timezone}). Write it, then `newsletter check {folder}`.")
+    click.echo(_("Created %(folder)s: planned for %(time)s (%(zone)s). Write it, then "
+                 "`newsletter check %(folder)s`.") % {
+                     "folder": folder, "time": f"{send_at:%Y-%m-%d %H:%M}",
+                     "zone": config.timezone})
 
 
 @main.command()
@@ -56,7 +59,9 @@ def schedule(issue: Path | None, config_file: Path | None) -> None:
     if issue is not None:
         click.echo(schedule_issue(store, config, issue))
         return
-    click.echo(f"{'issue':<8} {'local time (' + config.timezone + ')':<30} {'UTC':<17} status")
+    local, slug, status = (_("local time (%(zone)s)") % {"zone": config.timezone},
+                           _("issue"), _("status"))
+    click.echo(f"{slug:<8} {local:<30} {'UTC':<17} {status}")
     for row in planned_sends(store, config):
         click.echo(f"{row.slug:<8} {row.local:<30} {row.utc:<17} {row.status}")
 

@@ -38,6 +38,7 @@ from pipeline.deliver.transports import (
     UnknownOutcome,
 )
 from pipeline.edition import Edition
+from pipeline.i18n import _
 from pipeline.render.personalise import Reader
 
 MAX_RETRIES = 6
@@ -137,8 +138,9 @@ class Engine:
             if stop:
                 break
             if attempted >= 50 and failed / attempted > self.config.delivery.error_threshold:
-                ledger.move(store, delivery_id, DeliveryState.PAUSED,
-                            f"{failed} of {attempted} sends failed, over the error threshold")
+                ledger.move(store, delivery_id, DeliveryState.PAUSED, _(
+                    "%(failed)d of %(attempted)d sends failed, over the error threshold") % {
+                        "failed": failed, "attempted": attempted})
                 break
             rate = self.config.delivery.messages_per_second
             if rate:
@@ -169,7 +171,8 @@ class Engine:
                         self.transport.close()
                         return report
                     self.sleep(2 ** attempt + random.random())
-            report.notes.append(f"{synced} suppression(s) read from {self.transport.name}")
+            report.notes.append(_("%(count)d suppression(s) read from %(transport)s") % {
+                "count": synced, "transport": self.transport.name})
         return report
 
     def _lease_args(self) -> tuple[str | None, float]:
@@ -261,9 +264,9 @@ class Engine:
             return False
         ledger.release(self.store, [i for i in ids if i not in recorded],
                        "provider kept failing")
-        ledger.move(self.store, delivery_id, DeliveryState.PAUSED,
-                    f"the provider kept failing ({MAX_RETRIES} tries); nothing of the last "
-                    "batch was sent; resume when it recovers")
+        ledger.move(self.store, delivery_id, DeliveryState.PAUSED, _(
+            "the provider kept failing (%(tries)d tries); nothing of the last batch was sent; "
+            "resume when it recovers") % {"tries": MAX_RETRIES})
         return True
 
     def _settle_in_flight(self, delivery_id: int, report: DeliveryReport) -> None:
@@ -278,8 +281,9 @@ class Engine:
                                         "interrupted while the provider had it")
                                        for i in unknown], batch_id)
             if unknown:
-                report.notes.append(f"{len(unknown)} recipient(s) of batch {batch_id} may "
-                                    "have been sent before the interruption")
+                report.notes.append(_("%(count)d recipient(s) of batch %(batch)s may have been "
+                                      "sent before the interruption") % {
+                                          "count": len(unknown), "batch": batch_id})
 
     def _finish(self, delivery_id: int, report: DeliveryReport) -> DeliveryReport:
         counts = ledger.counts(self.store, delivery_id)
@@ -287,9 +291,10 @@ class Engine:
         state = DeliveryState(ledger.get_delivery(self.store, delivery_id).state)
         if state is DeliveryState.RUNNING:
             if counts[EntryState.UNCERTAIN]:
-                reason = (f"{counts[EntryState.UNCERTAIN]} recipient(s) uncertain: see "
-                          "`newsletter status --recipients uncertain`, then `newsletter "
-                          "resend --uncertain` or `newsletter skip --uncertain`")
+                reason = _("%(count)d recipient(s) uncertain: see `newsletter status "
+                           "--recipients uncertain`, then `newsletter resend --uncertain` or "
+                           "`newsletter skip --uncertain`") % {
+                               "count": counts[EntryState.UNCERTAIN]}
                 ledger.move(self.store, delivery_id, DeliveryState.PAUSED, reason)
                 state, report.reason = DeliveryState.PAUSED, reason
             elif not counts[EntryState.PENDING] and not counts[EntryState.IN_FLIGHT]:

@@ -24,6 +24,7 @@ from sqlalchemy import Table, and_, or_, select, update
 from pipeline.audience.store import Store, now
 from pipeline.deliver.models import Delivery
 from pipeline.errors import NewsletterError
+from pipeline.i18n import _
 
 LEASE_HELD_EXIT = 3
 DELIVERIES = cast(Table, Delivery.__table__)
@@ -100,9 +101,10 @@ class Lease:
         while (held := self.try_acquire()) is not None:
             if not wait:
                 holder, since = held
-                raise LeaseHeld(f"another process is sending this delivery: {holder} holds it "
-                                f"since {since:%Y-%m-%d %H:%M:%S} UTC; wait for it "
-                                "(`--wait`), or stop that process first")
+                raise LeaseHeld(_(
+                    "another process is sending this delivery: %(holder)s holds it since "
+                    "%(since)s UTC; wait for it (`--wait`), or stop that process first") % {
+                        "holder": holder, "since": f"{since:%Y-%m-%d %H:%M:%S}"})
             sleep(poll)
         self._thread = threading.Thread(target=self._beat_loop, name="lease-heartbeat",
                                         daemon=True)
@@ -157,5 +159,5 @@ def check_lease(connection: Any, delivery_id: int, owner: str, seconds: float) -
         table.c.id == delivery_id, table.c.lease_owner == owner)
         .values(lease_expires=now() + timedelta(seconds=seconds)))
     if not cast(Any, result).rowcount:
-        raise LeaseLost("this process lost its lease on the delivery (it lapsed and another "
-                        "process took over); it sent nothing more")
+        raise LeaseLost(_("this process lost its lease on the delivery (it lapsed and another "
+                          "process took over); it sent nothing more"))

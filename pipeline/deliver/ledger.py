@@ -20,8 +20,16 @@ from pipeline.audience.models import ALL_SEGMENTS, Status, Subscriber, Subscript
 from pipeline.audience.select import Recipient
 from pipeline.audience.store import Store, now
 from pipeline.deliver.lease import check_lease
-from pipeline.deliver.models import TRANSITIONS, Delivery, DeliveryState, EntryState, LedgerEntry
+from pipeline.deliver.models import (
+    TRANSITIONS,
+    Delivery,
+    DeliveryState,
+    EntryState,
+    LedgerEntry,
+    state_word,
+)
 from pipeline.errors import NewsletterError
+from pipeline.i18n import _
 
 LEDGER = cast(Table, LedgerEntry.__table__)
 
@@ -66,7 +74,7 @@ def create_delivery(store: Store, issue: str, transport: str, edition_id: int | 
     Atomic: ``active_issue`` is unique, so of two processes creating one at the same moment
     one inserts and the other gets the winner's.
     """
-    for _ in range(3):
+    for _attempt in range(3):
         active = active_delivery(store, issue)
         if active is not None:
             return active, False
@@ -115,8 +123,10 @@ def move(store: Store, delivery_id: int, to: DeliveryState, reason: str | None =
         current = DeliveryState(delivery.state)
         if current is not to and (to not in TRANSITIONS[current] or (
                 allowed_from is not None and current not in allowed_from)):
-            raise DeliveryError(f"delivery {delivery_id} of {delivery.issue} is {current}; "
-                                f"it cannot become {to}")
+            raise DeliveryError(_("delivery %(delivery)d of %(issue)s is %(state)s; it cannot "
+                                  "become %(to)s") % {
+                                      "delivery": delivery_id, "issue": delivery.issue,
+                                      "state": state_word(current), "to": state_word(to)})
         delivery.state = to
         delivery.pause_reason = reason if to is DeliveryState.PAUSED else None
         if to is DeliveryState.FINISHED:

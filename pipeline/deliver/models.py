@@ -104,3 +104,16 @@ class ProviderEvent(Base):
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     event: Mapped[str] = mapped_column(String(30))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+def state_word(state: str) -> str:
+    """A delivery's or a recipient's state, in the language messages speak."""
+    from pipeline.i18n import _
+
+    words = {
+        "draft": _("draft"), "scheduled": _("scheduled"), "running": _("running"),
+        "paused": _("paused"), "finished": _("finished"), "cancelled": _("cancelled"),
+        "pending": _("pending"), "in_flight": _("in flight"), "sent": _("sent"),
+        "failed": _("failed"), "uncertain": _("uncertain"), "skipped": _("skipped"),
+    }
+    return words.get(str(state), str(state))

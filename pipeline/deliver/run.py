@@ -23,9 +23,10 @@ from pipeline.config import Config
 from pipeline.deliver import ledger
 from pipeline.deliver.engine import DeliveryReport, Engine, Progress
 from pipeline.deliver.lease import Lease
-from pipeline.deliver.models import Delivery, DeliveryState, EntryState, LedgerEntry
+from pipeline.deliver.models import Delivery, DeliveryState, EntryState, LedgerEntry, state_word
 from pipeline.deliver.transports import Transport
 from pipeline.edition import Edition, EditionRow, load_edition
+from pipeline.i18n import _
 
 
 @dataclass(frozen=True)
@@ -58,17 +59,21 @@ def send_issue(store: Store, config: Config, folder: Path, secret: bytes,
     delivery, edition = _delivery_and_edition(store, config, folder, options, edition_for_send)
     if delivery.frozen_at is not None and folder.is_dir() and \
             (changed := changed_sources(edition, folder, config)):
-        say(f"Note: {len(changed)} file(s) changed since edition {edition.short} was made "
-            f"({', '.join(changed[:5])}); delivery {delivery.id} goes on with the approved "
-            "edition, as every reader so far got it.")
+        say(_("Note: %(count)d file(s) changed since edition %(edition)s was made "
+              "(%(files)s); delivery %(delivery)d goes on with the approved edition, as every "
+              "reader so far got it.") % {"count": len(changed), "edition": edition.short,
+                                          "files": ", ".join(changed[:5]),
+                                          "delivery": delivery.id})
     name = options.transport or delivery.transport
     if name != delivery.transport:
         if delivery.frozen_at is not None and not options.switch_transport:
-            raise ledger.DeliveryError(
-                f"the delivery of {slug} was started with {delivery.transport}; resume it "
-                f"without --transport, or add --switch-transport to go on with {name}")
+            raise ledger.DeliveryError(_(
+                "the delivery of %(issue)s was started with %(old)s; resume it without "
+                "--transport, or add --switch-transport to go on with %(new)s") % {
+                    "issue": slug, "old": delivery.transport, "new": name})
         ledger.switch_transport(store, delivery.id, delivery.transport, name)
-        say(f"Delivery {delivery.id} now sends with {name} (was {delivery.transport}).")
+        say(_("Delivery %(delivery)d now sends with %(new)s (was %(old)s).") % {
+            "delivery": delivery.id, "new": name, "old": delivery.transport})
     transport = open_transport(name, edition)
     lease = Lease(store, delivery.id, config.delivery.lease_seconds)
     try:
@@ -80,13 +85,16 @@ def send_issue(store: Store, config: Config, folder: Path, secret: bytes,
         delivery = ledger.get_delivery(store, delivery.id)  # as it is now that we hold it
         if DeliveryState(delivery.state) in (DeliveryState.FINISHED, DeliveryState.CANCELLED):
             transport.close()
-            raise ledger.AlreadyDelivered(f"the delivery of {slug} is {delivery.state} "
-                                          "(by another process while this one waited)")
+            raise ledger.AlreadyDelivered(_(
+                "the delivery of %(issue)s is %(state)s (by another process while this one "
+                "waited)") % {"issue": slug, "state": state_word(delivery.state)})
         if delivery.frozen_at is None:
             frozen = ledger.freeze(store, delivery.id, select_recipients(
                 store, config, edition.choose), exclude_delivered_of=delivery.parent_id)
-            say(f"Froze the audience of {slug}: {frozen} recipient(s) (delivery "
-                f"{delivery.id}, edition {edition.short}, {transport.name}).")
+            say(_("Froze the audience of %(issue)s: %(count)d recipient(s) (delivery "
+                  "%(delivery)d, edition %(edition)s, %(transport)s).") % {
+                      "issue": slug, "count": frozen, "delivery": delivery.id,
+                      "edition": edition.short, "transport": transport.name})
         problem = _publish(store, config, edition)
         if problem is not None:
             ledger.move(store, delivery.id, DeliveryState.RUNNING, allowed_from={
@@ -96,7 +104,8 @@ def send_issue(store: Store, config: Config, folder: Path, secret: bytes,
             transport.close()
             return DeliveryReport(delivery.id, DeliveryState.PAUSED,
                                   ledger.counts(store, delivery.id), problem)
-        say(f"Published {slug} (edition {edition.short}).")
+        say(_("Published %(issue)s (edition %(edition)s).") % {"issue": slug,
+                                                                "edition": edition.short})
         engine = Engine(store, config, edition, transport, secret, lease=lease)
         if options.workers > 1:
             url = store.engine.url.render_as_string(hide_password=False)
@@ -122,17 +131,18 @@ def _delivery_and_edition(store: Store, config: Config, folder: Path, options: S
     current = active or ledger.current_delivery(store, slug)
     if options.new_subscribers:
         if active is not None or current is None or current.edition_id is None:
-            raise ledger.DeliveryError(f"{slug} has no finished delivery to extend; "
-                                       "--new-subscribers sends a finished issue to readers "
-                                       "confirmed since")
+            raise ledger.DeliveryError(_(
+                "%(issue)s has no finished delivery to extend; --new-subscribers sends a "
+                "finished issue to readers confirmed since") % {"issue": slug})
         root = current.parent_id or current.id
-        delivery, _ = ledger.create_delivery(store, slug, current.transport, current.edition_id,
-                                             parent=root)
+        delivery, _new = ledger.create_delivery(store, slug, current.transport, current.edition_id,
+                                               parent=root)
         return delivery, load_edition(store, current.edition_id)
     if active is not None:
         if options.new_delivery:
-            raise ledger.DeliveryError(f"{slug} has a delivery that is {active.state}; "
-                                       "cancel it before starting another")
+            raise ledger.DeliveryError(_(
+                "%(issue)s has a delivery that is %(state)s; cancel it before starting "
+                "another") % {"issue": slug, "state": state_word(active.state)})
         if active.edition_id is None:  # scheduled, never started: it sends the edition now
             ledger.set_edition(store, active.id, _stored(fresh()).id or 0)
             active = ledger.get_delivery(store, active.id)
@@ -140,17 +150,19 @@ def _delivery_and_edition(store: Store, config: Config, folder: Path, options: S
         return active, load_edition(store, active.edition_id)
     if options.resume_only:
         if current is not None and current.state == DeliveryState.FINISHED:
-            raise ledger.AlreadyDelivered(f"{slug} was already delivered")
-        raise ledger.DeliveryError(f"{slug} has no delivery to resume")
+            raise ledger.AlreadyDelivered(_("%(issue)s was already delivered") % {
+                "issue": slug})
+        raise ledger.DeliveryError(_("%(issue)s has no delivery to resume") % {"issue": slug})
     if current is not None and not options.new_delivery:
         if current.state == DeliveryState.CANCELLED:
-            raise ledger.DeliveryError(f"the delivery of {slug} was cancelled; start "
-                                       "another with --new-delivery")
-        raise ledger.AlreadyDelivered(f"{slug} was already delivered; use --new-subscribers "
-                                      "for readers confirmed since, or --new-delivery to "
-                                      "send it again to everyone")
+            raise ledger.DeliveryError(_(
+                "the delivery of %(issue)s was cancelled; start another with --new-delivery"
+            ) % {"issue": slug})
+        raise ledger.AlreadyDelivered(_(
+            "%(issue)s was already delivered; use --new-subscribers for readers confirmed "
+            "since, or --new-delivery to send it again to everyone") % {"issue": slug})
     edition = _stored(fresh())
-    delivery, _ = ledger.create_delivery(store, slug, transport, edition.id)
+    delivery, _new = ledger.create_delivery(store, slug, transport, edition.id)
     if delivery.edition_id is None:
         raise ledger.DeliveryError(f"{slug}: a delivery without an edition appeared; try again")
     return delivery, load_edition(store, delivery.edition_id)
@@ -179,8 +191,8 @@ def _publish(store: Store, config: Config, edition: Edition) -> str | None:
         if result.status != "unchanged" or not (archive_root(config) / "index.html").exists():
             build_archive(config)
     except ArchiveError as exc:
-        return (f"not sent: the archive cannot show this edition ({exc.message}); the web "
-                "link in every email must work, so fix it and resume")
+        return _("not sent: the archive cannot show this edition (%(why)s); the web link in "
+                 "every email must work, so fix it and resume") % {"why": exc.message}
     return None
 
 

@@ -19,14 +19,15 @@ from pipeline.deliver.lease import Lease
 from pipeline.deliver.ledger import DeliveryError, counts, get_delivery
 from pipeline.deliver.models import DeliveryState, EntryState
 from pipeline.edition import Edition
+from pipeline.i18n import _
 
 
 def check_workers(workers: int, dialect: str) -> None:
     if workers < 1:
-        raise DeliveryError("--workers must be at least 1")
+        raise DeliveryError(_("--workers must be at least 1"))
     if workers > 1 and dialect != "postgresql":
-        raise DeliveryError("--workers needs PostgreSQL (NEWSLETTER_DATABASE_URL): SQLite "
-                            "lets one process write at a time")
+        raise DeliveryError(_("--workers needs PostgreSQL (NEWSLETTER_DATABASE_URL): SQLite "
+                              "lets one process write at a time"))
 
 
 def run_with_workers(engine: Engine, delivery_id: int, workers: int, config: Config,
