@@ -164,10 +164,10 @@ def test_addresses_repeat_comma_lists_and_the_editors_group(project: Path) -> No
     assert received == sorted(["c@example.se", "anna@example.se", "Bo@example.se"] * 9)
 
 
-def test_editors_falls_back_to_the_issues_editor(project: Path) -> None:
-    code, output = send("--test-to", "editors")
+def test_editors_falls_back_to_the_issues_editor_in_the_order_given(project: Path) -> None:
+    code, output = send("--test-to", "editors,anna@example.se")
     assert code == 0, output
-    assert output.splitlines()[0].endswith("to vastmanland@lansstyrelsen.se:")
+    assert output.splitlines()[0].endswith("to vastmanland@lansstyrelsen.se, anna@example.se:")
 
 
 def test_invalid_addresses_are_each_named_and_nothing_is_sent(project: Path) -> None:

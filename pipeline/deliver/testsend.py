@@ -56,12 +56,13 @@ def recipients_of(values: Sequence[str], config: Config, folder: Path) -> list[s
     """The addresses in ``values`` (comma lists, ``editors``), normalised, each once."""
     out: list[str] = []
     bad: list[str] = []
-    items = [part.strip() for value in values for part in value.split(",")]
-    if any(item.lower() == GROUP for item in items):
-        items += editors_group(config, folder)
+    items: list[str] = []
+    for part in (part.strip() for value in values for part in value.split(",")):
+        if part.lower() == GROUP:
+            items += editors_group(config, folder)
+        elif part:
+            items.append(part)
     for item in items:
-        if not item or item.lower() == GROUP:
-            continue
         try:
             out.append(normalise_email(item))
         except ValueError:
