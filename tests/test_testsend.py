@@ -79,6 +79,9 @@ def assert_test_copy(message: EmailMessage, raw: bytes) -> None:
         assert f"{ARCHIVE}/#testlank-installningar" in body
         assert "test links: they do nothing" in body
     assert f"{PAGE}images/" not in markup  # no image waits for the archive
+    body = markup[markup.index("<body"):]
+    assert re.match(r"<body[^>]*><div style=display:none[^>]*>[^<]+</div><div role=\"note\"",
+                    body)  # the preheader stays first, for the inbox row; then the box
     assert message.get_content_type() == "multipart/alternative"
     shown = set(re.findall(r'src="cid:([^"]+)"', markup))
     related = [p for p in message.walk() if p.get_content_type() == "multipart/related"]
