@@ -185,15 +185,9 @@ def run_scheduled_send(slug: str, config_file: str) -> str:
 
 
 def _editors(config: Config, folder: Path) -> list[str]:
-    if config.schedule.editors:
-        return list(config.schedule.editors)
-    from pipeline.errors import IssueError
-    from pipeline.issue import load_issue
+    from pipeline.deliver.testsend import editors_group  # `send --test-to editors` too
 
-    try:
-        return [load_issue(folder, config).meta.editor.email]
-    except IssueError:
-        return [config.sender.email]
+    return editors_group(config, folder)
 
 
 def _tell_editors(config: Config, folder: Path, subject: str, text: str) -> None:

@@ -93,8 +93,12 @@ def _print_report(slug: str, report: DeliveryReport) -> None:
               help="SendGrid: send at once instead of send_at a fence ahead (a lost answer "
                    "then leaves its batch uncertain).")
 @click.option("--test-to", "test_to", multiple=True, metavar="ADDRESS",
-              help="Send every variant to ADDRESS with a [TEST] subject; no ledger. Before "
-                   "approval the copies are drafts, marked [UTKAST].")
+              help="Send every variant as a test copy to ADDRESS: repeat the option or give "
+                   "a comma list; the word 'editors' is the test group ([schedule] editors "
+                   "in newsletter.toml, else the issue's editor). Subjects name the variant, "
+                   "[TEST · Prenumeranter] (a draft before approval: [TEST · UTKAST · …]); "
+                   "images are inside the mail, links are inert test links; no ledger, no "
+                   "NEWSLETTER_SECRET_KEY needed.")
 @switch_option
 @wait_option
 @click.option("--workers", type=click.IntRange(1, 32), default=1, show_default=True,
@@ -108,13 +112,14 @@ def send(issue: Path, transport: str | None, new_delivery: bool, new_subscribers
     The first run freezes the audience into the send ledger and publishes the edition's page;
     later runs resume the same delivery with the same edition and never send anyone a second
     copy. One process sends a delivery at a time: another one exits 3 (or waits, --wait).
-    Needs NEWSLETTER_SECRET_KEY (for the unsubscribe and preferences links) and, for
-    sendgrid, SENDGRID_API_KEY.
+    Needs NEWSLETTER_SECRET_KEY (for the unsubscribe and preferences links; not for
+    --test-to) and, for sendgrid, SENDGRID_API_KEY.
 
     \b
     Example:
         newsletter send issues/2027-1
         newsletter send issues/2027-1 --test-to redaktionen@example.se
+        newsletter send issues/2027-1 --test-to editors,anna@example.se
         newsletter send issues/2027-1 --workers 4    (PostgreSQL)
     """
     if test_to:

@@ -10,10 +10,12 @@ line break between pieces keeps the encoding valid). The result parses as the sa
 
 from __future__ import annotations
 
+import base64
 import email.quoprimime as quoprimime
 import html
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, formatdate
@@ -38,6 +40,22 @@ class Envelope:
     reader: Reader
     subscriber_ref: str  # opaque: the ledger entry, never the address
     delivery_ref: str = ""
+
+
+@dataclass(frozen=True)
+class InlineImage:
+    """An image carried in the message itself, which the HTML shows as ``cid:<content_id>``."""
+
+    content_id: str     # without the angle brackets
+    filename: str       # ASCII
+    content_type: str   # image/png …
+    data: bytes
+
+    def part(self, boundary: str) -> str:
+        encoded = base64.encodebytes(self.data).decode("ascii").replace("\n", EOL)
+        return (f"--{boundary}{EOL}Content-Type: {self.content_type}{EOL}"
+                f"Content-Transfer-Encoding: base64{EOL}Content-ID: <{self.content_id}>{EOL}"
+                f'Content-Disposition: inline; filename="{self.filename}"{EOL}{EOL}{encoded}')
 
 
 def ascii_address(address: str) -> str:
@@ -134,9 +152,12 @@ class MessageTemplate:
     """One variant's message with slots for everything that differs per recipient."""
 
     def __init__(self, email: MailParts, config: Config, list_id: str,
-                 subject_prefix: str = "", list_headers: bool = True) -> None:
+                 subject_prefix: str = "", list_headers: bool = True,
+                 inline: Sequence[InlineImage] = ()) -> None:
         """``list_headers=False``: no List-Unsubscribe(-Post), for mail that is not an issue
-        and has no reader link to unsubscribe with (confirmation requests, welcome mail)."""
+        and has no reader link to unsubscribe with (confirmation requests, welcome mail, test
+        copies). ``inline``: images the HTML refers to as ``cid:``; the HTML and they then
+        form a multipart/related part (RFC 2387) as the HTML alternative."""
         boundary = "=_" + secrets.token_hex(16)
         sender = config.sender
         fixed = [
@@ -160,9 +181,18 @@ class MessageTemplate:
         self.mailto = f"mailto:{sender.email}?subject=avregistrera"
         self.part_head = (f"--{boundary}{EOL}Content-Type: text/plain; charset=utf-8{EOL}"
                           f"Content-Transfer-Encoding: quoted-printable{EOL}{EOL}")
-        self.html_head = (f"{EOL}--{boundary}{EOL}Content-Type: text/html; charset=utf-8{EOL}"
-                          f"Content-Transfer-Encoding: quoted-printable{EOL}{EOL}")
+        self.inline = tuple(inline)
+        html_type = (f"Content-Type: text/html; charset=utf-8{EOL}"
+                     f"Content-Transfer-Encoding: quoted-printable{EOL}{EOL}")
+        self.html_head = f"{EOL}--{boundary}{EOL}{html_type}"
         self.tail = f"{EOL}--{boundary}--{EOL}"
+        if self.inline:
+            related = "=_" + secrets.token_hex(16)
+            self.html_head = (f"{EOL}--{boundary}{EOL}Content-Type: multipart/related; "
+                              f'type="text/html"; boundary="{related}"{EOL}{EOL}'
+                              f"--{related}{EOL}{html_type}")
+            self.tail = (EOL + "".join(image.part(related) for image in self.inline)
+                         + f"--{related}--{EOL}--{boundary}--{EOL}")
         self.text = _Body(email.text, escape=False)
         self.html = _Body(email.html, escape=True)
 

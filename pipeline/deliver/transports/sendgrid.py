@@ -2,7 +2,8 @@
 
 Each request is one variant: the content once, one personalization per recipient with its
 substitutions, ``List-Unsubscribe`` headers and an opaque ``custom_args`` reference (the ledger
-entry, never the address). Tracking is off unless configured. The API key comes only from
+entry, never the address). A test copy's images go along as inline attachments
+(``content_id``). Tracking is off unless configured. The API key comes only from
 ``SENDGRID_API_KEY``; ``SENDGRID_API_HOST`` points elsewhere (tests use the contract mock).
 
 The fence: every request carries a batch id made by SendGrid and ``send_at`` a few minutes
@@ -12,6 +13,7 @@ API and sent again under a new batch id: exactly once, with no uncertain recipie
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import os
@@ -122,6 +124,12 @@ class SendGridTransport:
                 "subscription_tracking": {"enable": False},
             },
         }
+        if template.inline:  # test copies: images inside, shown through cid: (RFC 2392)
+            body["attachments"] = [
+                {"content": base64.b64encode(image.data).decode("ascii"),
+                 "type": image.content_type, "filename": image.filename,
+                 "disposition": "inline", "content_id": image.content_id}
+                for image in template.inline]
         if config.reply_to:
             body["reply_to"] = {"email": ascii_address(config.reply_to.email),
                                 "name": config.reply_to.name}
