@@ -47,7 +47,8 @@ def test_every_problem_is_reported_with_its_line(tmp_path: Path) -> None:
         f"newsletter.toml:{_line(text, 'subject-lenght')}: check.severity.subject-lenght: "
         "input should be 'subject-length', 'preheader', 'image', 'link-scheme', 'link-text', "
         "'heading-order', 'lang', 'layout-table', 'html-size', 'placeholder', "
-        "'notice-expired', 'send-time', 'unedited', 'unlisted-section', 'script' or 'header'",
+        "'notice-expired', 'send-time', 'unedited', 'unlisted-section', 'script', 'header', "
+        "'lix', 'long-sentence', 'plain-words' or 'spelling'",
         f"newsletter.toml:{_line(text, 'Hälsa')}: focus_areas[4].slug: 'Hälsa' is not a slug "
         "(lower-case letters, digits and hyphens)",
         f"newsletter.toml:{_line(text, BAD_EMAIL)}: sender.email: "

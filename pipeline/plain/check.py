@@ -90,12 +90,20 @@ def _check_blocks(path: Path, key: str, blocks: list[Block], config: Config,
             yield Rule.PLAIN_WORDS, path, hit.line, key, _(
                 "'%(word)s' is stiff; write '%(instead)s' instead") % {
                 "word": hit.found, "instead": hit.instead}
-        for wrong in speller.check(block.words()) if speller else []:
+        for wrong in speller.check(block.words(), _starts(block)) if speller else []:
             if wrong.word in reported:  # once a file: the word list fixes every occurrence
                 continue
             reported.add(wrong.word)
             yield Rule.SPELLING, path, wrong.line, key, _spelling_message(
                 wrong.word, wrong.suggestions, config.check.plain.word_list)
+
+
+def _starts(block: Block) -> frozenset[int]:
+    """Offsets of the words that start a sentence (of a heading or title: the first word)."""
+    if block.prose:
+        return frozenset(s.words[0].start for s in block.sentences())
+    words = block.words()
+    return frozenset({words[0].start}) if words else frozenset()
 
 
 def _spelling_message(word: str, suggestions: tuple[str, ...], word_list: str) -> str:

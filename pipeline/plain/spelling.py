@@ -6,10 +6,11 @@ the Swedish dictionary in about 0.15 s, against 1.4 s for the pure-Python spylls
 (``ordlista.txt`` next to newsletter.toml) holds names and terms of the strategy, one a line;
 a word written in lower case is also accepted capitalised, as Hunspell does.
 
-What is not checked: numbers, abbreviations with dots (t.ex.), single letters and acronyms
-in capitals (SCB, HBTQI), which are usually right and often missing from dictionaries.
-Capitalised words are checked like any other (the dictionary knows Swedish places and common
-names, and a misspelt municipality is worth catching); unknown names go into the word list.
+What is not checked: numbers, abbreviations with dots (t.ex.), single letters, acronyms in
+capitals (SCB, HBTQI), and capitalised words inside a sentence: those are names (of people,
+projects, organisations), which no dictionary holds, and a warning on every speaker's name
+would teach the writers to ignore the rule. A capitalised word that starts a sentence, a
+heading or a title is checked like any other.
 """
 
 from __future__ import annotations
@@ -53,11 +54,15 @@ class Speller:
         with self._lock:
             return tuple(self._hunspell.suggest(word))[:SUGGESTIONS]
 
-    def check(self, words: tuple[Word, ...]) -> list[Misspelling]:
+    def check(self, words: tuple[Word, ...], starts: frozenset[int]) -> list[Misspelling]:
+        """Unknown words; ``starts`` are the offsets of sentence-initial words (the others,
+        when capitalised, are taken for names and skipped)."""
         out = []
         for word in words:
             text = checkable(word.text)
-            if text and not self._known_word(text):
+            if not text or (text[0].isupper() and word.start not in starts):
+                continue
+            if not self._known_word(text):
                 out.append(Misspelling(text, word.line, self.suggest(text)))
         return out
 
