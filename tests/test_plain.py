@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -243,3 +244,20 @@ def test_a_partly_loaded_issue_is_still_checked(make_issue, tmp_path: Path) -> N
                          "02-bild.md": "---\nheading: [trasig\n---\nText.\n"})
     assert "01-intro.md:4: body: 'erhöll' is stiff; write 'få' instead [plain-words]" in \
         _plain(folder, _config(tmp_path))
+
+
+def test_without_the_hunspell_library_spelling_is_one_warning(
+        make_issue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.plain import spelling
+
+    _require_dictionary()  # the files are there; only the library is not
+    folder = make_issue({"01-intro.md": "---\nheading: Inledning\n---\nVi erhöll jämstäldhet.\n"})
+    monkeypatch.setitem(sys.modules, "hunspell", None)  # import hunspell → ImportError
+    spelling._speller.cache_clear()
+    try:
+        assert _plain(folder, _config(tmp_path)) == [
+            "01-intro.md:4: body: 'erhöll' is stiff; write 'få' instead [plain-words]",
+            "issue.yaml:1: spelling: spelling was not checked: the Python library chunspell is "
+            "missing; install the newsletter package again (pip install -e .) [spelling]"]
+    finally:
+        spelling._speller.cache_clear()

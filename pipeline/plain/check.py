@@ -19,7 +19,7 @@ from pipeline.plain import (
     segment_readability,
 )
 from pipeline.plain.prose import Block, markdown_blocks, plain_blocks
-from pipeline.plain.spelling import DictionaryMissing, Speller, load_speller
+from pipeline.plain.spelling import LIBRARY, DictionaryMissing, Speller, load_speller
 from pipeline.plain.words import AvoidList, load_avoid_list
 
 Finding = tuple[Rule, Path, int, str, str]
@@ -42,7 +42,9 @@ def plain_findings(issue: Issue | PartialIssue, config: Config) -> Iterator[Find
     try:
         speller = load_speller(settings.dictionary, config.root, config.root / settings.word_list)
     except DictionaryMissing as missing:
-        yield (Rule.SPELLING, Path(issue.lines.path), 1, "spelling", _(
+        yield Rule.SPELLING, Path(issue.lines.path), 1, "spelling", (_(
+            "spelling was not checked: the Python library chunspell is missing; install the "
+            "newsletter package again (pip install -e .)") if missing.args[0] == LIBRARY else _(
             "spelling was not checked: %(what)s is missing; install Debian's hunspell-sv "
             "(./dev test does) or set dictionary under [check.plain] in newsletter.toml")
             % {"what": missing.args[0]})

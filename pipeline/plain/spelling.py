@@ -24,6 +24,7 @@ from typing import Any
 from pipeline.plain.prose import Word
 
 SUGGESTIONS = 3
+LIBRARY = "chunspell"  # DictionaryMissing's argument when the binding is not installed
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ def _speller(aff: Path, dic: Path, word_list: Path | None, stamp: int) -> Spelle
     try:
         import hunspell
     except ImportError:
-        raise DictionaryMissing("chunspell") from None
+        raise DictionaryMissing(LIBRARY) from None
     try:
         loaded = hunspell.Hunspell(dic.stem, hunspell_data_dir=str(dic.parent))
     except OSError:
