@@ -15,8 +15,9 @@ from pipeline.cli import main
 from pipeline.config import Config, Rule, load_config
 from pipeline.issue import load_issue
 from pipeline.lint import check_issue
-from pipeline.plain import lix, section_readability, segment_readability
+from pipeline.plain import lix, section_readability, segment_readability, variant_readability
 from pipeline.plain.prose import Block
+from pipeline.render.variants import VariantKey
 from tests.conftest import BASE_ISSUE, EXAMPLE, ROOT, require
 
 PLAIN = {Rule.LIX, Rule.LONG_SENTENCE, Rule.PLAIN_WORDS, Rule.SPELLING}
@@ -92,6 +93,9 @@ def test_readability_per_section_and_segment(make_issue, config: Config) -> None
     segments = segment_readability(issue, config, sections)
     assert segments["connected"].lix == pytest.approx(9 / 3 + 100 * 2 / 9)
     assert segments["general"].lix == pytest.approx(13 / 4 + 100 * 3 / 13)
+    variants = variant_readability(issue, config, [VariantKey("connected", ("bild",)),
+                                                   VariantKey("general")])
+    assert variants == {"connected+bild": segments["connected"], "general": segments["general"]}
 
 
 TWENTY_SIX = ("Den här meningen är skriven för att vara lång och den fortsätter med fler ord "

@@ -11,6 +11,7 @@ the same numbers::
     lix("Vi ses i Västerås. Välkommen!")           # → 29.0 (one long word in five, 2.5 a sentence)
     section_readability(issue)                     # → [SectionReadability(...), ...]
     segment_readability(issue, config)             # → {"connected": Readability(...), ...}
+    variant_readability(issue, config, rendered.variants)  # → {"connected+halsa": ..., ...}
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from pipeline.config import Config
 from pipeline.issue import Issue, Section
 from pipeline.plain.prose import Block, markdown_blocks
+from pipeline.render.variants import VariantKey
 
 LONG_WORD = 6  # letters; a word with more is long
 
@@ -111,3 +113,10 @@ def segment_readability(issue: Issue, config: Config,
 
 def issue_readability(sections: list[SectionReadability]) -> Readability:
     return sum((s.readability for s in sections), Readability())
+
+
+def variant_readability(issue: Issue, config: Config, variants: Iterable[VariantKey]
+                        ) -> dict[str, Readability]:
+    """Variant name → its readability (that of its segment's sections)."""
+    segments = segment_readability(issue, config)
+    return {key.name: segments[key.segment] for key in variants}

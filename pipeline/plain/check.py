@@ -42,16 +42,20 @@ def plain_findings(issue: Issue | PartialIssue, config: Config) -> Iterator[Find
     try:
         speller = load_speller(settings.dictionary, config.root, config.root / settings.word_list)
     except DictionaryMissing as missing:
-        yield Rule.SPELLING, Path(issue.lines.path), 1, "spelling", (_(
-            "spelling was not checked: the Python library chunspell is missing; install the "
-            "newsletter package again (pip install -e .)") if missing.args[0] == LIBRARY else _(
-            "spelling was not checked: %(what)s is missing; install Debian's hunspell-sv "
-            "(./dev test does) or set dictionary under [check.plain] in newsletter.toml")
-            % {"what": missing.args[0]})
+        yield Rule.SPELLING, Path(issue.lines.path), 1, "spelling", _missing(missing.args[0])
     for path, key, blocks in _texts(issue):
         yield from _check_blocks(path, key, blocks, config, avoid, speller)
     if isinstance(issue, Issue):
         yield from _lix(issue, config)
+
+
+def _missing(what: str) -> str:
+    if what == LIBRARY:
+        return _("spelling was not checked: the Python library chunspell is missing; install "
+                 "the newsletter package again (pip install -e .)")
+    return _("spelling was not checked: %(what)s is missing; install Debian's hunspell-sv "
+             "(./dev test does) or set dictionary under [check.plain] in newsletter.toml") % {
+        "what": what}
 
 
 def _texts(issue: Issue | PartialIssue) -> Iterator[tuple[Path, str, list[Block]]]:
