@@ -64,6 +64,9 @@ def _plain(folder: Path, config: Config) -> list[str]:
      "Se https://example.se/sida för mer.\n", 10 / 3 + 100 * 2 / 10),
     # "m.m." closes a sentence when a capital follows; "bl.a." does not: 6 + 2 words
     ("Vi köper kaffe, te m.m. Sedan bl.a. Kalle.", 8 / 2 + 0),
+    # a full stop after a number ends a sentence: 4 + 4 words; long: Anmälan, stänger,
+    # klockan, Därefter
+    ("Anmälan stänger klockan 17. Därefter är det fullt.", 8 / 2 + 100 * 4 / 8),
     ("", 0.0),
 ])
 def test_lix_of_texts_counted_by_hand(text: str, expected: float) -> None:

@@ -86,9 +86,7 @@ def _sentence_ends(text: str) -> Iterator[int]:
         last = before[-1].lower().lstrip("(”’\"") if before else ""
         if last in ABBREVIATIONS and last not in CLOSING:
             continue
-        if last[:-1].isdigit() and len(last) <= 3:  # "den 3. maj" is not Swedish, but
-            continue                                # "kapitel 3. Sedan" is rare; keep together
-        yield match.end()
+        yield match.end()  # after a number too: Swedish writes no ordinal dot ("den 3 maj")
 
 
 def _sentence(block: Block, start: int, end: int) -> Sentence | None:
