@@ -1,11 +1,12 @@
-"""Render speed: ms per variant (warm), the whole issue, and `newsletter render` cold.
+"""Render speed: ms per variant (warm), the whole issue, `newsletter render` and `check` cold.
 
     python bench/render.py [--runs N]
 
 Prints medians over N runs (machines here are noisy) next to the peers measured in the same
 run: the reference MJML CLI (npm mjml on Node) compiling the same variants' MJML, and
 `newsletter --help`. Targets: < 60 ms per variant warm, cold render < 1.5 s and faster than
-the reference CLI, --help < 0.3 s.
+the reference CLI, --help < 0.3 s, cold `newsletter check` < 2 s with the klarspråk rules and
+the Swedish dictionary loaded (Debian's hunspell-sv).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.config import load_config  # noqa: E402
 from pipeline.issue import load_issue  # noqa: E402
+from pipeline.plain.check import plain_findings  # noqa: E402
 from pipeline.render import Renderer, render_issue  # noqa: E402
 
 ISSUE = ROOT / "issues" / "2027-1"
@@ -69,6 +71,7 @@ def main() -> None:
         out = Path(tmp) / "out"
         cold = _timed([str(NEWSLETTER), "render", str(ISSUE), "--out", str(out), "--mjml"], runs)
         help_time = _timed([str(NEWSLETTER), "--help"], runs)
+        check = _timed([str(NEWSLETTER), "check", str(ISSUE)], runs)
         mjml_cli = ROOT / "node_modules" / ".bin" / "mjml"
         reference = None
         if mjml_cli.exists() and shutil.which("node"):
@@ -88,6 +91,17 @@ def main() -> None:
     else:
         print("reference `mjml` CLI:           not installed (npm ci)")
     print(f"`newsletter --help`:            {help_time * 1000:7.1f} ms   target < 300 ms")
+    dictionary = Path(config.check.plain.dictionary + ".dic")
+    print(f"cold `newsletter check`:        {check * 1000:7.1f} ms   target < 2000 ms "
+          f"(dictionary {'loaded' if dictionary.is_file() else 'MISSING: not measured fairly'})")
+    start = time.perf_counter()
+    plain = list(plain_findings(issue, config))
+    loading = time.perf_counter() - start
+    start = time.perf_counter()
+    list(plain_findings(issue, config))  # the dictionary stays loaded in the process
+    print(f"klarspråk rules, first / warm:  {loading * 1000:7.1f} ms / "
+          f"{(time.perf_counter() - start) * 1000:.1f} ms   (the first loads the dictionary; "
+          f"{len(plain)} finding(s) on the example)")
 
 
 if __name__ == "__main__":

@@ -97,6 +97,10 @@ class Rule(StrEnum):
     RAW_HTML = "raw-html"
     ALT_TEXT = "alt-text"
     EMPTY_FOCUS = "empty-focus"
+    LIX = "lix"
+    LONG_SENTENCE = "long-sentence"
+    PLAIN_WORDS = "plain-words"
+    SPELLING = "spelling"
 
 
 DEFAULT_SEVERITY: dict[Rule, Severity] = {rule: Severity.ERROR for rule in Rule} | {
@@ -105,6 +109,10 @@ DEFAULT_SEVERITY: dict[Rule, Severity] = {rule: Severity.ERROR for rule in Rule}
     Rule.SEND_TIME: Severity.WARNING,
     Rule.UNLISTED_SECTION: Severity.WARNING,
     Rule.EMPTY_FOCUS: Severity.WARNING,
+    Rule.LIX: Severity.WARNING,
+    Rule.LONG_SENTENCE: Severity.WARNING,
+    Rule.PLAIN_WORDS: Severity.WARNING,
+    Rule.SPELLING: Severity.WARNING,
 }
 
 
@@ -134,10 +142,32 @@ class FocusArea(_Strict):
     short: Text | None = Field(None, description="A word or two for variant names: hälsa.")
 
 
+class PlainSettings(_Strict):
+    """Klarspråk: thresholds of the `lix`, `long-sentence`, `plain-words` and `spelling` rules."""
+
+    lix_max: float = Field(50, gt=0, description="LIX target of every segment's text.")
+    lix_by_segment: dict[Slug, float] = Field(default_factory=dict, description=(
+        "A segment's own LIX target, e.g. {general = 45}."))
+    lix_min_words: int = Field(100, ge=1, description=(
+        "A section shorter than this gets no LIX warning of its own (too few words to "
+        "measure); it still counts in its segment's."))
+    sentence_max_words: int = Field(25, gt=0)
+    avoid_words: str = Field("ord-att-undvika.txt", description=(
+        "The board's words to avoid, added to the built-in list; beside newsletter.toml."))
+    word_list: str = Field("ordlista.txt", description=(
+        "Names and terms the spelling check accepts, one a line; beside newsletter.toml."))
+    dictionary: str = Field("/usr/share/hunspell/sv_SE", description=(
+        "Hunspell dictionary (.aff and .dic without the ending); Debian's hunspell-sv."))
+
+    def lix_target(self, segment: str) -> float:
+        return self.lix_by_segment.get(segment, self.lix_max)
+
+
 class CheckSettings(_Strict):
     html_budget_kb: int = Field(80, gt=0)
     subject_max_chars: int = Field(60, gt=0)
     preheader_max_chars: int = Field(140, gt=0)
+    plain: PlainSettings = PlainSettings()
     severity: dict[Rule, Severity] = Field(default_factory=dict)
 
     def level(self, rule: Rule) -> Severity:

@@ -63,6 +63,7 @@ def lint_issue(issue: Issue, rendered: RenderedIssue, config: Config,
     _lint_unlisted(issue, found)
     lint_text(issue, config, found)
     found.problems += _private(issue, config)
+    _lint_plain(issue, config, found)
     meta_file = issue.lines.path
     budget = config.check.html_budget_kb * 1024
     for key, email in rendered.variants.items():
@@ -85,6 +86,14 @@ def lint_issue(issue: Issue, rendered: RenderedIssue, config: Config,
         _lint_html(email.html, (meta_file, 1, f"variant {key.name}"), found, headings)
     _lint_html(rendered.web_html, (meta_file, 1, "web version"), found, headings)
     return sorted(found.problems)
+
+
+def _lint_plain(issue: Issue | PartialIssue, config: Config, found: _Findings) -> None:
+    """Klarspråk: LIX, long sentences, words to avoid and spelling (pipeline/plain/)."""
+    from pipeline.plain.check import plain_findings
+
+    for finding in plain_findings(issue, config):
+        found.add(*finding)
 
 
 def _private(issue: Issue, config: Config) -> list[Problem]:
@@ -365,6 +374,7 @@ def check_issue(folder: Path, config: Config, renderer: Renderer | None = None) 
             _lint_unedited(exc.partial, config, found)
             _lint_unlisted(exc.partial, found)
             lint_text(exc.partial, config, found)
+            _lint_plain(exc.partial, config, found)
         return CheckResult(sorted(found.problems))
     except RenderError as exc:
         return CheckResult(exc.problems or [Problem(str(folder), 1, "issue", exc.message)])

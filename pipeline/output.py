@@ -5,7 +5,8 @@
       connected+….html …
       web.html  images/                            the web version and its images
       report.json                                  variants, sizes, the focus choices behind
-                                                   each variant, warnings and errors
+                                                   each variant, LIX per variant, segment and
+                                                   section (``readability``), warnings, errors
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pipeline.config import Config, Mailbox
 from pipeline.edition import process_images
 from pipeline.errors import IssueError, Problem, Severity
 from pipeline.lint import check_issue
+from pipeline.plain import issue_readability, section_readability, segment_readability
 from pipeline.render.mime import build_message
 from pipeline.render.personalise import SAMPLE_READER
 
@@ -61,6 +63,8 @@ def write_render(folder: Path, config: Config, out: Path | None = None,
             path.write_text(content, encoding="utf-8")
         report.files.append(path)
 
+    sections = section_readability(issue, config)
+    segments = segment_readability(issue, config, sections)
     variants = []
     for key, email in rendered.variants.items():
         message = build_message(email, config, SAMPLE_READER, SAMPLE_RECIPIENT)
@@ -76,7 +80,7 @@ def write_render(folder: Path, config: Config, out: Path | None = None,
             "focus_sections": list(key.focus_sections),
             "focus_choices": [sorted(c) for c in rendered.choices.get(key, [])],
             "html_bytes": email.html_bytes, "text_bytes": len(email.text.encode()),
-            "eml_bytes": len(eml),
+            "eml_bytes": len(eml), "lix": segments[key.segment].as_dict()["lix"],
         })
     write("web.html", rendered.web_html)
     shutil.copy2(config.templates / "archive" / "style.css", out / "style.css")
@@ -90,6 +94,13 @@ def write_render(folder: Path, config: Config, out: Path | None = None,
         "send_at": issue.meta.send_at.isoformat(), "archive_url": issue.archive_url(config),
         "html_budget_bytes": config.check.html_budget_kb * 1024,
         "variants": variants,
+        "readability": {  # LIX: 30–40 newspaper text, above 50 hard
+            "issue": issue_readability(sections).as_dict(),
+            "segments": {slug: r.as_dict() for slug, r in segments.items()},
+            "sections": [{"section": s.section, "file": s.path.name,
+                          "segments": list(s.segments), **s.readability.as_dict()}
+                         for s in sections],
+        },
         "warnings": [str(p) for p in result.warnings],
         "errors": [str(p) for p in result.errors],
     }, ensure_ascii=False, indent=2) + "\n")

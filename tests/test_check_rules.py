@@ -24,7 +24,7 @@ PLACEHOLDERS = [
 ]
 # What an editor writes instead of each placeholder: (file, placeholder, own text).
 EDITS = {
-    "body": ("01-ledare.md", "Skriv nummerets inledning här. Varje avsnitt är en egen "
+    "body": ("01-ledare.md", "Skriv numrets inledning här. Varje avsnitt är en egen "
              "Markdown-fil som listas under\n`sections` i issue.yaml.",
              "Välkommen till vårens nummer om jämställdhet i länet."),
     "title": ("issue.yaml", "title: Ett jämställt Västmanland nummer 2 2027",
@@ -94,7 +94,7 @@ def test_a_rewrapped_placeholder_is_found_among_own_paragraphs(project: Path) ->
         _edit(folder, what)
     (folder / "01-ledare.md").write_text(
         "---\nheading: Ledare\n---\nVälkommen till vårens nummer.\n\n\n"
-        "  Skriv nummerets   inledning här.\nVarje avsnitt är en egen Markdown-fil som listas "
+        "  Skriv numrets   inledning här.\nVarje avsnitt är en egen Markdown-fil som listas "
         "under `sections`\n  i issue.yaml.\n\nMed vänliga hälsningar\n", encoding="utf-8")
     assert _check(folder)[0][:-1] == [f"{LEDARE}:7: body: {UNEDITED}"]
 
