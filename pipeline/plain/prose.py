@@ -33,9 +33,10 @@ _WORD = re.compile(
     r"|\d+(?:[.,:/–-]\d+)*"                 # 13.00 2027-02-16 1,5 24/7
     r"|[^\W_]+(?:[-'’:][^\W_]+)*-?"         # ord, e-post, SVT:s, hem- (och omsorg)
 )
-_URL = re.compile(  # and mail addresses, file names, domains and {{ template placeholders }}
+_URL = re.compile(  # and mail addresses, file names, domains, {{ placeholders }}, tags
     r"(?:https?://|www\.)\S+?(?=[.,;:!?)\]”’\"]*(?:\s|$))|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
     r"|\{\{.*?\}\}"
+    r"|</?[A-Za-z][^<>]*>|<!--.*?-->"  # pasted HTML: the raw-html rule's
     r"|[\w.-]+\.(?:md|ya?ml|toml|txt|csv|json|html?|pdf|docx?|xlsx?|pptx?|jpe?g|png|gif|webp"
     r"|svg|se|nu|com|org|net|eu)\b")
 _END = re.compile(r"[.!?…]+[”’\")\]]*(?=\s+[”’\"(\[–—-]?\s*[A-ZÅÄÖÉÜ])")
