@@ -124,6 +124,10 @@ class Renderer:
                               ) from None
         except jinja2.UndefinedError as exc:
             raise RenderError(f"{self.config.templates / name}: {exc.message}") from None
+        except Exception as exc:  # a template that fails while it runs: 1 + "text", a filter
+            where = Problem(*_template_line(exc, self.config.templates / name), "template",
+                            f"{type(exc).__name__}: {exc}")
+            raise RenderError("a template failed while rendering", [where]) from None
 
     def issue_context(self, issue: Issue, segment: str | None, image_base: str
                       ) -> dict[str, Any]:
@@ -178,6 +182,18 @@ class Renderer:
     def clear_cache(self) -> None:
         """Forget compiled HTML (benchmarks measure the full cost with it)."""
         self._compiled.clear()
+
+
+def _template_line(exc: BaseException, fallback: Path) -> tuple[str, int]:
+    """The template file and line where ``exc`` was raised (Jinja keeps them in the trace)."""
+    found = (str(fallback), 1)
+    trace = exc.__traceback__
+    while trace is not None:
+        code = trace.tb_frame.f_code
+        if code.co_filename.endswith(".j2"):
+            found = (code.co_filename, trace.tb_lineno)
+        trace = trace.tb_next
+    return found
 
 
 _ALL: tuple[str, ...] = ("*",)  # every focus section: the segment's shared compile
