@@ -42,6 +42,7 @@ def _wait_for(state, version: int, timeout: float = 15) -> None:
     while state.version <= version and time.monotonic() < deadline:
         time.sleep(0.05)
     assert state.version > version, "no re-render after the file changed"
+    state.settle()  # and check's problems are in
 
 
 def test_variant_page_shows_desktop_mobile_and_text(preview) -> None:

@@ -19,7 +19,7 @@ import threading
 import traceback
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline.config import Config, config_path, load_config
@@ -101,6 +101,10 @@ class PreviewState:
             paths = None if changed_paths is None else [Path(p) for p in changed_paths]
             try:
                 snapshot, names = self._render(paths)
+                if snapshot.rendered is not None:
+                    # The new emails first (the last problems stay a moment), then check's.
+                    self._publish(replace(snapshot, problems=self.snapshot.problems), names)
+                    snapshot, names = self._lint(snapshot), frozenset()
             except Exception as exc:  # a bug must show in the page, not kill the watcher
                 traceback.print_exc(file=sys.stderr)
                 problem = Problem(str(self.issue), 1, "preview", _(
@@ -108,6 +112,17 @@ class PreviewState:
                         "error": f"{type(exc).__name__}: {exc}"})
                 snapshot, names = Snapshot(problems=(problem,)), frozenset[str]()
             self._publish(snapshot, names)
+
+    def settle(self) -> None:
+        """Wait for a render in progress (both its versions: emails, then problems)."""
+        with self._lock:
+            pass
+
+    def _lint(self, snapshot: Snapshot) -> Snapshot:
+        assert snapshot.rendered and snapshot.config and self._renderer
+        rendered = snapshot.rendered
+        return replace(snapshot, problems=tuple(lint_issue(
+            rendered.issue, rendered, snapshot.config, self._renderer)))
 
     def _render(self, paths: list[Path] | None) -> tuple[Snapshot, frozenset[str]]:
         try:
@@ -140,8 +155,7 @@ class PreviewState:
             return Snapshot(config=config, problems=tuple(
                 check_issue(self.issue, config, renderer).problems)), frozenset()
         labels = {key.name: variant_label(key, issue, config) for key in emails}
-        problems = tuple(lint_issue(issue, rendered, config, renderer))
-        return Snapshot(0, config, rendered, problems, labels), frozenset(changed)
+        return Snapshot(0, config, rendered, (), labels), frozenset(changed)
 
     def _publish(self, snapshot: Snapshot, names: frozenset[str]) -> None:
         with self.changed:
