@@ -6,9 +6,11 @@ import contextlib
 import http.client
 import json
 import queue
+import re
 import shutil
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 
 from pipeline.preview import start_preview
+from pipeline.preview.page import PHONE_SUBJECT_CHARS
 from tests.conftest import ROOT
 
 
@@ -166,3 +169,109 @@ def test_a_problem_that_stops_rendering_replaces_the_stale_render(preview, name:
     svg.unlink(missing_ok=True)
     _wait_for(state, version)
     assert "<iframe" in _get(f"{base}/variant/general")
+
+
+def test_the_overview_is_an_inbox_with_readable_variant_names(preview) -> None:
+    base, _state, _folder = preview
+    page = _get(f"{base}/")
+    assert "Anslutna aktörer · fokus på hälsa och våld" in page and "Prenumeranter" in page
+    subject = "Ett jämställt Västmanland nr 1 2027: konferens och nätverk"
+    assert page.count('<span class="from">Länsstyrelsen Västmanland</span>') == 8
+    assert f'<span class="subject" title="{subject}">{subject[:PHONE_SUBJECT_CHARS]}…</span>' \
+        in page
+    assert "Anmäl dig till vårens spridningskonferens" in page
+    variant = _get(f"{base}/variant/general")
+    assert "<h1>Prenumeranter</h1>" in variant and 'class="inbox"' in variant
+
+
+def test_problems_show_beside_the_variant_they_concern(preview) -> None:
+    base, state, folder = preview
+    section = folder / "03-strategin.md"  # audience: general
+    version = state.version
+    section.write_text(section.read_text() + "\n[Klicka här](https://example.se/mer).\n")
+    _wait_for(state, version)
+    general = _get(f"{base}/variant/general")
+    connected = _get(f"{base}/variant/connected+halsa-och-vald")
+    assert "03-strategin.md" in general and "[link-text]" in general
+    assert "03-strategin.md" not in connected
+    assert 'id="lix"' in general  # where LIX per variant will be shown
+
+
+@pytest.fixture
+def sending(preview, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", f"sqlite:///{tmp_path / 'register.db'}")
+    base, _state, _folder = preview
+    page = _get(f"{base}/variant/general")
+    token = re.search(r'name="token" value="([^"]+)"', page)
+    assert token is not None
+    return base, token.group(1), tmp_path / "outbox"
+
+
+def _post(base: str, fields: dict[str, str], origin: str | None = "same",
+          host: str | None = None) -> tuple[int, str]:
+    port = int(base.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/x-www-form-urlencoded",
+               "Host": host or f"127.0.0.1:{port}"}
+    if origin is not None:
+        headers["Origin"] = base if origin == "same" else origin
+    connection.request("POST", "/test-send", urllib.parse.urlencode(fields), headers)
+    response = connection.getresponse()
+    try:
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+def test_the_send_test_button_sends_every_variant_to_the_outbox(sending) -> None:
+    base, token, outbox = sending
+    status, page = _post(base, {"token": token, "variant": "general",
+                                "addresses": "anna@example.se, bo@example.se"})
+    assert status == 200
+    assert "Test copies sent to anna@example.se, bo@example.se:" in page
+    lines = re.findall(r"<li>([^<]*: sent to 2 of 2)</li>", page)  # send_test's own lines
+    assert "[TEST] [UTKAST] general: sent to 2 of 2" in lines and len(lines) >= 8
+    assert len(list(outbox.rglob("*.eml"))) == 2 * len(lines)
+
+
+@pytest.mark.parametrize("forged", ["no-token", "wrong-token", "other-origin", "no-origin",
+                                    "rebound-host"])
+def test_the_send_test_button_refuses_cross_site_requests(sending, forged: str) -> None:
+    base, token, outbox = sending
+    fields = {"token": token, "variant": "general", "addresses": "anna@example.se"}
+    origin: str | None = "same"
+    host = None
+    if forged == "no-token":
+        del fields["token"]
+    elif forged == "wrong-token":
+        fields["token"] = "x" + token[1:]
+    elif forged == "other-origin":
+        origin = "https://evil.example"
+    elif forged == "no-origin":
+        origin = None
+    else:  # DNS rebinding: evil.example resolved to 127.0.0.1, its page posts "same-origin"
+        host, origin = "evil.example", "http://evil.example"
+    status, page = _post(base, fields, origin, host)
+    assert status == 403 and "Refused" in page
+    assert not outbox.exists() or not list(outbox.rglob("*.eml"))
+
+
+def test_a_failed_test_send_says_why(sending, monkeypatch: pytest.MonkeyPatch) -> None:
+    base, token, _outbox = sending
+    monkeypatch.delenv("NEWSLETTER_SECRET_KEY")
+    status, page = _post(base, {"token": token, "variant": "general",
+                                "addresses": "anna@example.se"})
+    assert status == 200 and "No test copies were sent: NEWSLETTER_SECRET_KEY" in page
+    status, page = _post(base, {"token": token, "variant": "general", "addresses": " "})
+    assert "No test copies were sent: write at least one email address" in page
+
+
+def test_email_frames_run_no_script(preview) -> None:
+    base, _state, _folder = preview
+    with urllib.request.urlopen(f"{base}/email/general", timeout=10) as response:
+        policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'none'" in policy and "sandbox allow-same-origin allow-popups" in policy
+    page = _get(f"{base}/variant/general")
+    sandboxes = re.findall(r'<iframe[^>]* sandbox="([^"]*)"', page)
+    assert len(sandboxes) == 2 and all("allow-scripts" not in s for s in sandboxes)
