@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from pipeline.errors import ConfigError, Problem, Severity
+from pipeline.i18n import _
 from pipeline.source import Lines, toml_lines, validate
 
 DEFAULT_CONFIG = "newsletter.toml"
@@ -36,19 +37,20 @@ _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 def _email(value: str) -> str:
     if not _EMAIL.match(value):
-        raise ValueError(f"'{value}' is not an email address")
+        raise ValueError(_("'%(value)s' is not an email address") % {"value": value})
     return value
 
 
 def _https(value: str) -> str:
     if not value.startswith("https://") or any(c.isspace() for c in value):
-        raise ValueError(f"'{value}' must be an absolute https:// URL")
+        raise ValueError(_("'%(value)s' must be an absolute https:// URL") % {"value": value})
     return value.rstrip("/")
 
 
 def _slug(value: str) -> str:
     if not _SLUG.match(value):
-        raise ValueError(f"'{value}' is not a slug (lower-case letters, digits and hyphens)")
+        raise ValueError(_("'%(value)s' is not a slug (lower-case letters, digits and "
+                           "hyphens)") % {"value": value})
     return value
 
 
@@ -63,7 +65,7 @@ def _timezone(value: str) -> str:
 
 def _one_line(value: str) -> str:
     if any(c in value for c in "\r\n\0\u2028\u2029"):
-        raise ValueError("must be a single line")
+        raise ValueError(_("must be a single line"))
     return value
 
 
@@ -92,6 +94,9 @@ class Rule(StrEnum):
     UNLISTED_SECTION = "unlisted-section"
     SCRIPT = "script"
     HEADER = "header"
+    RAW_HTML = "raw-html"
+    ALT_TEXT = "alt-text"
+    EMPTY_FOCUS = "empty-focus"
 
 
 DEFAULT_SEVERITY: dict[Rule, Severity] = {rule: Severity.ERROR for rule in Rule} | {
@@ -99,6 +104,7 @@ DEFAULT_SEVERITY: dict[Rule, Severity] = {rule: Severity.ERROR for rule in Rule}
     Rule.NOTICE_EXPIRED: Severity.WARNING,
     Rule.SEND_TIME: Severity.WARNING,
     Rule.UNLISTED_SECTION: Severity.WARNING,
+    Rule.EMPTY_FOCUS: Severity.WARNING,
 }
 
 
@@ -116,6 +122,9 @@ class Segment(_Strict):
     name: Text
     reason: Text = Field(description="Footer line: why this reader gets the newsletter.")
     focus: bool = False
+    empty_focus: Text | None = Field(None, description=(
+        "The line 'Ert fokus' shows a reader whose focus areas match no section of the issue "
+        "(without it that reader gets no 'Ert fokus' block, and check warns)."))
 
 
 class FocusArea(_Strict):

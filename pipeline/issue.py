@@ -11,7 +11,9 @@ every problem found, each naming file, line and key.
 
 from __future__ import annotations
 
+import difflib
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -30,6 +32,7 @@ from pydantic import (
 
 from pipeline.config import Config, HttpsUrl, Mailbox, Text
 from pipeline.errors import IssueError, Problem
+from pipeline.i18n import _
 from pipeline.sendtime import dst_problem
 from pipeline.source import (
     Lines,
@@ -51,23 +54,25 @@ def _local_time(value: Any) -> Any:
         try:
             return datetime.fromisoformat(value.strip())
         except ValueError:
-            raise ValueError(f"'{value}' is not a date and time; write it as "
-                             "'YYYY-MM-DD HH:MM' in Swedish local time") from None
+            raise ValueError(_("'%(value)s' is not a date and time; write it as "
+                               "'YYYY-MM-DD HH:MM' in Swedish local time") % {
+                                   "value": value}) from None
     return value
 
 
 def _relative_file(value: str) -> str:
     path = PurePosixPath(value)
     if path.is_absolute() or ".." in path.parts or "\\" in value:
-        raise ValueError(f"'{value}' must be a path inside the issue folder")
+        raise ValueError(_("'%(value)s' must be a path inside the issue folder") % {
+            "value": value})
     return value
 
 
 def _plain_url(value: Any) -> Any:
     if isinstance(value, str) and any(c in '"<>`' or c.isspace() or not c.isprintable()
                                       for c in value):
-        raise ValueError(f"'{value}' must not contain quotes, angle brackets or spaces; "
-                         "percent-encode them")
+        raise ValueError(_("'%(value)s' must not contain quotes, angle brackets or spaces; "
+                           "percent-encode them") % {"value": value})
     return value
 
 
@@ -120,7 +125,7 @@ class SectionFront(_Strict):
     @classmethod
     def _until_only_for_notices(cls, value: date | None, info: ValidationInfo) -> date | None:
         if value and info.data.get("kind") is not Kind.NOTICE:
-            raise ValueError("only applies to sections with kind: notice")
+            raise ValueError(_("only applies to sections with kind: notice"))
         return value
 
 
@@ -188,11 +193,13 @@ def load_issue(folder: str | Path, config: Config) -> Issue:
     folder = Path(folder)
     meta_file = folder / "issue.yaml"
     if not meta_file.is_file():
-        hint = "" if folder.is_dir() else " (no such folder)"
-        raise IssueError(f"{meta_file}: not found{hint}; an issue is a folder such as "
-                         f"{config.issues_dir}/2026-1 holding issue.yaml")
+        hint = _("not found") if folder.is_dir() else _("not found (no such folder)")
+        raise IssueError(_("%(file)s: %(what)s; an issue is a folder such as %(example)s "
+                           "holding issue.yaml") % {"file": meta_file, "what": hint,
+                                                    "example": f"{config.issues_dir}/2026-1"})
     if why := unsafe_path(folder, "issue.yaml"):
-        raise IssueError(f"{meta_file}: refused", [Problem(str(meta_file), 1, "(file)", why)])
+        raise IssueError(_("%(file)s: refused") % {"file": meta_file},
+                         [Problem(str(meta_file), 1, "(file)", why)])
     problems: list[Problem] = []
     lines = Lines(str(meta_file))
     data, found = load_yaml(_read(meta_file, problems) or "", lines)
@@ -203,47 +210,76 @@ def load_issue(folder: str | Path, config: Config) -> Issue:
     match = _FOLDER.match(folder.resolve().name)
     year = int(match["year"]) if match else 0
     if not match:
-        problems.append(Problem(str(meta_file), 1, "folder",
-                                f"folder '{folder.name}' must be named <year>-<number>, "
-                                "e.g. 2026-1"))
+        problems.append(Problem(str(meta_file), 1, "folder", _(
+            "folder '%(name)s' must be named <year>-<number>, e.g. 2026-1") % {
+                "name": folder.name}))
     sections: list[Section] = []
     if meta and (why := dst_problem(meta.send_at.replace(tzinfo=None), config.zone)):
         problems.append(Problem(str(meta_file), lines.line(("send_at",)), "send_at", why))
     if meta and match and int(match["number"]) != meta.number:
-        problems.append(Problem(str(meta_file), lines.line(("number",)), "number",
-                                f"{meta.number} does not match the folder name "
-                                f"'{folder.name}'"))
-    listed = meta.sections if meta else _listed_sections(data)
+        problems.append(Problem(str(meta_file), lines.line(("number",)), "number", _(
+            "%(number)d does not match the folder name '%(name)s'") % {
+                "number": meta.number, "name": folder.name}))
+    listed = meta.sections if meta else _listed_sections(data, folder)
     seen: set[str] = set()
     for index, name in enumerate(listed):
         where = (str(meta_file), lines.line(("sections", index)), f"sections[{index}]")
         if name in seen:
-            problems.append(Problem(*where, f"'{name}' is listed twice"))
+            problems.append(Problem(*where, _("'%(name)s' is listed twice") % {"name": name}))
             continue
         seen.add(name)
         file = folder / name
         if not name.endswith(".md"):
-            problems.append(Problem(*where, f"'{name}' must be a Markdown file (.md)"))
+            problems.append(Problem(*where, _("'%(name)s' must be a Markdown file (.md)") % {
+                "name": name}))
         elif why := unsafe_path(folder, name):
             problems.append(Problem(*where, f"'{name}' {why}"))
         elif not file.is_file():
-            problems.append(Problem(*where, f"'{name}' not found in {folder}"))
+            problems.append(Problem(*where, _("'%(name)s' not found in %(folder)s") % {
+                "name": name, "folder": folder}))
         elif section := _load_section(file, folder, config, problems):
             sections.append(section)
     problems += image_folder_problems(folder, {s.front.image.src for s in sections
                                                if s.front.image})
     if problems:
-        raise IssueError(f"{folder}: {len(problems)} problem(s); fix them and run again",
+        raise IssueError(_("%(folder)s: %(count)d problem(s); fix them and run again") % {
+            "folder": folder, "count": len(problems)},
                          problems, PartialIssue(folder, meta, tuple(sections), lines))
     assert meta is not None
     return Issue(folder, year, meta, tuple(sections), lines)
 
 
-def _listed_sections(data: Any) -> list[str]:
-    """Section files named by an issue.yaml that failed validation, to check them too."""
+def _focus_hint(written: str, config: Config) -> str:
+    """What to write instead of an unknown focus area: the slug whose name, short name or
+    slug it resembles once å, ä and ö are plain letters (hälsa → halsa)."""
+    known = {_folded(text): area.slug for area in config.focus_areas
+             for text in (area.slug, area.short or "", area.name) if text}
+    guess = known.get(_folded(written)) or next(iter(
+        known[m] for m in difflib.get_close_matches(_folded(written), known, n=1)), None)
+    slugs = ", ".join(sorted(area.slug for area in config.focus_areas))
+    if guess and not written.isascii():
+        return _("'%(written)s' is not a focus area; did you mean '%(slug)s'? Focus areas "
+                 "are written without å, ä and ö: %(slugs)s") % {
+            "written": written, "slug": guess, "slugs": slugs}
+    if guess:
+        return _("'%(written)s' is not a focus area; did you mean '%(slug)s'? The focus areas "
+                 "are %(slugs)s") % {"written": written, "slug": guess, "slugs": slugs}
+    return _("'%(written)s' is not a focus area; use one of %(slugs)s") % {
+        "written": written, "slugs": slugs}
+
+
+def _folded(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).strip()
+
+
+def _listed_sections(data: Any, folder: Path) -> list[str]:
+    """Section files named by an issue.yaml that failed validation, to check them too; every
+    Markdown file in the folder if it names none (a broken issue.yaml hides nothing)."""
     listed = data.get("sections") if isinstance(data, dict) else None
     if not isinstance(listed, list):
-        return []
+        return sorted(file.name for file in folder.glob("*.md")
+                      if file.is_file() and not file.name.startswith("."))
     return [name for name in listed if isinstance(name, str) and ".." not in name
             and not name.startswith("/")]
 
@@ -253,8 +289,8 @@ def _read(file: Path, problems: list[Problem]) -> str | None:
         return file.read_bytes().decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         line = file.read_bytes()[: exc.start].count(b"\n") + 1
-        problems.append(Problem(str(file), line, "encoding",
-                                f"not UTF-8 text ({exc.reason}); save the file as UTF-8"))
+        problems.append(Problem(str(file), line, "encoding", _(
+            "not UTF-8 text; save the file as UTF-8")))
         return None
 
 
@@ -264,9 +300,10 @@ def _load_section(file: Path, folder: Path, config: Config, problems: list[Probl
     if text is None:
         return None
     if (size := len(text.encode("utf-8", "surrogatepass"))) > MAX_SECTION_BYTES:
-        problems.append(Problem(str(file), 1, "(file)", f"{size / 1024:.0f} KB; a section may "
-                                f"be at most {MAX_SECTION_BYTES // 1024} KB (mail programs clip "
-                                "an email of about 100 KB): shorten or split it"))
+        problems.append(Problem(str(file), 1, "(file)", _(
+            "%(size)d KB; a section may be at most %(max)d KB (mail programs clip an email of "
+            "about 100 KB): shorten or split it") % {
+                "size": round(size / 1024), "max": MAX_SECTION_BYTES // 1024}))
         return None
     lines = Lines(str(file))
     data: Any = {}
@@ -275,7 +312,7 @@ def _load_section(file: Path, folder: Path, config: Config, problems: list[Probl
         end = _FRONT_END.search(text, start.end())
         if not end:
             problems.append(Problem(str(file), 1, "front matter",
-                                    "starts with '---' but has no closing '---' line"))
+                                    _("starts with '---' but has no closing '---' line")))
             return None
         data, found = load_yaml(text[start.end():end.start()], lines, first_line=2)
         if found:
@@ -293,20 +330,19 @@ def _load_section(file: Path, folder: Path, config: Config, problems: list[Probl
         return None
     segments = {s.slug for s in config.segments}
     if front.audience != "all" and front.audience not in segments:
-        problems.append(Problem(str(file), lines.line(("audience",)), "audience",
-                                f"'{front.audience}' is not 'all' or a segment "
-                                f"({', '.join(sorted(segments))})"))
+        problems.append(Problem(str(file), lines.line(("audience",)), "audience", _(
+            "'%(audience)s' is not 'all' or a segment (%(segments)s)") % {
+                "audience": front.audience, "segments": ", ".join(sorted(segments))}))
     areas = {f.slug for f in config.focus_areas}
     for index, slug in enumerate(front.focus):
         if slug not in areas:
             problems.append(Problem(str(file), lines.line(("focus", index)), f"focus[{index}]",
-                                    f"'{slug}' is not a focus area; use one of "
-                                    f"{', '.join(sorted(areas))}"))
+                                    _focus_hint(slug, config)))
     if front.image and (why := image_problem(folder, front.image.src)):
         problems.append(Problem(str(file), lines.line(("image", "src")), "image.src",
                                 f"'{front.image.src}' {why}"))
     if not body.strip() and not front.heading:
-        problems.append(Problem(str(file), body_line, "body",
-                                "section is empty; write Markdown or remove it from issue.yaml"))
+        problems.append(Problem(str(file), body_line, "body", _(
+            "section is empty; write Markdown or remove it from issue.yaml")))
     section_id = re.sub(r"^\d+[-_]", "", file.stem) or file.stem
     return Section(section_id, file, front, body, body_line, lines)

@@ -19,15 +19,20 @@ import jinja2
 
 from pipeline.config import Config, Rule
 from pipeline.errors import IssueError, Problem, RenderError, Severity
+from pipeline.i18n import _
 from pipeline.issue import Issue, PartialIssue, load_issue
+from pipeline.lint_text import lint_alt, lint_text
 from pipeline.render.email import RenderedIssue, Renderer, render_issue
 from pipeline.render.markdown import Link
 from pipeline.render.mime import header_problem
 from pipeline.render.personalise import PLACEHOLDERS, placeholder, unresolved
 from pipeline.sendtime import send_time_notes
-from pipeline.source import Lines, load_yaml
+from pipeline.source import Lines, image_problem, load_yaml
 
-UNEDITED = "still the placeholder text from `newsletter new`; write the issue's own text"
+
+def _unedited() -> str:
+    return _("still the placeholder text from `newsletter new`; write the issue's own text")
+
 SKELETON_FIELDS = ("title", "subject", "preheader")  # send_at and editor are real values
 _ISSUE_FOLDER = re.compile(r"(20\d\d)-[1-9]\d?")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n.*?^(?:---|\.\.\.)[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -56,22 +61,24 @@ def lint_issue(issue: Issue, rendered: RenderedIssue, config: Config,
     _lint_sections(issue, renderer, found)
     _lint_unedited(issue, config, found)
     _lint_unlisted(issue, found)
+    lint_text(issue, config, found)
     found.problems += _private(issue, config)
     meta_file = issue.lines.path
     budget = config.check.html_budget_kb * 1024
     for key, email in rendered.variants.items():
         where = (meta_file, 1, f"variant {key.name}")
         if email.html_bytes > budget:
-            found.add(Rule.HTML_SIZE, *where,
-                      f"HTML is {email.html_bytes / 1024:.1f} KB, over the "
-                      f"{config.check.html_budget_kb} KB budget (Gmail clips at about 102 KB); "
-                      "shorten the issue or link to the web version")
+            found.add(Rule.HTML_SIZE, *where, _(
+                "HTML is %(size).1f KB, over the %(budget)d KB budget (Gmail clips at about "
+                "102 KB); shorten the issue or link to the web version") % {
+                    "size": email.html_bytes / 1024, "budget": config.check.html_budget_kb})
         for token in sorted(set(unresolved(email.html) + unresolved(email.text))):
-            found.add(Rule.PLACEHOLDER, *where, f"unresolved placeholder {token}")
+            found.add(Rule.PLACEHOLDER, *where,
+                      _("unresolved placeholder %(token)s") % {"token": token})
         for name in PLACEHOLDERS:
             if placeholder(name) not in email.html:
-                found.add(Rule.PLACEHOLDER, *where,
-                          f"template lost the {placeholder(name)} placeholder")
+                found.add(Rule.PLACEHOLDER, *where, _("template lost the %(token)s "
+                                                      "placeholder") % {"token": placeholder(name)})
     # Rendered structure; headings only if the Markdown checks did not already explain them.
     headings = not any(p.message.endswith(f"[{Rule.HEADING_ORDER}]") for p in found.problems)
     for key, email in rendered.variants.items():
@@ -83,7 +90,7 @@ def lint_issue(issue: Issue, rendered: RenderedIssue, config: Config,
 def _private(issue: Issue, config: Config) -> list[Problem]:
     """Personal data the public archive would refuse, at the line of the file it is in:
     the sections, and what issue.yaml publishes (not the editor, who is not published)."""
-    from pipeline.privacy import check_private
+    from pipeline.privacy import PLACEHOLDER, check_private
 
     found = []
     for section in issue.sections:
@@ -95,11 +102,11 @@ def _private(issue: Issue, config: Config) -> list[Problem]:
         line = issue.lines.line((key,))
         found += [Problem(p.path, line, key, p.message)
                   for p in check_private(value or "", config, issue.lines.path)]
-    return [Problem(p.path, p.line, p.key,
-                    f"{p.message}: the archive is public, so it refuses this; remove it (a "
-                    "number the public may call belongs in public_phone_numbers in "
-                    "newsletter.toml)") for p in found
-            if p.message != "a template placeholder"]  # the placeholder rule says it
+    return [Problem(p.path, p.line, p.key, _(
+        "%(what)s: the archive is public, so it refuses this; remove it (a number the public "
+        "may call belongs in public_phone_numbers in newsletter.toml)") % {"what": p.message})
+        for p in found
+            if p.message != PLACEHOLDER()]  # the placeholder rule says it
 
 
 def _lint_meta(issue: Issue | PartialIssue, config: Config, found: _Findings) -> None:
@@ -111,16 +118,16 @@ def _lint_meta(issue: Issue | PartialIssue, config: Config, found: _Findings) ->
         if why := header_problem(value):
             found.add(Rule.HEADER, lines.path, lines.line(tuple(key.split("."))), key, why)
     if len(meta.subject) > config.check.subject_max_chars:
-        found.add(Rule.SUBJECT_LENGTH, lines.path, lines.line(("subject",)), "subject",
-                  f"{len(meta.subject)} characters; keep it within "
-                  f"{config.check.subject_max_chars} so phones show all of it")
+        found.add(Rule.SUBJECT_LENGTH, lines.path, lines.line(("subject",)), "subject", _(
+            "%(count)d characters; keep it within %(max)d so phones show all of it") % {
+                "count": len(meta.subject), "max": config.check.subject_max_chars})
     if not meta.preheader:
         found.add(Rule.PREHEADER, lines.path, 1, "preheader",
-                  "missing; write the line inboxes show after the subject")
+                  _("missing; write the line inboxes show after the subject"))
     elif len(meta.preheader) > config.check.preheader_max_chars:
         found.add(Rule.PREHEADER, lines.path, lines.line(("preheader",)), "preheader",
-                  f"{len(meta.preheader)} characters; keep it within "
-                  f"{config.check.preheader_max_chars}")
+                  _("%(count)d characters; keep it within %(max)d") % {
+                      "count": len(meta.preheader), "max": config.check.preheader_max_chars})
     for note in send_time_notes(meta.send_at.replace(tzinfo=None), config):
         found.add(Rule.SEND_TIME, lines.path, lines.line(("send_at",)), "send_at", note)
     send_day = meta.send_at.date()
@@ -128,7 +135,8 @@ def _lint_meta(issue: Issue | PartialIssue, config: Config, found: _Findings) ->
         until = section.front.until
         if until and until < send_day:
             found.add(Rule.NOTICE_EXPIRED, section.path, section.lines.line(("until",)), "until",
-                      f"the notice ends {until} but the issue is sent {send_day}")
+                      _("the notice ends %(until)s but the issue is sent %(sent)s") % {
+                          "until": until, "sent": send_day})
 
 
 def _lint_sections(issue: Issue | PartialIssue, renderer: Renderer, found: _Findings) -> None:
@@ -144,34 +152,35 @@ def _lint_sections(issue: Issue | PartialIssue, renderer: Renderer, found: _Find
                        "cta.text", found)
         for bare in body.bare_urls:
             found.add(Rule.LINK_TEXT, path, bare.line, "link",
-                      f"bare URL {bare.url}; write [descriptive text]({bare.url})")
+                      _("bare URL %(url)s; write [descriptive text](%(url)s)") % {"url": bare.url})
         for image in body.images:
+            lint_alt(image.alt, image.src, str(path), image.line, found)
             if not image.alt.strip():
-                found.add(Rule.IMAGE, path, image.line, "image",
-                          f"{image.src} has no alt text; write "
-                          f"![what the image shows]({image.src})")
+                found.add(Rule.IMAGE, path, image.line, "image", _(
+                    "%(src)s has no alt text; write ![what the image shows](%(src)s)") % {
+                        "src": image.src})
             if "://" in image.src:
                 if not image.src.startswith("https://"):
-                    found.add(Rule.IMAGE, path, image.line, "image",
-                              f"{image.src} must be https:// or a file in images/")
-            elif not (folder / image.src).is_file():
-                found.add(Rule.IMAGE, path, image.line, "image",
-                          f"{image.src} not found in {folder}")
+                    found.add(Rule.IMAGE, path, image.line, "image", _(
+                        "%(src)s must be https:// or a file in images/") % {"src": image.src})
+            elif (why := image_problem(folder, image.src)) is not None:
+                found.add(Rule.IMAGE, path, image.line, "image", f"{image.src} {why}")
         for token in (placeholder(n) for n in PLACEHOLDERS):
             if token in section.body:
-                found.add(Rule.PLACEHOLDER, path, section.body_line, "body",
-                          f"{token} is filled in per reader by the template; "
-                          "remove it from the text")
+                found.add(Rule.PLACEHOLDER, path, section.body_line, "body", _(
+                    "%(token)s is filled in per reader by the template; remove it from the "
+                    "text") % {"token": token})
         level = 2
         for heading in body.headings:
             if heading.level < 3:
-                found.add(Rule.HEADING_ORDER, path, heading.line, "heading",
-                          f"'{'#' * heading.level} {heading.text}' is above the section heading; "
-                          "use ### for subheadings")
+                found.add(Rule.HEADING_ORDER, path, heading.line, "heading", _(
+                    "'%(heading)s' is above the section heading; use ### for subheadings") % {
+                        "heading": f"{'#' * heading.level} {heading.text}"})
             elif heading.level > level + 1:
-                found.add(Rule.HEADING_ORDER, path, heading.line, "heading",
-                          f"'{'#' * heading.level} {heading.text}' skips a level; use "
-                          f"{'#' * (level + 1)}")
+                found.add(Rule.HEADING_ORDER, path, heading.line, "heading", _(
+                    "'%(heading)s' skips a level; use %(marks)s") % {
+                        "heading": f"{'#' * heading.level} {heading.text}",
+                        "marks": "#" * (level + 1)})
             level = heading.level
 
 
@@ -193,8 +202,8 @@ def _lint_unlisted(issue: Issue | PartialIssue, found: _Findings) -> None:
     for file in sorted(issue.folder.glob("*.md")):
         if file.is_file() and not file.name.startswith(".") and file.name not in listed:
             found.add(Rule.UNLISTED_SECTION, lines.path, lines.line(("sections",)), "sections",
-                      f"'{file.name}' is in the issue folder but not listed; add it to "
-                      "sections: or remove it")
+                      _("'%(file)s' is in the issue folder but not listed; add it to "
+                        "sections: or remove it") % {"file": file.name})
 
 
 def _lint_unedited(issue: Issue | PartialIssue, config: Config, found: _Findings) -> None:
@@ -208,11 +217,11 @@ def _lint_unedited(issue: Issue | PartialIssue, config: Config, found: _Findings
     for section in issue.sections:
         for line, text in _paragraphs(section.body, section.body_line):
             if text in placeholders:
-                found.add(Rule.UNEDITED, section.path, line, "body", UNEDITED)
+                found.add(Rule.UNEDITED, section.path, line, "body", _unedited())
     meta, lines = issue.meta, issue.lines
     for key, value in _skeleton_meta(issue, config).items():
         if meta is not None and _normalised(getattr(meta, key) or "") == value:
-            found.add(Rule.UNEDITED, lines.path, lines.line((key,)), key, UNEDITED)
+            found.add(Rule.UNEDITED, lines.path, lines.line((key,)), key, _unedited())
 
 
 def _skeleton_meta(issue: Issue | PartialIssue, config: Config) -> dict[str, str]:
@@ -255,17 +264,19 @@ def _lint_link(link: Link, path: object, key: str, found: _Findings) -> None:
     line = link.line
     if not link.url.startswith(("https://", "mailto:")):
         found.add(Rule.LINK_SCHEME, path, line, key,
-                  f"'{link.url}' must be an absolute https:// or mailto: link")
+                  _("'%(url)s' must be an absolute https:// or mailto: link") % {"url": link.url})
     text = link.text.strip().rstrip(".!:").lower()
     if not text:
-        found.add(Rule.LINK_TEXT, path, line, key, f"link to {link.url} has no text")
-    elif text in VAGUE_LINK_TEXT:
         found.add(Rule.LINK_TEXT, path, line, key,
-                  f"'{link.text}' does not say where the link goes; describe the target")
+                  _("link to %(url)s has no text") % {"url": link.url})
+    elif text in VAGUE_LINK_TEXT:
+        found.add(Rule.LINK_TEXT, path, line, key, _(
+            "'%(text)s' does not say where the link goes; describe the target") % {
+                "text": link.text})
     elif text in (link.url.lower(), link.url.lower().removeprefix("mailto:")) or \
             text.startswith(("http://", "https://", "www.")):
         found.add(Rule.LINK_TEXT, path, line, key,
-                  f"link text is a bare URL; describe {link.url} in words")
+                  _("link text is a bare URL; describe %(url)s in words") % {"url": link.url})
 
 
 class _Structure(HTMLParser):
@@ -306,19 +317,20 @@ def _lint_html(html: str, where: tuple[str, int, str], found: _Findings,
     parser.feed(html)
     parser.close()
     if parser.lang != "sv":
-        found.add(Rule.LANG, *where, f'<html lang="{parser.lang}"> must be lang="sv"')
+        found.add(Rule.LANG, *where,
+                  _('<html lang="%(lang)s"> must be lang="sv"') % {"lang": parser.lang})
     if parser.bad_tables:
-        found.add(Rule.LAYOUT_TABLE, *where,
-                  f"{parser.bad_tables} layout table(s) lack role=\"presentation\"")
+        found.add(Rule.LAYOUT_TABLE, *where, _(
+            "%(count)d layout table(s) lack role=\"presentation\"") % {"count": parser.bad_tables})
     for what in dict.fromkeys(parser.scripts):
-        found.add(Rule.SCRIPT, *where, f"{what} runs script in the reader's mail program; "
-                  "remove it from the template")
+        found.add(Rule.SCRIPT, *where, _("%(what)s runs script in the reader's mail program; "
+                                         "remove it from the template") % {"what": what})
     previous = 0
     for level in parser.headings if headings else []:
         if level > previous + 1:
-            found.add(Rule.HEADING_ORDER, *where,
-                      f"heading h{level} follows h{previous or '(none)'}; headings must not "
-                      "skip levels")
+            found.add(Rule.HEADING_ORDER, *where, _(
+                "heading h%(level)d follows %(previous)s; headings must not skip levels") % {
+                    "level": level, "previous": f"h{previous}" if previous else _("none")})
             break
         previous = level
 
@@ -352,6 +364,7 @@ def check_issue(folder: Path, config: Config, renderer: Renderer | None = None) 
             _lint_sections(exc.partial, renderer, found)
             _lint_unedited(exc.partial, config, found)
             _lint_unlisted(exc.partial, found)
+            lint_text(exc.partial, config, found)
         return CheckResult(sorted(found.problems))
     except RenderError as exc:
         return CheckResult(exc.problems or [Problem(str(folder), 1, "issue", exc.message)])

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.config import WEEKDAYS, Config
+from pipeline.i18n import _
 from pipeline.sendtime import propose, to_utc
 
 if TYPE_CHECKING:
@@ -36,12 +37,15 @@ def new_issue(config: Config, today: date) -> tuple[Path, datetime]:
 
     latest = latest_issue(config)
     per_year = len(config.schedule.months)
-    if latest is None:
-        year, number = today.year, 1
+    months = sorted(config.schedule.months)
+    if latest is None:  # the first issue: named after the next send time from today on
+        first = propose(config, today)
+        year = first.year
+        number = max([n for n, month in enumerate(months, 1) if month <= first.month] or [1])
     else:
         year, number = (latest[0], latest[1] + 1) if latest[1] < per_year \
             else (latest[0] + 1, 1)
-    month = sorted(config.schedule.months)[number - 1]
+    month = months[number - 1]
     send_at = propose(config, max(today, date(year, month, 1) - timedelta(days=1)))
     folder = config.root / config.issues_dir / f"{year}-{number}"
     if folder.exists():
@@ -68,14 +72,17 @@ def planned_sends(store: Store, config: Config) -> list[PlannedSend]:
     from pipeline.deliver import ledger
     from pipeline.errors import IssueError
     from pipeline.issue import load_issue
+    from pipeline.lint import check_issue
 
     rows = []
     for folder in sorted((config.root / config.issues_dir).glob("20*-*")):
         try:
             issue = load_issue(folder, config)
-        except IssueError as exc:
-            rows.append(PlannedSend(folder.name, "-", "-", f"invalid ({len(exc.problems)} "
-                                    "problem(s): newsletter check)"))
+        except IssueError:  # count as `newsletter check` does: errors and warnings
+            found = check_issue(folder, config)
+            rows.append(PlannedSend(folder.name, "-", "-", _(
+                "invalid (%(errors)d error(s), %(warnings)d warning(s): newsletter check)") % {
+                    "errors": len(found.errors), "warnings": len(found.warnings)}))
             continue
         local = issue.meta.send_at.replace(tzinfo=None)
         delivery = ledger.current_delivery(store, issue.slug)

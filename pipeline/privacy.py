@@ -13,14 +13,26 @@ from urllib.parse import unquote
 
 from pipeline.config import Config
 from pipeline.errors import Problem
+from pipeline.i18n import _
 
 _ADDRESS = re.compile(r"[\w.%+-]+@(?:[\w-]+\.)+[^\W\d_]{2,}")  # IDN addresses too
 _PRIVATE = [
     (re.compile(r"/(?:avregistrera|installningar|bekrafta)/[\w.-]{8,}"),
-     "a personal link token"),
-    (re.compile(r"\{\{\s*\w+\s*\}\}"), "a template placeholder"),
-    (re.compile(r"[?&](?:utm_[a-z]+|mc_eid|fbclid|gclid)="), "a tracking parameter"),
+     "personal link token"),
+    (re.compile(r"\{\{\s*\w+\s*\}\}"), "template placeholder"),
+    (re.compile(r"[?&](?:utm_[a-z]+|mc_eid|fbclid|gclid)="), "tracking parameter"),
 ]
+_WHAT = {
+    "personal link token": lambda: _("a personal link token"),
+    "template placeholder": lambda: PLACEHOLDER(),
+    "tracking parameter": lambda: _("a tracking parameter"),
+}
+
+
+def PLACEHOLDER() -> str:
+    return _("a template placeholder")
+
+
 # YYMMDD-NNNN, YYYYMMDD-NNNN or YYYYMMDDNNNN; a month 01-12 leaves out organisation numbers
 _PERSONNUMMER = re.compile(r"(?<![\w-])(?:(?:19|20)(\d{6})[-+]?|(\d{6})[-+])(\d{4})(?![\w-])")
 _PHONE = re.compile(r"(?<![\w+#/.-])(?:\+46[ -]?|0)[1-9](?:[ -]?\d){6,9}(?![\w-])")
@@ -29,7 +41,7 @@ _SERVICE_NUMBERS = ("020", "077", "09")  # free-phone, shared-cost and premium: 
 
 def _decoded(line: str) -> str:
     """The line as a browser or a search index reads it: entities and %-escapes undone."""
-    for _ in range(3):
+    for _attempt in range(3):
         decoded = unquote(html.unescape(line))
         if decoded == line:
             break
@@ -68,14 +80,16 @@ def check_private(text: str, config: Config, path: str) -> list[Problem]:
     problems = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = _decoded(raw)
-        found = [f"an email address ({address}) other than the board's"
-                 for address in _ADDRESS.findall(line) if address.lower() not in allowed]
-        found += [what for pattern, what in _PRIVATE if pattern.search(line)]
-        found += [f"a personnummer ({m.group(0)})" for m in _PERSONNUMMER.finditer(line)
-                  if _personnummer(m)]
-        found += [f"a phone number ({m.group(0)}) other than the board's"
-                  for m in _PHONE.finditer(line) if (digits := _phone_digits(m.group(0)))
-                  not in board and not digits.startswith(_SERVICE_NUMBERS)]
+        found = [_("an email address (%(address)s) other than the board's") % {
+            "address": address} for address in _ADDRESS.findall(line)
+            if address.lower() not in allowed]
+        found += [_WHAT[what]() for pattern, what in _PRIVATE if pattern.search(line)]
+        found += [_("a personnummer (%(number)s)") % {"number": m.group(0)}
+                  for m in _PERSONNUMMER.finditer(line) if _personnummer(m)]
+        found += [_("a phone number (%(number)s) other than the board's") % {
+            "number": m.group(0)} for m in _PHONE.finditer(line)
+            if (digits := _phone_digits(m.group(0))) not in board
+            and not digits.startswith(_SERVICE_NUMBERS)]
         problems += [Problem(path, number, "privacy", what) for what in found]
     return problems
 

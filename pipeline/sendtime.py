@@ -14,6 +14,7 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 from pipeline.config import WEEKDAYS, Config
+from pipeline.i18n import _
 
 
 @cache
@@ -37,10 +38,10 @@ def dst_problem(local: datetime, zone: ZoneInfo) -> str | None:
         return None
     back = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
     if back != local:
-        return (f"{local:%Y-%m-%d %H:%M} does not exist in {zone.key}: the clocks jump "
-                "forward that night; choose another time")
-    return (f"{local:%Y-%m-%d %H:%M} happens twice in {zone.key}: the clocks go back that "
-            "night; choose another time")
+        return _("%(time)s does not exist in %(zone)s: the clocks jump forward that night; "
+                 "choose another time") % {"time": f"{local:%Y-%m-%d %H:%M}", "zone": zone.key}
+    return _("%(time)s happens twice in %(zone)s: the clocks go back that night; choose "
+             "another time") % {"time": f"{local:%Y-%m-%d %H:%M}", "zone": zone.key}
 
 
 def to_utc(local: datetime, zone: ZoneInfo) -> datetime:
@@ -54,12 +55,15 @@ def send_time_notes(local: datetime, config: Config) -> list[str]:
     start, end = (time.fromisoformat(settings.window_start),
                   time.fromisoformat(settings.window_end))
     if not start <= local.time() <= end:
-        notes.append(f"{local:%H:%M} is outside the send window "
-                     f"{settings.window_start}–{settings.window_end}")
+        notes.append(_("%(time)s is outside the send window %(start)s–%(end)s") % {
+            "time": f"{local:%H:%M}", "start": settings.window_start,
+            "end": settings.window_end})
     if local.weekday() >= 5:
-        notes.append(f"{local:%Y-%m-%d} is a {WEEKDAYS[local.weekday()]}")
+        notes.append((_("%(day)s is a Saturday") if local.weekday() == 5 else
+                      _("%(day)s is a Sunday")) % {"day": f"{local:%Y-%m-%d}"})
     if name := non_working_days(local.year).get(local.date()):
-        notes.append(f"{local:%Y-%m-%d} is {name}, a day off in Sweden")
+        notes.append(_("%(day)s is %(name)s, a day off in Sweden") % {
+            "day": f"{local:%Y-%m-%d}", "name": name})
     return notes
 
 

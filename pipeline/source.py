@@ -12,18 +12,19 @@ turns every error into a ``Problem`` with ``path:line: key: message``.
 
 from __future__ import annotations
 
-import difflib
 import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Any, TypeVar
 
 import yaml
 from PIL import Image as PILImage
 from pydantic import BaseModel, ValidationError
 
 from pipeline.errors import Problem
+from pipeline.hints import schema_message, yaml_fix
+from pipeline.i18n import _
 
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -55,13 +56,14 @@ class _StrictLoader(yaml.SafeLoader):
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         event: Any = self.peek_event()  # type: ignore[no-untyped-call]
         if isinstance(event, yaml.AliasEvent):
-            raise _Refused(f"an alias (*{event.anchor}); anchors and aliases are not allowed, "
-                           "write the value out", event.start_mark)
+            raise _Refused(_("an alias (*%(name)s); anchors and aliases are not allowed, "
+                             "write the value out") % {"name": event.anchor}, event.start_mark)
         if getattr(event, "anchor", None):
-            raise _Refused(f"an anchor (&{event.anchor}); anchors and aliases are not allowed, "
-                           "write the value out", event.start_mark)
+            raise _Refused(_("an anchor (&%(name)s); anchors and aliases are not allowed, "
+                             "write the value out") % {"name": event.anchor}, event.start_mark)
         if self.depth >= MAX_DEPTH:
-            raise _Refused(f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+            raise _Refused(_("nested more than %(depth)d levels deep") % {"depth": MAX_DEPTH},
+                           event.start_mark)
         self.depth += 1
         try:
             return super().compose_node(parent, index)
@@ -103,8 +105,9 @@ def load_yaml(text: str, lines: Lines, first_line: int = 1) -> tuple[Any, list[P
     offset = first_line - 1
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_YAML_BYTES:
-        return None, [Problem(lines.path, first_line, "yaml", f"{size / 1024:.1f} KB is over the "
-                              f"{MAX_YAML_BYTES // 1024} KB limit for YAML")]
+        return None, [Problem(lines.path, first_line, "yaml", _(
+            "%(size).1f KB is over the %(max)d KB limit for YAML") % {
+                "size": size / 1024, "max": MAX_YAML_BYTES // 1024})]
     try:
         loader = _StrictLoader(text)
         try:
@@ -117,11 +120,8 @@ def load_yaml(text: str, lines: Lines, first_line: int = 1) -> tuple[Any, list[P
         line = (exc.problem_mark.line + 1 if exc.problem_mark else 1) + offset
         return None, [Problem(lines.path, line, "yaml", str(exc.problem))]
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = (mark.line + 1 if mark else 1) + offset
-        what = " ".join(p for p in (exc.context, exc.problem) if p)
-        hint = f"{what}; check the indentation and quoting"
-        return None, [Problem(lines.path, line, "yaml", hint)]
+        line, hint = yaml_fix(exc, text)
+        return None, [Problem(lines.path, line + 1 + offset, "yaml", hint)]
     except yaml.YAMLError as exc:
         return None, [Problem(lines.path, first_line, "yaml", str(exc))]
     return data, problems
@@ -140,11 +140,11 @@ def _construct(
             line = key_node.start_mark.line + 1 + offset
             if not isinstance(key, str):
                 problems.append(Problem(lines.path, line, format_loc(loc) if loc else "yaml",
-                                        f"key {key!r} must be text"))
+                                        _("key %(key)r must be text") % {"key": key}))
                 continue
             if key in out:
-                problems.append(Problem(lines.path, line, format_loc((*loc, key)),
-                                        f"duplicate key (first on line {lines.line((*loc, key))})"))
+                problems.append(Problem(lines.path, line, format_loc((*loc, key)), _(
+                    "duplicate key (first on line %(line)d)") % {"line": lines.line((*loc, key))}))
                 continue
             lines.by_loc[(*loc, key)] = line
             out[key] = _construct(loader, value_node, (*loc, key), lines, offset, problems)
@@ -157,7 +157,14 @@ def _construct(
 
 RASTER_FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
 NOT_RASTER = "not a JPEG, PNG, GIF or WebP image"
-SYMLINK = "a symbolic link; put the file itself in the issue folder"
+
+
+def not_raster() -> str:
+    return _("not a JPEG, PNG, GIF or WebP image")
+
+
+def symlink() -> str:
+    return _("a symbolic link; put the file itself in the issue folder")
 
 
 def unsafe_path(folder: Path, name: str) -> str | None:
@@ -170,10 +177,10 @@ def unsafe_path(folder: Path, name: str) -> str | None:
     for part in PurePosixPath(name).parts:
         current = current / part
         if current.is_symlink():
-            return f"is {SYMLINK}"
+            return _("is %(what)s") % {"what": symlink()}
     root, target = folder.resolve(), (folder / name).resolve()
     if target != root and root not in target.parents:
-        return "is outside the issue folder"
+        return _("is outside the issue folder")
     return None
 
 
@@ -192,11 +199,30 @@ def image_problem(folder: Path, src: str) -> str | None:
     """Why the image ``src`` a section names cannot be used (None: it can)."""
     if why := unsafe_path(folder, src):
         return why
+    if (actual := _named_otherwise(folder, src)) is not None:
+        return _("not found, but %(actual)s is: write the name exactly as the file is named "
+                 "(the web server tells capital letters apart, even if your computer does "
+                 "not)") % {"actual": actual}
     if not (folder / src).is_file():
-        return f"not found in {folder}"
+        return _("not found in %(folder)s") % {"folder": folder}
     if raster_format(folder / src) is None:
-        return f"is {NOT_RASTER}; export it as one of those"
+        return _("is %(what)s; export it as one of those") % {"what": not_raster()}
     return None
+
+
+def _named_otherwise(folder: Path, src: str) -> str | None:
+    """The file's real name if ``src`` differs from it only in capital letters. macOS and
+    Windows find ``Bild.JPG`` as ``bild.jpg``; the Linux server that publishes does not."""
+    path = PurePosixPath(src)
+    parent = folder.joinpath(*path.parts[:-1])
+    try:
+        names = [entry.name for entry in parent.iterdir()]
+    except OSError:
+        return None
+    if path.name in names:
+        return None
+    same = [name for name in names if name.casefold() == path.name.casefold()]
+    return str(path.with_name(same[0])) if same else None
 
 
 def image_folder_problems(folder: Path, checked: set[str]) -> list[Problem]:
@@ -204,7 +230,7 @@ def image_folder_problems(folder: Path, checked: set[str]) -> list[Problem]:
     they are used) must be a real file holding a raster image: all of them are published."""
     images = folder / "images"
     if images.is_symlink():
-        return [Problem(str(images), 1, "image", SYMLINK)]
+        return [Problem(str(images), 1, "image", symlink())]
     if not images.is_dir():
         return []
     problems = []
@@ -212,10 +238,11 @@ def image_folder_problems(folder: Path, checked: set[str]) -> list[Problem]:
         if file.name.startswith(".") or f"images/{file.name}" in checked:
             continue
         if file.is_symlink():
-            problems.append(Problem(str(file), 1, "image", SYMLINK))
+            problems.append(Problem(str(file), 1, "image", symlink()))
         elif file.is_file() and raster_format(file) is None:
-            problems.append(Problem(str(file), 1, "image", f"{NOT_RASTER}; export it as one "
-                                    "of those, or remove it from images/"))
+            problems.append(Problem(str(file), 1, "image", _(
+                "%(what)s; export it as one of those, or remove it from images/") % {
+                    "what": not_raster()}))
     return problems
 
 
@@ -223,11 +250,11 @@ def validate(model: type[M], data: Any, lines: Lines) -> tuple[M | None, list[Pr
     """Validate ``data`` against ``model``; every error becomes a located Problem."""
     if data is None:
         return None, [Problem(lines.path, 1, "(file)",
-                              "is empty; see the README for the expected keys")]
+                              _("is empty; docs/skribentguide.md shows the keys it needs"))]
     if not isinstance(data, dict):
-        return None, [Problem(lines.path, 1, "(file)",
-                              "must be a mapping of keys to values, not a "
-                              f"{type(data).__name__}")]
+        kind = _("a list") if isinstance(data, list) else _("a single value")
+        return None, [Problem(lines.path, 1, "(file)", _(
+            "must be a mapping of keys to values, not %(kind)s") % {"kind": kind})]
     try:
         return model.model_validate(data), []
     except ValidationError as exc:
@@ -235,46 +262,8 @@ def validate(model: type[M], data: Any, lines: Lines) -> tuple[M | None, list[Pr
         for err in exc.errors(include_url=False):
             loc: Loc = tuple(p for p in err["loc"] if isinstance(p, str | int) and p != "[key]")
             problems.append(Problem(lines.path, lines.line(loc), format_loc(loc),
-                                    _message(model, err["type"], loc, err["msg"])))
+                                    schema_message(model, err, loc)))
         return None, problems
-
-
-def _message(model: type[BaseModel], kind: str, loc: Loc, msg: str) -> str:
-    if kind == "missing":
-        return "field required"
-    if kind == "extra_forbidden":
-        known = _fields_at(model, loc[:-1])
-        hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
-        if hint:
-            return f"unknown key; did you mean '{hint[0]}'?"
-        return f"unknown key; allowed keys: {', '.join(known)}"
-    msg = msg.removeprefix("Value error, ")
-    return msg[:1].lower() + msg[1:]
-
-
-def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
-    """Field names of the (nested) model found at ``loc``."""
-    current: Any = model
-    for part in loc:
-        while get_origin(current) is not None and not isinstance(part, int):
-            current = next((a for a in get_args(current) if _is_model(a) or get_origin(a)),
-                           current)
-            if get_origin(current) is None:
-                break
-        if isinstance(part, int):
-            args = get_args(current)
-            current = args[0] if args else current
-        elif _is_model(current) and part in current.model_fields:
-            current = current.model_fields[part].annotation
-        else:
-            return []
-    while get_origin(current) is not None:
-        current = next((a for a in get_args(current) if _is_model(a)), None)
-    return list(current.model_fields) if _is_model(current) else []
-
-
-def _is_model(tp: Any) -> bool:
-    return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 
 _TABLE = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"]+)\s*\]\]?")

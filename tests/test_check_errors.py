@@ -35,25 +35,34 @@ P = "{d}/02-bild.md"
 
 CASES: dict[str, tuple[dict[str, str | bytes | None], list[str]]] = {
     "yaml syntax": (meta("title: Testnummer", "title: [Testnummer"), [
-        f"{Y}:3: yaml: while parsing a flow sequence expected ',' or ']', but got ':'; "
-        "check the indentation and quoting",
+        f"{Y}:2: yaml: a [ that is never closed: write a list as [halsa, vald], and text that "
+        'starts with [ in quotes: title: "[Testnummer"',
     ]),
     "tab indentation": (meta("  name: Redaktionen", "\tname: Redaktionen"), [
-        f"{Y}:7: yaml: while scanning for the next token found character '\\t' that cannot "
-        "start any token; check the indentation and quoting",
+        f"{Y}:7: yaml: a tab character; indent with spaces, not tabs",
+    ]),
+    "colon in a title": (meta("title: Testnummer", "title: Våren 2027: nätverk"), [
+        f'{Y}:2: yaml: text with a colon (:) must be in quotes: title: "Våren 2027: nätverk"',
+    ]),
+    "list item without a dash": (meta("  - 02-bild.md\n", "  02-bild.md\n"), [
+        f"{Y}:11: yaml: a list item without a dash; write it as: - 02-bild.md",
+    ]),
+    "quotation mark never closed": (meta("title: Testnummer", 'title: "Testnummer'), [
+        f"{Y}:2: yaml: a quotation mark that is never closed; end the text with the same "
+        "quotation mark on this line",
     ]),
     "unknown key with suggestion": (meta("title:", "titel:"), [
-        f"{Y}:1: title: field required",
+        f"{Y}:1: title: the title is missing: add title: with the title readers see",
         f"{Y}:2: titel: unknown key; did you mean 'title'?",
     ]),
     "missing subject": (meta("subject: Ett kort ämne\n", ""), [
-        f"{Y}:1: subject: field required",
+        f"{Y}:1: subject: the subject line is missing: add subject: with what the inbox shows",
     ]),
     "number not a number": (meta("number: 1", "number: första"), [
-        f"{Y}:1: number: input should be a valid integer, unable to parse string as an integer",
+        f"{Y}:1: number: write a whole number, such as 1",
     ]),
     "number out of range": (meta("number: 1", "number: 0"), [
-        f"{Y}:1: number: input should be greater than or equal to 1",
+        f"{Y}:1: number: must be 1 or more",
     ]),
     "number does not match folder": (meta("number: 1", "number: 2"), [
         f"{Y}:1: number: 2 does not match the folder name '2027-1'",
@@ -67,7 +76,7 @@ CASES: dict[str, tuple[dict[str, str | bytes | None], list[str]]] = {
         "'YYYY-MM-DD HH:MM' in Swedish local time",
     ]),
     "empty issue.yaml": ({"issue.yaml": ""}, [
-        f"{Y}:1: (file): is empty; see the README for the expected keys",
+        f"{Y}:1: (file): is empty; docs/skribentguide.md shows the keys it needs",
     ]),
     "issue.yaml is a list": ({"issue.yaml": "- number: 1\n"}, [
         f"{Y}:1: (file): must be a mapping of keys to values, not a list",
@@ -76,7 +85,7 @@ CASES: dict[str, tuple[dict[str, str | bytes | None], list[str]]] = {
         f"{Y}:4: subject: duplicate key (first on line 3)",
     ]),
     "no sections": (meta("sections:\n  - 01-intro.md\n  - 02-bild.md\n", "sections: []\n"), [
-        f"{Y}:9: sections: list should have at least 1 item after validation, not 0",
+        f"{Y}:9: sections: add at least 1, one per line starting with '- '",
     ]),
     "section file missing": (meta("02-bild.md", "03-saknas.md"), [
         f"{Y}:11: sections[1]: '03-saknas.md' not found in {{d}}",
@@ -101,15 +110,15 @@ CASES: dict[str, tuple[dict[str, str | bytes | None], list[str]]] = {
         f"{I}:1: front matter: starts with '---' but has no closing '---' line",
     ]),
     "front matter bad yaml": (intro("Text.\n", "heading: Inledning\nfocus: [halsa\n"), [
-        f"{I}:4: yaml: while parsing a flow sequence expected ',' or ']', but got "
-        "'<stream end>'; check the indentation and quoting",
+        f"{I}:3: yaml: a [ that is never closed: write a list as [halsa, vald], and text that "
+        'starts with [ in quotes: focus: "[halsa"',
     ]),
     "front matter unknown key": (intro("Text.\n", "rubrik: Inledning\n"), [
         f"{I}:2: rubrik: unknown key; allowed keys: heading, kind, until, image, cta, "
         "audience, focus",
     ]),
     "image without alt": (picture("  alt: En lila rektangel\n", ""), [
-        f"{P}:3: image.alt: field required",
+        f"{P}:3: image.alt: the image has no alt text: describe what the image shows (alt: …)",
     ]),
     "image file missing": (picture("images/a.png", "images/b.png"), [
         f"{P}:4: image.src: 'images/b.png' not found in {{d}}",
@@ -117,6 +126,15 @@ CASES: dict[str, tuple[dict[str, str | bytes | None], list[str]]] = {
     "unknown focus area": (picture("focus: [halsa]", "focus: [halsa, miljo]"), [
         f"{P}:6: focus[1]: 'miljo' is not a focus area; use one of ekonomi, halsa, makt, "
         "omsorg, utbildning, vald",
+    ]),
+    "focus area written with å, ä or ö": (picture("focus: [halsa]", "focus: [hälsa]"), [
+        f"{P}:6: focus[0]: 'hälsa' is not a focus area; did you mean 'halsa'? Focus areas are "
+        "written without å, ä and ö: ekonomi, halsa, makt, omsorg, utbildning, vald",
+    ]),
+    "image name in other capitals": (picture("images/a.png", "images/A.png"), [
+        f"{P}:4: image.src: 'images/A.png' not found, but images/a.png is: write the name "
+        "exactly as the file is named (the web server tells capital letters apart, even if "
+        "your computer does not)",
     ]),
     "unknown audience": (intro("Text.\n", "heading: Inledning\naudience: alla\n"), [
         f"{I}:3: audience: 'alla' is not 'all' or a segment (connected, general)",
@@ -131,7 +149,7 @@ CASES: dict[str, tuple[dict[str, str | bytes | None], list[str]]] = {
         "https:// URL",
     ]),
     "section not utf-8": ({"01-intro.md": "Hälsning".encode("latin-1")}, [
-        f"{I}:1: encoding: not UTF-8 text (invalid continuation byte); save the file as UTF-8",
+        f"{I}:1: encoding: not UTF-8 text; save the file as UTF-8",
     ]),
     "empty section": (intro("\n", "kind: article\n"), [
         f"{I}:4: body: section is empty; write Markdown or remove it from issue.yaml",
@@ -141,8 +159,18 @@ CASES: dict[str, tuple[dict[str, str | bytes | None], list[str]]] = {
         f"{I}:4: image: images/a.png has no alt text; write ![what the image shows]"
         "(images/a.png) [image]",
     ]),
-    "markdown image missing": (intro("Se ![Karta](images/karta.png).\n"), [
+    "markdown image missing": (intro("Se ![Karta över länet](images/karta.png).\n"), [
         f"{I}:4: image: images/karta.png not found in {{d}} [image]",
+    ]),
+    "link on a later line of its paragraph": (
+        intro("Första raden.\nAndra raden.\nSe [klicka här](https://example.se/k).\n"), [
+            f"{I}:6: link: 'klicka här' does not say where the link goes; describe the target "
+            "[link-text]",
+        ]),
+    "markdown image name in other capitals": (intro("Se ![Karta](images/A.PNG).\n"), [
+        f"{I}:4: image: images/A.PNG not found, but images/a.png is: write the name exactly "
+        "as the file is named (the web server tells capital letters apart, even if your "
+        "computer does not) [image]",
     ]),
     "vague link text": (intro("Om konferensen: [klicka här](https://example.se/k).\n"), [
         f"{I}:4: link: 'klicka här' does not say where the link goes; describe the target "
@@ -237,3 +265,15 @@ def test_all_problems_are_reported_at_once(make_issue) -> None:
     assert result.output.splitlines()[-1] == (
         f"{folder}: 3 error(s), 1 warning(s), 0 variant(s) rendered")
     assert result.exit_code == 1
+
+
+def test_a_broken_issue_yaml_hides_no_problem_in_the_sections(make_issue) -> None:
+    folder = make_issue({**meta("title: Testnummer", "title: Våren 2027: nätverk"),
+                         **intro("Se [klicka här](https://example.se/k).\n")})
+    result = CliRunner().invoke(main, ["check", str(folder), "--config",
+                                       str(ROOT / "newsletter.toml")])
+    assert result.output.splitlines()[:-1] == [
+        f'{folder}/01-intro.md:4: link: \'klicka här\' does not say where the link goes; '
+        "describe the target [link-text]",
+        f'{folder}/issue.yaml:2: yaml: text with a colon (:) must be in quotes: '
+        'title: "Våren 2027: nätverk"']

@@ -161,3 +161,18 @@ def test_schedule_prints_the_warnings_first(project: Path) -> None:
         "2027-1 is scheduled for 2099-02-17 09:00 Europe/Stockholm (2099-02-17 08:00 UTC); "
         "inte godkänt."]
     assert result.exit_code == 0
+
+
+def test_check_and_schedule_count_the_same_problems(project: Path) -> None:
+    """A schema error stops the loading; both still count the sections' problems too."""
+    folder = _new_issue()
+    meta = folder / "issue.yaml"
+    meta.write_text(meta.read_text(encoding="utf-8") + "titel: Glömd\n", encoding="utf-8")
+    ledare = folder / "01-ledare.md"
+    ledare.write_text(ledare.read_text(encoding="utf-8") + "\n[Klicka här](https://x.se/a)\n",
+                      encoding="utf-8")
+    checked = CliRunner().invoke(main, ["check", str(folder)]).output.splitlines()[-1]
+    counts = checked.split(": ", 1)[1].rsplit(",", 1)[0]
+    assert counts == "3 error(s), 0 warning(s)"  # titel; unedited and the link in 01-ledare
+    listed = CliRunner().invoke(main, ["schedule"]).output
+    assert f"invalid ({counts}: newsletter check)" in listed

@@ -73,7 +73,8 @@ def test_render_refuses_a_broken_issue(make_issue, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["render", str(folder), "--out", str(tmp_path / "o"),
                                        *CONFIG])
     assert result.exit_code == 1
-    assert f"\n{folder}/issue.yaml:1: title: field required\n" in result.output
+    assert (f"\n{folder}/issue.yaml:1: title: the title is missing: add title: with the title "
+            "readers see\n") in result.output
     assert "Error: " in result.output and not (tmp_path / "o").exists()
 
 
@@ -84,7 +85,7 @@ def test_bad_config_is_an_error_not_a_traceback(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output.splitlines()[:2] == [
         f"Error: {bad}: 6 problem(s); fix them and run again",
-        f"{bad}:1: archive_url: field required"]
+        f"{bad}:1: archive_url: archive_url is missing; add it"]
     assert "Traceback" not in result.output
 
 

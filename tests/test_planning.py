@@ -52,7 +52,7 @@ def test_weekend_holiday_and_window_are_send_time_warnings(make_issue, config: C
         update={"severity": {Rule.SEND_TIME: Severity.ERROR}})})
     assert len(check_issue(folder, strict).errors) == 2
     folder2 = make_issue(meta("2027-02-16 09:00", "2027-02-20 10:00"), folder="2027-2")
-    assert "2027-02-20 is a saturday [send-time]" in [
+    assert "2027-02-20 is a Saturday [send-time]" in [
         p.message for p in check_issue(folder2, config).problems]
 
 
@@ -85,6 +85,15 @@ def test_new_creates_the_next_issue_with_a_proposed_time(config: Config, tmp_pat
         ("01-ledare.md", 4, "body"), ("issue.yaml", 4, "title"),
         ("issue.yaml", 5, "subject"), ("issue.yaml", 6, "preheader")]
     assert new_issue(site, date(2026, 11, 26))[0].name == "2027-3"
+
+
+def test_the_first_issue_is_named_after_its_send_time(config: Config, tmp_path: Path) -> None:
+    """With no issue yet, late in a year: the next send is in February, so 2027-1."""
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    site = config.model_copy(update={"root": tmp_path})
+    folder, send_at = new_issue(site, date(2026, 11, 30))
+    assert (folder.name, send_at) == ("2027-1", datetime(2027, 2, 9, 9, 0))
+    assert new_issue(site, date(2026, 11, 30))[0].name == "2027-2"
 
 
 def test_schedule_lists_marks_and_unmarks(store: Store, config: Config, tmp_path: Path) -> None:

@@ -92,14 +92,21 @@ class Renderer:
         context = self._email_context(issue, key)
         mjml = self._template(self.html_env, "email.mjml.j2", context)
         text = self._template(self.text_env, "text.txt.j2", context).strip() + "\n"
-        every_item = self._email_context(issue, VariantKey(key.segment, _ALL), markers=True)
-        base = self._template(self.html_env, "email.mjml.j2", every_item)
-        digest = hashlib.sha256(base.encode()).hexdigest()
-        if digest not in self._compiled:
-            self._compiled[digest] = compile_mjml(base, self.config.templates / "email.mjml.j2")
-        html = splice_focus(self._compiled[digest], key.focus_sections)
+        if not key.focus_sections and self.config.segment(key.segment).empty_focus:
+            html = self._compile(mjml)  # its own "Ert fokus": the line, not an empty list
+        else:
+            every_item = self._email_context(issue, VariantKey(key.segment, _ALL), markers=True)
+            base = self._template(self.html_env, "email.mjml.j2", every_item)
+            html = splice_focus(self._compile(base), key.focus_sections)
         return RenderedEmail(key, issue.meta.subject, issue.meta.preheader or "", html, text,
                              mjml)
+
+    def _compile(self, mjml: str) -> str:
+        """Compiled HTML of ``mjml``, cached by its hash."""
+        digest = hashlib.sha256(mjml.encode()).hexdigest()
+        if digest not in self._compiled:
+            self._compiled[digest] = compile_mjml(mjml, self.config.templates / "email.mjml.j2")
+        return self._compiled[digest]
 
     def render_web(self, issue: Issue, root: str = "") -> str:
         """The issue's web page (the archive's page): every section, nothing personal.

@@ -88,6 +88,8 @@ def render_markdown(source: str, first_line: int = 1, image_base: str = "") -> B
         children = token.children
         in_link = 0
         for pos, child in enumerate(children):
+            if child.type in ("softbreak", "hardbreak"):
+                line += 1  # the paragraph goes on on the next source line
             in_link += {"link_open": 1, "link_close": -1}.get(child.type, 0)
             if child.type == "link_open":
                 links.append(Link(str(child.attrGet("href") or ""),

@@ -10,6 +10,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
 from pipeline.config import Config, Mailbox
+from pipeline.i18n import _
 from pipeline.render.email import RenderedEmail
 from pipeline.render.personalise import Reader, personalise
 
@@ -26,8 +27,8 @@ def header_problem(value: str) -> str | None:
     """
     for char in value:
         if char != "\t" and unicodedata.category(char) in ("Cc", "Zl", "Zp"):
-            return (f"a control character (U+{ord(char):04X}) cannot be sent in a mail "
-                    "header; remove it")
+            return _("a control character (U+%(code)04X) cannot be sent in a mail header; "
+                     "remove it") % {"code": ord(char)}
     return None
 
 
