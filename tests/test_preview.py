@@ -275,3 +275,12 @@ def test_email_frames_run_no_script(preview) -> None:
     page = _get(f"{base}/variant/general")
     sandboxes = re.findall(r'<iframe[^>]* sandbox="([^"]*)"', page)
     assert len(sandboxes) == 2 and all("allow-scripts" not in s for s in sandboxes)
+
+
+def test_no_page_is_served_to_a_name_rebound_to_loopback(preview) -> None:
+    base, _state, _folder = preview
+    connection = http.client.HTTPConnection("127.0.0.1", int(base.rsplit(":", 1)[1]), timeout=10)
+    connection.request("GET", "/variant/general", headers={"Host": "evil.example"})
+    response = connection.getresponse()
+    assert response.status == 421 and b"Prenumeranter" not in response.read()
+    connection.close()

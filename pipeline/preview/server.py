@@ -4,7 +4,8 @@ Each change is one event on ``/events`` naming the variants whose email changed;
 fetches just those and swaps them in place (static/preview.js). The only POST, ``/test-send``,
 is refused unless it comes from one of this server's own pages: the Host is this server's,
 the Origin is this server, and the form carries this process's token. Any web page the
-communicator visits could otherwise make the browser POST to 127.0.0.1.
+communicator visits could otherwise make the browser POST to 127.0.0.1. No request is
+answered for another Host, so a site whose name is rebound to 127.0.0.1 reads nothing either.
 """
 
 from __future__ import annotations
@@ -53,7 +54,15 @@ class PreviewHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # quiet; the CLI says where
         pass
 
+    def _our_host(self) -> str | None:
+        """The Host header if it names this server (not a name rebound to 127.0.0.1)."""
+        address: tuple[str, int] = self.server.server_address  # type: ignore[assignment]
+        host = self.headers.get("Host", "")
+        return host if host in (f"127.0.0.1:{address[1]}", f"localhost:{address[1]}") else None
+
     def do_GET(self) -> None:
+        if self._our_host() is None:  # DNS rebinding: another site must not read the draft
+            return self._send(b"", HTTPStatus.MISDIRECTED_REQUEST, "text/plain")
         path, _sep, query = self.path.partition("?")
         path = unquote(path)
         snapshot = self.state.snapshot
@@ -109,11 +118,8 @@ class PreviewHandler(BaseHTTPRequestHandler):
             return self._send(b"", HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "text/plain")
         form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode(
             "utf-8", "replace")).items()}
-        address: tuple[str, int] = self.server.server_address  # type: ignore[assignment]
-        port = address[1]
-        hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
-        host = self.headers.get("Host", "")
-        if host not in hosts or self.headers.get("Origin") != f"http://{host}" or \
+        host = self._our_host()
+        if host is None or self.headers.get("Origin") != f"http://{host}" or \
                 not hmac.compare_digest(form.get("token", ""), self.state.token):
             message = _("Refused: test copies can only be sent from the preview's own page. "
                         "Reload the page and try again.")

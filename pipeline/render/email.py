@@ -85,6 +85,7 @@ class Renderer:
     def body(self, section: Section, image_base: str) -> Body:
         key = (section.path, section.body, image_base)
         if key not in self._bodies:
+            _bounded(self._bodies)
             self._bodies[key] = render_markdown(section.body, section.body_line, image_base)
         return self._bodies[key]
 
@@ -105,6 +106,7 @@ class Renderer:
         """Compiled HTML of ``mjml``, cached by its hash."""
         digest = hashlib.sha256(mjml.encode()).hexdigest()
         if digest not in self._compiled:
+            _bounded(self._compiled)
             self._compiled[digest] = compile_mjml(mjml, self.config.templates / "email.mjml.j2")
         return self._compiled[digest]
 
@@ -189,6 +191,12 @@ class Renderer:
     def clear_cache(self) -> None:
         """Forget compiled HTML (benchmarks measure the full cost with it)."""
         self._compiled.clear()
+
+
+def _bounded(cache: dict[Any, Any], size: int = 256) -> None:
+    """Make room in a cache: a long preview session renders thousands of edits."""
+    while len(cache) >= size:
+        del cache[next(iter(cache))]
 
 
 def _template_line(exc: BaseException, fallback: Path) -> tuple[str, int]:
