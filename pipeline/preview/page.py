@@ -58,13 +58,14 @@ def shell(snapshot: Snapshot, title: str, body: str, variant: str = "") -> bytes
 def inbox_row(sender: str, email: RenderedEmail, href: str = "") -> str:
     subject = cut(email.subject, PHONE_SUBJECT_CHARS)
     preheader = cut(email.preheader, PHONE_PREHEADER_CHARS)
-    whole = "" if subject == email.subject else " (förkortad)"
+    whole = (f"; en mobil visar ungefär de första {PHONE_SUBJECT_CHARS}"
+             if subject != email.subject else "")
     sender_html = f'<a href="{_e(href)}">{_e(sender)}</a>' if href else _e(sender)
     return (f'<div class="inbox"><span class="from">{sender_html}</span>'
             f'<span class="subject" title="{_e(email.subject)}">{_e(subject)}</span>'
             f'<span class="preheader">{_e(preheader)}</span>'
-            f'<span class="note">Ämnesraden som i en mobil: {len(email.subject)} tecken'
-            f"{whole}</span></div>")
+            f'<span class="note">Ämnesraden har {len(email.subject)} tecken{whole}</span>'
+            "</div>")
 
 
 def _problem_list(problems: Iterable[Problem], folder: Path, heading: str) -> str:
@@ -124,8 +125,9 @@ def send_form(token: str, variant: str, addresses: str, variants: int) -> str:
             '<label for="addresses">Skicka testexemplar till</label> '
             f'<input id="addresses" name="addresses" type="text" size="40" '
             f'value="{_e(addresses)}" placeholder="namn@lansstyrelsen.se" required> '
-            f"<button>Skicka test ({variants} varianter)</button>"
-            "<small>Flera adresser: skilj dem åt med komma.</small></form>")
+            "<button>Skicka test</button>"
+            "<small>Ett testexemplar av varje variant (här finns "
+            f"{variants}). Flera adresser: skilj dem åt med komma.</small></form>")
 
 
 def result_box(lines: list[str], ok: bool) -> str:
