@@ -129,16 +129,22 @@ def render(issue: Path, out: Path | None, keep_mjml: bool, config_file: Path | N
 @click.option("--port", default=8000, show_default=True, help="Port on 127.0.0.1 (0: any).")
 @config_option
 def preview(issue: Path, port: int, config_file: Path | None) -> None:
-    """Serve ISSUE's variants on 127.0.0.1, reloading when a file changes.
+    """Serve ISSUE's variants on 127.0.0.1, updating the open page when a file changes.
 
-    Each variant is shown at desktop and mobile width side by side with its text part.
+    Each variant is shown as an inbox row, at desktop and mobile width side by side, with
+    its text part, its problems and a button that sends test copies.
 
     \b
     Example:
         newsletter preview issues/2027-1 --port 8000
     """
+    import contextlib
+
+    from pipeline.errors import NewsletterError
     from pipeline.preview import serve_preview
 
+    with contextlib.suppress(NewsletterError):  # a broken newsletter.toml shows in the page
+        load(config_file)  # the page's messages speak newsletter.toml's language
     serve_preview(issue, config_file, port)
 
 
