@@ -284,3 +284,26 @@ def test_no_page_is_served_to_a_name_rebound_to_loopback(preview) -> None:
     response = connection.getresponse()
     assert response.status == 421 and b"Prenumeranter" not in response.read()
     connection.close()
+
+
+def test_a_template_edit_rerenders_every_variant_with_relative_paths(
+        example_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copy(ROOT / "newsletter.toml", tmp_path / "newsletter.toml")
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    monkeypatch.chdir(tmp_path)  # as `newsletter preview issues/2027-1` runs: paths relative
+    server, _state, stop = start_preview(Path("issues") / example_copy.name, None, port=0)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    events = _Events(base)
+    try:
+        template = tmp_path / "templates" / "email.mjml.j2"
+        template.write_text(template.read_text().replace(
+            "</mj-body>", "<mj-section><mj-column><mj-text>Ny mallrad</mj-text></mj-column>"
+            "</mj-section></mj-body>", 1))
+        message = events.next()
+        assert sorted(message["changed"]) == sorted(message["variants"])
+        assert all("Ny mallrad" in _get(f"{base}/email/{name}") for name in message["variants"])
+    finally:
+        events.close()
+        stop.set()
+        server.shutdown()
+        server.server_close()

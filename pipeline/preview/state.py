@@ -131,9 +131,9 @@ class PreviewState:
             return Snapshot(problems=tuple(exc.problems or [
                 Problem(str(config_path(self.config_file)), 1, "config", exc.message)])), \
                 frozenset()
+        settings, templates = config_path(self.config_file).resolve(), config.templates.resolve()
         if paths is None or self._renderer is None or any(
-                p == config_path(self.config_file) or config.templates in p.parents
-                for p in paths):
+                p.resolve() == settings or templates in p.resolve().parents for p in paths):
             self._renderer, self._cache = Renderer(config), {}
         renderer = self._renderer
         try:
