@@ -91,6 +91,8 @@ class PreviewHandler(BaseHTTPRequestHandler):
             return self._send(html.encode(), policy=CSP_WEB)
         kind, _sep, name = path[1:].partition("/")
         key = VariantKey.parse(name)
+        if kind == "variant" and key not in snapshot.rendered.variants:
+            return self._see_overview()  # an edit took this variant away: the others remain
         if kind not in ("variant", "email") or key not in snapshot.rendered.variants:
             return self._not_found()
         if kind == "variant":
@@ -158,6 +160,12 @@ class PreviewHandler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
         self.wfile.write(body)
+
+    def _see_overview(self) -> None:
+        self.send_response(HTTPStatus.SEE_OTHER)
+        self.send_header("Location", "/")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def _not_found(self) -> None:
         self._send(b"Hittades inte", HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8")
