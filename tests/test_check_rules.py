@@ -63,7 +63,7 @@ def _edit(folder: Path, what: str) -> None:
 
 def _check(folder: Path | str, *options: str) -> tuple[list[str], int]:
     result = CliRunner().invoke(main, ["check", str(folder), *options])
-    return result.output.splitlines(), result.exit_code
+    return [line.split("; LIX ")[0] for line in result.output.splitlines()], result.exit_code
 
 
 def test_a_new_issue_reports_every_placeholder_at_its_line(project: Path) -> None:

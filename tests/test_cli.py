@@ -17,9 +17,16 @@ from tests.conftest import EXAMPLE, ROOT
 CONFIG = ["--config", str(ROOT / "newsletter.toml")]
 
 
-def test_check_example_is_clean() -> None:
+def test_check_example_is_clean_and_says_each_audience_s_lix(config) -> None:
+    from pipeline.issue import load_issue
+    from pipeline.plain import segment_readability
+
     result = CliRunner().invoke(main, ["check", str(EXAMPLE), *CONFIG])
-    assert result.output == f"{EXAMPLE}: 0 error(s), 0 warning(s), 8 variant(s) rendered\n"
+    lix = segment_readability(load_issue(EXAMPLE, config), config)
+    assert result.output == (f"{EXAMPLE}: 0 error(s), 0 warning(s), 8 variant(s) rendered; "
+                             f"LIX Anslutna aktörer {lix['connected'].lix:.0f}, "
+                             f"Prenumeranter {lix['general'].lix:.0f}\n")
+    assert 30 < lix["general"].lix < 50  # the example reads like a newspaper
     assert result.exit_code == 0
 
 
@@ -29,7 +36,7 @@ def test_warnings_alone_exit_zero(make_issue) -> None:
     (folder / "issue.yaml").write_text((folder / "issue.yaml").read_text().replace(
         "subject: Ett kort ämne", f"subject: {long_subject}"))
     result = CliRunner().invoke(main, ["check", str(folder), *CONFIG])
-    assert result.output.splitlines() == [
+    assert [line.split("; LIX ")[0] for line in result.output.splitlines()] == [
         f"{folder}/issue.yaml:3: warning: subject: {len(long_subject)} characters; keep it "
         "within 60 so phones show all of it [subject-length]",
         f"{folder}: 0 error(s), 1 warning(s), 3 variant(s) rendered",

@@ -59,14 +59,23 @@ def check(issue: Path, config_file: Path | None) -> None:
     from pipeline.i18n import _
     from pipeline.lint import check_issue
 
-    result = check_issue(issue, load(config_file))
+    config = load(config_file)
+    result = check_issue(issue, config)
     for problem in result.problems:
         click.echo(str(problem))
     variants = len(result.rendered.variants) if result.rendered else 0
-    click.echo(_("%(issue)s: %(errors)d error(s), %(warnings)d warning(s), %(variants)d "
-                 "variant(s) rendered") % {"issue": issue, "errors": len(result.errors),
-                                           "warnings": len(result.warnings),
-                                           "variants": variants})
+    summary = _("%(issue)s: %(errors)d error(s), %(warnings)d warning(s), %(variants)d "
+                "variant(s) rendered") % {"issue": issue, "errors": len(result.errors),
+                                          "warnings": len(result.warnings),
+                                          "variants": variants}
+    if result.rendered is not None:  # how hard each audience's text is to read
+        from pipeline.plain import segment_readability
+
+        values = segment_readability(result.rendered.issue, config)
+        summary += "; LIX " + ", ".join(
+            f"{segment.name} {values[segment.slug].lix:.0f}" for segment in config.segments
+            if values[segment.slug].words)
+    click.echo(summary)
     if result.errors:
         raise SystemExit(1)
 
@@ -135,16 +144,22 @@ def render(issue: Path, out: Path | None, keep_mjml: bool, config_file: Path | N
 @click.option("--port", default=8000, show_default=True, help="Port on 127.0.0.1 (0: any).")
 @config_option
 def preview(issue: Path, port: int, config_file: Path | None) -> None:
-    """Serve ISSUE's variants on 127.0.0.1, reloading when a file changes.
+    """Serve ISSUE's variants on 127.0.0.1, updating the open page when a file changes.
 
-    Each variant is shown at desktop and mobile width side by side with its text part.
+    Each variant is shown as an inbox row, at desktop and mobile width side by side, with
+    its text part, its problems and a button that sends test copies.
 
     \b
     Example:
         newsletter preview issues/2027-1 --port 8000
     """
+    import contextlib
+
+    from pipeline.errors import NewsletterError
     from pipeline.preview import serve_preview
 
+    with contextlib.suppress(NewsletterError):  # a broken newsletter.toml shows in the page
+        load(config_file)  # the page's messages speak newsletter.toml's language
     serve_preview(issue, config_file, port)
 
 

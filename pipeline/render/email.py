@@ -85,6 +85,7 @@ class Renderer:
     def body(self, section: Section, image_base: str) -> Body:
         key = (section.path, section.body, image_base)
         if key not in self._bodies:
+            _bounded(self._bodies)
             self._bodies[key] = render_markdown(section.body, section.body_line, image_base)
         return self._bodies[key]
 
@@ -105,6 +106,7 @@ class Renderer:
         """Compiled HTML of ``mjml``, cached by its hash."""
         digest = hashlib.sha256(mjml.encode()).hexdigest()
         if digest not in self._compiled:
+            _bounded(self._compiled)
             self._compiled[digest] = compile_mjml(mjml, self.config.templates / "email.mjml.j2")
         return self._compiled[digest]
 
@@ -131,6 +133,10 @@ class Renderer:
                               ) from None
         except jinja2.UndefinedError as exc:
             raise RenderError(f"{self.config.templates / name}: {exc.message}") from None
+        except Exception as exc:  # a template that fails while it runs: 1 + "text", a filter
+            where = Problem(*_template_line(exc, self.config.templates / name), "template",
+                            f"{type(exc).__name__}: {exc}")
+            raise RenderError("a template failed while rendering", [where]) from None
 
     def issue_context(self, issue: Issue, segment: str | None, image_base: str
                       ) -> dict[str, Any]:
@@ -185,6 +191,24 @@ class Renderer:
     def clear_cache(self) -> None:
         """Forget compiled HTML (benchmarks measure the full cost with it)."""
         self._compiled.clear()
+
+
+def _bounded(cache: dict[Any, Any], size: int = 256) -> None:
+    """Make room in a cache: a long preview session renders thousands of edits."""
+    while len(cache) >= size:
+        del cache[next(iter(cache))]
+
+
+def _template_line(exc: BaseException, fallback: Path) -> tuple[str, int]:
+    """The template file and line where ``exc`` was raised (Jinja keeps them in the trace)."""
+    found = (str(fallback), 1)
+    trace = exc.__traceback__
+    while trace is not None:
+        code = trace.tb_frame.f_code
+        if code.co_filename.endswith(".j2"):
+            found = (code.co_filename, trace.tb_lineno)
+        trace = trace.tb_next
+    return found
 
 
 _ALL: tuple[str, ...] = ("*",)  # every focus section: the segment's shared compile
