@@ -120,6 +120,7 @@ class SectionFront(_Strict):
     cta: CallToAction | None = None
     audience: str = "all"
     focus: list[str] = Field(default_factory=list)
+    recurring: bool = False  # `newsletter new --from` copies it into the next issue
 
     @field_validator("until")
     @classmethod

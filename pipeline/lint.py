@@ -193,12 +193,15 @@ def _lint_sections(issue: Issue | PartialIssue, renderer: Renderer, found: _Find
             level = heading.level
 
 
-def skeleton_issue_yaml(config: Config, year: int, number: int, send_at: str) -> str:
-    """issue.yaml as `newsletter new` writes it from templates/new-issue/issue.yaml.j2."""
+def skeleton_issue_yaml(config: Config, year: int, number: int, send_at: str,
+                        recurring: list[str] | None = None) -> str:
+    """issue.yaml as `newsletter new` writes it from templates/new-issue/issue.yaml.j2;
+    ``recurring`` names the section files copied from an earlier issue."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(config.templates / "new-issue"),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     return env.get_template("issue.yaml.j2").render(newsletter=config, year=year,
-                                                    number=number, send_at=send_at)
+                                                    number=number, send_at=send_at,
+                                                    recurring=recurring or [])
 
 
 def _lint_unlisted(issue: Issue | PartialIssue, found: _Findings) -> None:

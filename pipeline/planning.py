@@ -15,7 +15,10 @@ from pipeline.i18n import _
 from pipeline.sendtime import propose, to_utc
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from pipeline.audience.store import Store
+    from pipeline.issue import Issue, Section
 
 
 def latest_issue(config: Config) -> tuple[int, int] | None:
@@ -29,8 +32,10 @@ def latest_issue(config: Config) -> tuple[int, int] | None:
     return max(found, default=None)
 
 
-def new_issue(config: Config, today: date) -> tuple[Path, datetime]:
-    """Create the next issue's folder from templates/new-issue/ with a proposed send time."""
+def new_issue(config: Config, today: date, recurring: Sequence[Section] = ()
+               ) -> tuple[Path, datetime]:
+    """Create the next issue's folder from templates/new-issue/ with a proposed send time,
+    and copies of the ``recurring`` sections of an earlier issue (with their images)."""
     import shutil
 
     from pipeline.lint import skeleton_issue_yaml
@@ -49,13 +54,35 @@ def new_issue(config: Config, today: date) -> tuple[Path, datetime]:
     send_at = propose(config, max(today, date(year, month, 1) - timedelta(days=1)))
     folder = config.root / config.issues_dir / f"{year}-{number}"
     if folder.exists():
-        raise FileExistsError(f"{folder} already exists")
+        raise FileExistsError(str(folder))
     skeleton = config.templates / "new-issue"
     shutil.copytree(skeleton, folder, ignore=shutil.ignore_patterns("*.j2"))
     (folder / "images").mkdir(exist_ok=True)
+    copied = [_copy_section(section, folder) for section in recurring
+              if not (folder / section.path.name).exists()]
     (folder / "issue.yaml").write_text(skeleton_issue_yaml(
-        config, year, number, f"{send_at:%Y-%m-%d %H:%M}"), encoding="utf-8")
+        config, year, number, f"{send_at:%Y-%m-%d %H:%M}", copied), encoding="utf-8")
     return folder, send_at
+
+
+def recurring_sections(issue: Issue) -> list[Section]:
+    """The sections marked ``recurring: true``, which `newsletter new --from` copies."""
+    return [section for section in issue.sections if section.front.recurring]
+
+
+def _copy_section(section: Section, folder: Path) -> str:
+    """Copy a section and the images in images/ it shows; its file name."""
+    import re
+    import shutil
+
+    source = section.path.parent
+    text = section.path.read_text(encoding="utf-8")
+    names = set(re.findall(r"images/[^\s)\"'<>]+", text))
+    for name in sorted(names):
+        if (source / name).is_file() and not (source / name).is_symlink():
+            shutil.copy2(source / name, folder / name)
+    (folder / section.path.name).write_text(text, encoding="utf-8")
+    return section.path.name
 
 
 def weekday(when: date) -> str:

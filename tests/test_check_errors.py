@@ -115,7 +115,7 @@ CASES: dict[str, tuple[dict[str, str | bytes | None], list[str]]] = {
     ]),
     "front matter unknown key": (intro("Text.\n", "rubrik: Inledning\n"), [
         f"{I}:2: rubrik: unknown key; allowed keys: heading, kind, until, image, cta, "
-        "audience, focus",
+        "audience, focus, recurring",
     ]),
     "image without alt": (picture("  alt: En lila rektangel\n", ""), [
         f"{P}:3: image.alt: the image has no alt text: describe what the image shows (alt: …)",

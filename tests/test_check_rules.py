@@ -176,3 +176,27 @@ def test_check_and_schedule_count_the_same_problems(project: Path) -> None:
     assert counts == "3 error(s), 0 warning(s)"  # titel; unedited and the link in 01-ledare
     listed = CliRunner().invoke(main, ["schedule"]).output
     assert f"invalid ({counts}: newsletter check)" in listed
+
+
+def test_new_from_copies_the_recurring_sections_with_their_images(project: Path) -> None:
+    calendar = Path("issues/2027-1/08-kalender.md")
+    calendar.write_text(calendar.read_text(encoding="utf-8").rstrip("\n")
+                        + "\n\n![Karta över Västerås centrum](images/symbol.png)\n",
+                        encoding="utf-8")
+    result = CliRunner().invoke(main, ["new", "--from", "2027-1"])
+    assert result.exit_code == 0, result.output
+    folder = Path("issues/2027-2")
+    assert result.output.splitlines()[-1] == (
+        "Copied from 2027-1: 08-kalender.md, 09-delmalen.md. Update what has changed.")
+    assert (folder / "08-kalender.md").read_text(encoding="utf-8") == \
+        calendar.read_text(encoding="utf-8")
+    assert (folder / "images" / "symbol.png").read_bytes() == \
+        Path("issues/2027-1/images/symbol.png").read_bytes()
+    assert not (folder / "images" / "natverk.jpg").exists()  # only what the copies show
+    text = (folder / "issue.yaml").read_text(encoding="utf-8")
+    assert text.endswith("sections:\n  - 01-ledare.md\n  - 08-kalender.md\n"
+                         "  - 09-delmalen.md\n")
+    # the copies check clean; only the skeleton's placeholders are left to write
+    lines, code = _check(folder)
+    assert code == 1  # the placeholders are errors
+    assert lines[:-1] == [line.replace("issues/2027-2", str(folder)) for line in PLACEHOLDERS]

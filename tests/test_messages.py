@@ -86,7 +86,7 @@ SWEDISH: dict[str, list[str]] = {
         "{d}/01-intro.md:3: yaml: en [ avslutas aldrig: skriv en lista som [halsa, vald], och text som börjar med [ inom citattecken: focus: \"[halsa\"",
     ],
     "front matter unknown key": [
-        "{d}/01-intro.md:2: rubrik: okänd nyckel; tillåtna nycklar: heading, kind, until, image, cta, audience, focus",
+        "{d}/01-intro.md:2: rubrik: okänd nyckel; tillåtna nycklar: heading, kind, until, image, cta, audience, focus, recurring",
     ],
     "image without alt": [
         "{d}/02-bild.md:3: image.alt: bilden saknar alt-text: beskriv vad bilden visar (alt: …)",

@@ -13,29 +13,46 @@ from pipeline.i18n import _
 
 
 @main.command()
+@click.option("--from", "source", type=click.Path(file_okay=False, path_type=Path),
+              default=None, metavar="ISSUE",
+              help="Copy ISSUE's recurring sections (recurring: true) and their images.")
 @config_option
-def new(config_file: Path | None) -> None:
+def new(source: Path | None, config_file: Path | None) -> None:
     """Create the next quarter's issue folder, with a proposed send time.
 
     The time follows [schedule] in newsletter.toml (months, weekday, week of the month,
-    time) and avoids weekends and Swedish holidays.
+    time) and avoids weekends and Swedish holidays. With --from, the sections of an earlier
+    issue marked recurring: true (the calendar, the six sub-goals) come along.
 
     \b
     Example:
         newsletter new
+        newsletter new --from 2027-1
     """
     from pipeline.errors import NewsletterError
-    from pipeline.planning import new_issue
+    from pipeline.issue import load_issue
+    from pipeline.planning import new_issue, recurring_sections
 
     config = load(config_file)
+    recurring = []
+    if source is not None:
+        if not source.is_dir() and (config.root / config.issues_dir / source).is_dir():
+            source = config.root / config.issues_dir / source
+        recurring = recurring_sections(load_issue(source, config))
     try:
-        folder, send_at = new_issue(config, date.today())
+        folder, send_at = new_issue(config, date.today(), recurring)
     except FileExistsError as exc:
-        raise NewsletterError(str(exc)) from None
+        raise NewsletterError(_("%(folder)s already exists") % {
+            "folder": exc.args[0] if exc.args else ""}) from None
     click.echo(_("Created %(folder)s: planned for %(time)s (%(zone)s). Write it, then "
                  "`newsletter check %(folder)s`.") % {
                      "folder": folder, "time": f"{send_at:%Y-%m-%d %H:%M}",
                      "zone": config.timezone})
+    if source is not None:
+        copied = [s.path.name for s in recurring if (folder / s.path.name).is_file()]
+        click.echo(_("Copied from %(source)s: %(sections)s. Update what has changed.") % {
+            "source": source.name, "sections": ", ".join(copied) or _("nothing (no section "
+                                                                       "is recurring: true)")})
 
 
 @main.command()
