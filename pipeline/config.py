@@ -149,8 +149,8 @@ class PlainSettings(_Strict):
     lix_by_segment: dict[Slug, float] = Field(default_factory=dict, description=(
         "A segment's own LIX target, e.g. {general = 45}."))
     lix_min_words: int = Field(100, ge=1, description=(
-        "A section shorter than this gets no LIX warning of its own (too few words to "
-        "measure); it still counts in its segment's."))
+        "A section or an email shorter than this gets no LIX warning (too few words to "
+        "measure); a short section still counts in its segment's email."))
     sentence_max_words: int = Field(25, gt=0)
     avoid_words: str = Field("ord-att-undvika.txt", description=(
         "The board's words to avoid, added to the built-in list; beside newsletter.toml."))

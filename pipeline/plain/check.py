@@ -138,7 +138,7 @@ def _lix(issue: Issue, config: Config) -> Iterator[Finding]:
     meta_file = Path(issue.lines.path)
     for slug, readability in segment_readability(issue, config, sections).items():
         target = settings.lix_target(slug)
-        if readability.lix > target:
+        if readability.words >= settings.lix_min_words and readability.lix > target:
             yield Rule.LIX, meta_file, issue.lines.line(("sections",)), "sections", _(
                 "the %(segment)s email has LIX %(lix).0f, above its target %(target).0f "
                 "(%(guide)s); hardest first: %(sections)s") % {
