@@ -139,9 +139,13 @@ def schema_message(model: type[BaseModel], error: Any, loc: Loc) -> str:
             "count": ctx.get("min_length", 1)}
     if kind == "too_long":
         return _("list at most %(count)s") % {"count": ctx.get("max_length")}
-    if kind == "enum":
+    if kind in ("enum", "literal_error"):
         return _("must be one of: %(expected)s") % {
             "expected": str(ctx.get("expected", "")).replace("'", "")}
+    if kind in ("float_parsing", "float_type"):
+        return _("write a number, such as 1.5")
+    if kind == "string_too_long":
+        return _("at most %(count)s characters") % {"count": ctx.get("max_length")}
     message = str(error["msg"]).removeprefix("Value error, ")
     return message[:1].lower() + message[1:]
 

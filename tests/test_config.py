@@ -73,3 +73,14 @@ def test_duplicate_focus_slugs_are_refused(tmp_path: Path) -> None:
 def test_missing_config_says_how_to_point_at_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found; run from the project folder"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_no_pydantic_wording_reaches_the_reader(tmp_path: Path) -> None:
+    text = (ROOT / "newsletter.toml").read_text(encoding="utf-8")
+    text = (text.replace('weekday = "tuesday"', 'weekday = "tisdag"')
+            .replace("lix_max = 50", 'lix_max = "femtio"'))
+    assert sorted(_problems(tmp_path, text)) == sorted([
+        f"newsletter.toml:{_line(text, 'tisdag')}: schedule.weekday: must be one of: monday, "
+        "tuesday, wednesday, thursday, friday, saturday or sunday",
+        f"newsletter.toml:{_line(text, 'femtio')}: check.plain.lix_max: write a number, such "
+        "as 1.5"])

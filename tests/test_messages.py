@@ -4,6 +4,8 @@ speaks by default: every message exactly, and the summary line."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from click.testing import CliRunner
 
@@ -182,3 +184,28 @@ def test_check_speaks_swedish_by_default(case: str, make_issue, monkeypatch) -> 
     assert lines[:-1] == [line.format(d=folder) for line in SWEDISH[case]]
     assert lines[-1].startswith(f"{folder}: {len(SWEDISH[case])} fel, 0 varningar")
     assert result.exit_code == 1
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_lang_en_gives_the_english_corpus(case: str, make_issue, monkeypatch) -> None:
+    monkeypatch.delenv("NEWSLETTER_LANG")
+    changes, expected = CASES[case]
+    folder = make_issue(changes)
+    result = CliRunner().invoke(main, ["check", str(folder), "--lang", "en", "--config",
+                                       str(ROOT / "newsletter.toml")])
+    assert result.output.splitlines()[:-1] == [line.format(d=folder) for line in expected]
+
+
+def test_newsletter_toml_language_sets_the_default(make_issue, tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("NEWSLETTER_LANG")
+    folder = make_issue(CASES["missing subject"][0])
+    english = tmp_path / "newsletter.toml"
+    english.write_text((ROOT / "newsletter.toml").read_text(encoding="utf-8").replace(
+        'language = "sv"', 'language = "en"'), encoding="utf-8")
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    result = CliRunner().invoke(main, ["check", str(folder), "--config", str(english)])
+    assert "subject: the subject line is missing" in result.output
+    assert result.output.splitlines()[-1].startswith(f"{folder}: 1 error(s)")
+    result = CliRunner().invoke(main, ["check", str(folder), "--config", str(english),
+                                       "--lang", "sv"])  # the option wins
+    assert "subject: ämnesraden saknas" in result.output
