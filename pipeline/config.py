@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from pipeline.errors import ConfigError, Problem, Severity
-from pipeline.i18n import _
+from pipeline.i18n import _, ngettext
 from pipeline.source import Lines, toml_lines, validate
 
 DEFAULT_CONFIG = "newsletter.toml"
@@ -58,8 +58,8 @@ def _timezone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone '{value}'; use an IANA name such as "
-                         "'Europe/Stockholm'") from None
+        raise ValueError(_("unknown time zone '%(value)s'; use an IANA name such as "
+                           "'Europe/Stockholm'") % {"value": value}) from None
     return value
 
 
@@ -252,7 +252,7 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 
 def _clock(value: str) -> str:
     if not re.fullmatch(r"(?:[01]\d|2[0-3]):[0-5]\d", value):
-        raise ValueError(f"'{value}' is not a time of day (HH:MM)")
+        raise ValueError(_("'%(value)s' is not a time of day (HH:MM)") % {"value": value})
     return value
 
 
@@ -351,19 +351,26 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{file}: config file not found; run from the project folder or pass "
-                          "--config PATH (or set NEWSLETTER_CONFIG)") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{file}: not UTF-8 text ({exc.reason})") from None
+        raise ConfigError(_("%(file)s: config file not found; run from the project folder or "
+                            "pass --config PATH (or set NEWSLETTER_CONFIG)") % {
+                                "file": file}) from None
+    except UnicodeDecodeError:
+        raise ConfigError(_("%(file)s: not UTF-8 text; save the file as UTF-8") % {
+            "file": file}) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = int(m.group(1)) if (m := re.search(r"line (\d+)", str(exc))) else 1
-        problem = Problem(str(file), line, "toml", str(exc).split(" (at line")[0])
-        raise ConfigError(f"{file}: invalid TOML", [problem]) from None
+        problem = Problem(str(file), line, "toml", _(
+            "%(what)s; check the quotation marks, brackets and = on this line") % {
+                "what": str(exc).split(" (at line")[0]})
+        raise ConfigError(_("%(file)s: invalid TOML") % {"file": file}, [problem]) from None
     data.setdefault("root", str(file.parent))
     lines: Lines = toml_lines(text, str(file))
     config, problems = validate(Config, data, lines)
     if config is None or problems:
-        raise ConfigError(f"{file}: {len(problems)} problem(s); fix them and run again", problems)
+        raise ConfigError(ngettext("%(folder)s: %(count)d problem(s); fix them and run again",
+                                   "%(folder)s: %(count)d problem(s); fix them and run again",
+                                   len(problems)) % {"folder": file, "count": len(problems)},
+                          problems)
     return config

@@ -191,12 +191,11 @@ def process_images(folder: Path) -> dict[str, bytes]:
 
 def build_edition(issue: Issue, config: Config) -> Edition:
     """Render everything once into an (unsaved, unapproved) edition. Raises on render errors."""
-    from pipeline.render import Renderer, VariantKey, render_issue, variant_keys
+    from pipeline.render import Renderer, render_issue, variant_keys
 
     renderer = Renderer(config)
-    keys = list(variant_keys(issue, config))  # and a focus segment's reader without areas:
-    keys = sorted({*keys, *(VariantKey(s.slug) for s in config.segments if s.focus)})
-    rendered = render_issue(issue, config, keys, renderer=renderer)
+    rendered = render_issue(issue, config, list(variant_keys(issue, config)),
+                            renderer=renderer)
     focus: dict[str, list[list[Any]]] = {}
     for segment in config.segments:
         if segment.focus:

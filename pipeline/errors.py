@@ -37,7 +37,23 @@ class Problem:
         from pipeline.i18n import _
 
         prefix = _("warning: ") if self.severity is Severity.WARNING else ""
-        return f"{self.path}:{self.line}: {prefix}{self.key}: {self.message}"
+        return f"{self.path}:{self.line}: {prefix}{_place(self.key)}: {self.message}"
+
+
+def _place(key: str) -> str:
+    """The part of a file a problem is in: a YAML key as written, or one of the names the
+    checks give (body, link…) in the active language."""
+    from pipeline.i18n import _
+
+    if key.startswith("variant "):
+        return _("variant %(name)s") % {"name": key.removeprefix("variant ")}
+    names = {
+        "body": _("body"), "link": _("link"), "image": _("image"), "heading": _("heading"),
+        "folder": _("folder"), "front matter": _("front matter"), "(file)": _("(file)"),
+        "encoding": _("encoding"), "issue": _("issue"), "privacy": _("privacy"),
+        "web version": _("web version"), "template": _("template"),
+    }
+    return names.get(key, key)
 
 
 class NewsletterError(click.ClickException):

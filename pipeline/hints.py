@@ -44,6 +44,9 @@ def yaml_fix(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, str]:
 
     if "'\\t'" in problem or "\t" in at(line)[: len(at(line)) - len(at(line).lstrip())]:
         return line, _("a tab character; indent with spaces, not tabs")
+    if (opened := _unclosed_quote(source, line)) is not None:
+        return opened, _("a quotation mark that is never closed; end the text with the same "
+                         "quotation mark on this line")
     if "could not find expected ':'" in problem and exc.context_mark:
         line = exc.context_mark.line
         previous = next((at(n) for n in range(line - 1, -1, -1) if at(n).strip()), "")
@@ -60,16 +63,19 @@ def yaml_fix(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, str]:
     if "flow sequence" in context and exc.context_mark:
         line = exc.context_mark.line
         if (match := _KEY_VALUE.match(at(line))) and match["value"].startswith("["):
-            return line, _("a [ that is never closed: write a list as [halsa, vald], and text "
-                           "that starts with [ in quotes: %(fixed)s") % {
-                "fixed": f"{match['key']}: {quoted(match['value'])}"}
+            return line, _("a [ that is never closed: end a list with ], %(list)s, or put "
+                           "text that starts with [ in quotes, %(text)s") % {
+                "list": f"{match['key']}: {match['value'].rstrip(',')}]",
+                "text": f"{match['key']}: {quoted(match['value'])}"}
         return line, _("a list in [ ] that is never closed; write it on one line, such as "
                        "[halsa, vald]")
     match = _KEY_VALUE.match(at(line))
     if match and "mapping values" in problem and ": " in match["value"]:
         return line, _("text with a colon (:) must be in quotes: %(fixed)s") % {
             "fixed": f"{match['key']}: {quoted(match['value'])}"}
-    if match and "block mapping" in context and match["value"][0] in "[{\"'&*!|>%@`":
+    if match and match["value"][0] in "[{\"'&*!|>%@`" and (
+            "block mapping" in context or "alias" in context or "anchor" in context
+            or "cannot start any token" in problem):
         return line, _("text that starts with %(char)s must be in quotes: %(fixed)s") % {
             "char": match["value"][0], "fixed": f"{match['key']}: {quoted(match['value'])}"}
     if "mapping values" in problem:
@@ -77,6 +83,19 @@ def yaml_fix(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, str]:
                        "it, or put text with a colon in quotes")
     what = " ".join(p for p in (context, problem) if p)
     return line, _("%(what)s; check the indentation and quoting") % {"what": what}
+
+
+def _unclosed_quote(source: list[str], line: int) -> int | None:
+    """The line, at or above ``line``, of a value whose opening quotation mark is never
+    closed there (PyYAML reads on into the next lines and reports the error further down)."""
+    for number in range(min(line, len(source) - 1), -1, -1):
+        match = _KEY_VALUE.match(source[number])
+        value = match["value"] if match else ""
+        after = _KEY_VALUE.match(source[number + 1]) if number + 1 < len(source) else None
+        if value[:1] in ("'", '"') and value.replace("\\" + value[0], "").count(value[0]) == 1 \
+                and after is not None and match and after["lead"] == match["lead"]:
+            return number  # the next line is the next key: the text never ended
+    return None
 
 
 # What each key is for, so that a missing one is explained rather than "field required".
@@ -130,24 +149,34 @@ def schema_message(model: type[BaseModel], error: Any, loc: Loc) -> str:
     }
     if kind in simple:
         return simple[kind]
-    if kind in ("greater_than_equal", "greater_than"):
-        return _("must be %(limit)s or more") % {"limit": ctx.get("ge", ctx.get("gt"))}
-    if kind in ("less_than_equal", "less_than"):
-        return _("must be %(limit)s or less") % {"limit": ctx.get("le", ctx.get("lt"))}
+    if kind == "greater_than_equal":
+        return _("must be %(limit)s or more") % {"limit": _number(ctx.get("ge"))}
+    if kind == "greater_than":
+        return _("must be more than %(limit)s") % {"limit": _number(ctx.get("gt"))}
+    if kind == "less_than_equal":
+        return _("must be %(limit)s or less") % {"limit": _number(ctx.get("le"))}
+    if kind == "less_than":
+        return _("must be less than %(limit)s") % {"limit": _number(ctx.get("lt"))}
     if kind == "too_short":
         return _("add at least %(count)s, one per line starting with '- '") % {
             "count": ctx.get("min_length", 1)}
     if kind == "too_long":
         return _("list at most %(count)s") % {"count": ctx.get("max_length")}
     if kind in ("enum", "literal_error"):
-        return _("must be one of: %(expected)s") % {
-            "expected": str(ctx.get("expected", "")).replace("'", "")}
+        values = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        listed = ", ".join(values[:-1]) + _(" or ") + values[-1] if len(values) > 1 else \
+            "".join(values)
+        return _("must be one of: %(expected)s") % {"expected": listed}
     if kind in ("float_parsing", "float_type"):
         return _("write a number, such as 1.5")
     if kind == "string_too_long":
         return _("at most %(count)s characters") % {"count": ctx.get("max_length")}
     message = str(error["msg"]).removeprefix("Value error, ")
     return message[:1].lower() + message[1:]
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:

@@ -32,7 +32,7 @@ from pydantic import (
 
 from pipeline.config import Config, HttpsUrl, Mailbox, Text
 from pipeline.errors import IssueError, Problem
-from pipeline.i18n import _
+from pipeline.i18n import _, ngettext
 from pipeline.sendtime import dst_problem
 from pipeline.source import (
     Lines,
@@ -50,6 +50,9 @@ MAX_SECTION_BYTES = 256 * 1024
 
 
 def _local_time(value: Any) -> Any:
+    if isinstance(value, str) and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value):
+        raise ValueError(_("'%(value)s' has no time of day; write it as '%(value)s 09:00' "
+                           "(Swedish local time)") % {"value": value.strip()})
     if isinstance(value, str):
         try:
             return datetime.fromisoformat(value.strip())
@@ -230,7 +233,11 @@ def load_issue(folder: str | Path, config: Config) -> Issue:
             continue
         seen.add(name)
         file = folder / name
-        if not name.endswith(".md"):
+        if " - " in name:
+            problems.append(Problem(*where, _(
+                "'%(name)s' is several list items run together: give every line of the list "
+                "the same indentation, each starting with '- '") % {"name": name}))
+        elif not name.endswith(".md"):
             problems.append(Problem(*where, _("'%(name)s' must be a Markdown file (.md)") % {
                 "name": name}))
         elif why := unsafe_path(folder, name):
@@ -243,8 +250,9 @@ def load_issue(folder: str | Path, config: Config) -> Issue:
     problems += image_folder_problems(folder, {s.front.image.src for s in sections
                                                if s.front.image})
     if problems:
-        raise IssueError(_("%(folder)s: %(count)d problem(s); fix them and run again") % {
-            "folder": folder, "count": len(problems)},
+        raise IssueError(ngettext("%(folder)s: %(count)d problem(s); fix them and run again",
+                                  "%(folder)s: %(count)d problem(s); fix them and run again",
+                                  len(problems)) % {"folder": folder, "count": len(problems)},
                          problems, PartialIssue(folder, meta, tuple(sections), lines))
     assert meta is not None
     return Issue(folder, year, meta, tuple(sections), lines)

@@ -19,7 +19,7 @@ import jinja2
 
 from pipeline.config import Config, Rule
 from pipeline.errors import IssueError, Problem, RenderError, Severity
-from pipeline.i18n import _
+from pipeline.i18n import _, ngettext
 from pipeline.issue import Issue, PartialIssue, load_issue
 from pipeline.lint_text import lint_alt, lint_text
 from pipeline.render.email import RenderedIssue, Renderer, render_issue
@@ -361,6 +361,15 @@ class CheckResult:
     @property
     def warnings(self) -> list[Problem]:
         return [p for p in self.problems if p.severity is Severity.WARNING]
+
+    def counts(self) -> str:
+        """"2 error(s), 1 warning(s)" in the active language, as check and schedule say it."""
+        errors, warnings = len(self.errors), len(self.warnings)
+        return _("%(errors)s, %(warnings)s") % {
+            "errors": ngettext("%(count)d error(s)", "%(count)d error(s)", errors) % {
+                "count": errors},
+            "warnings": ngettext("%(count)d warning(s)", "%(count)d warning(s)", warnings) % {
+                "count": warnings}}
 
 
 def check_issue(folder: Path, config: Config, renderer: Renderer | None = None) -> CheckResult:

@@ -19,6 +19,7 @@ from pathlib import Path
 from pipeline.config import Config, Mailbox
 from pipeline.edition import process_images
 from pipeline.errors import IssueError, Problem, Severity
+from pipeline.i18n import _
 from pipeline.lint import check_issue
 from pipeline.plain import issue_readability, section_readability, segment_readability
 from pipeline.render.mime import build_message
@@ -45,7 +46,8 @@ def write_render(folder: Path, config: Config, out: Path | None = None,
     result = check_issue(folder, config)
     rendered = result.rendered
     if rendered is None:
-        raise IssueError(f"{folder}: not rendered; fix the problems above", result.problems)
+        raise IssueError(_("%(folder)s: not rendered; fix the problems above") % {
+            "folder": folder}, result.problems)
     issue = rendered.issue
     out = out or Path("build") / issue.slug
     out.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from pipeline.audience.store import Store
     from pipeline.issue import Issue, Section
+    from pipeline.lint import CheckResult
 
 
 def latest_issue(config: Config) -> tuple[int, int] | None:
@@ -113,18 +114,22 @@ def planned_sends(store: Store, config: Config) -> list[PlannedSend]:
         try:
             issue = load_issue(folder, config)
         except IssueError:  # count as `newsletter check` does: errors and warnings
-            found = check_issue(folder, config)
-            rows.append(PlannedSend(folder.name, "-", "-", _(
-                "invalid (%(errors)d error(s), %(warnings)d warning(s): newsletter check)") % {
-                    "errors": len(found.errors), "warnings": len(found.warnings)}))
+            rows.append(PlannedSend(folder.name, "-", "-", _invalid(check_issue(folder, config))))
             continue
         local = issue.meta.send_at.replace(tzinfo=None)
         delivery = ledger.current_delivery(store, issue.slug)
+        state = state_word(delivery.state) if delivery else _("not scheduled")
+        if delivery is None or delivery.state not in ("finished", "cancelled"):
+            result = check_issue(folder, config)  # still to send: would it pass?
+            state = _invalid(result) if result.errors else state
         rows.append(PlannedSend(issue.slug, f"{local:%Y-%m-%d %H:%M} ({weekday(local)})",
                                 f"{to_utc(local, config.zone):%Y-%m-%d %H:%M}",
-                                f"{state_word(delivery.state) if delivery else _('not scheduled')}"
-                                f"; {approval_state(store, config, folder).describe()}"))
+                                f"{state}; {approval_state(store, config, folder).describe()}"))
     return rows
+
+
+def _invalid(result: CheckResult) -> str:
+    return _("invalid (%(counts)s: newsletter check)") % {"counts": result.counts()}
 
 
 def schedule_issue(store: Store, config: Config, folder: Path,

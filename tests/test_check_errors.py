@@ -35,8 +35,8 @@ P = "{d}/02-bild.md"
 
 CASES: dict[str, tuple[dict[str, str | bytes | None], list[str]]] = {
     "yaml syntax": (meta("title: Testnummer", "title: [Testnummer"), [
-        f"{Y}:2: yaml: a [ that is never closed: write a list as [halsa, vald], and text that "
-        'starts with [ in quotes: title: "[Testnummer"',
+        f"{Y}:2: yaml: a [ that is never closed: end a list with ], title: [Testnummer], or "
+        'put text that starts with [ in quotes, title: "[Testnummer"',
     ]),
     "tab indentation": (meta("  name: Redaktionen", "\tname: Redaktionen"), [
         f"{Y}:7: yaml: a tab character; indent with spaces, not tabs",
@@ -110,8 +110,8 @@ CASES: dict[str, tuple[dict[str, str | bytes | None], list[str]]] = {
         f"{I}:1: front matter: starts with '---' but has no closing '---' line",
     ]),
     "front matter bad yaml": (intro("Text.\n", "heading: Inledning\nfocus: [halsa\n"), [
-        f"{I}:3: yaml: a [ that is never closed: write a list as [halsa, vald], and text that "
-        'starts with [ in quotes: focus: "[halsa"',
+        f"{I}:3: yaml: a [ that is never closed: end a list with ], focus: [halsa], or put "
+        'text that starts with [ in quotes, focus: "[halsa"',
     ]),
     "front matter unknown key": (intro("Text.\n", "rubrik: Inledning\n"), [
         f"{I}:2: rubrik: unknown key; allowed keys: heading, kind, until, image, cta, "

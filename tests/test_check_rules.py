@@ -141,7 +141,7 @@ def test_both_rules_work_when_the_issue_only_partly_loads(make_issue) -> None:
 def test_the_example_issue_is_clean_of_both_rules() -> None:
     assert (ROOT / "templates" / "new-issue" / "01-ledare.md").is_file()
     lines, code = _check(EXAMPLE, *CONFIG)
-    assert (lines, code) == ([f"{EXAMPLE}: 0 error(s), 0 warning(s), 8 variant(s) rendered"], 0)
+    assert (lines, code) == ([f"{EXAMPLE}: 0 error(s), 0 warning(s), 9 variant(s) rendered"], 0)
 
 
 def test_schedule_prints_the_warnings_first(project: Path) -> None:

@@ -23,7 +23,7 @@ def test_check_example_is_clean_and_says_each_audience_s_lix(config) -> None:
 
     result = CliRunner().invoke(main, ["check", str(EXAMPLE), *CONFIG])
     lix = segment_readability(load_issue(EXAMPLE, config), config)
-    assert result.output == (f"{EXAMPLE}: 0 error(s), 0 warning(s), 8 variant(s) rendered; "
+    assert result.output == (f"{EXAMPLE}: 0 error(s), 0 warning(s), 9 variant(s) rendered; "
                              f"LIX Anslutna aktörer {lix['connected'].lix:.0f}, "
                              f"Prenumeranter {lix['general'].lix:.0f}\n")
     assert 30 < lix["general"].lix < 50  # the example reads like a newspaper
@@ -59,10 +59,10 @@ def test_render_writes_every_variant(tmp_path: Path) -> None:
     out = tmp_path / "ut"
     result = CliRunner().invoke(main, ["render", str(EXAMPLE), "--out", str(out), *CONFIG])
     assert result.exit_code == 0, result.output
-    assert result.output == f"26 files for 8 variant(s) in {out}\n"
+    assert result.output == f"29 files for 9 variant(s) in {out}\n"
     report = json.loads((out / "report.json").read_text())
     names = [v["name"] for v in report["variants"]]
-    assert len(names) == 8 and "general" in names
+    assert len(names) == 9 and "general" in names and "connected" in names
     for name in names:
         for suffix in (".html", ".txt", ".eml"):
             assert (out / f"{name}{suffix}").stat().st_size > 0

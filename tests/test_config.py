@@ -61,7 +61,8 @@ def test_every_problem_is_reported_with_its_line(tmp_path: Path) -> None:
 def test_toml_syntax_error_names_the_line(tmp_path: Path) -> None:
     text = SOURCE.replace('language = "sv"', 'language = "sv')
     assert _problems(tmp_path, text) == [
-        f"newsletter.toml:{_line(text, 'language')}: toml: Illegal character '\\n'"]
+        f"newsletter.toml:{_line(text, 'language')}: toml: Illegal character '\\n'; check the "
+        "quotation marks, brackets and = on this line"]
 
 
 def test_duplicate_focus_slugs_are_refused(tmp_path: Path) -> None:

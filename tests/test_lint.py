@@ -42,7 +42,7 @@ def test_example_passes_every_rule(config: Config) -> None:
 def test_html_over_budget_names_each_variant(tmp_path: Path) -> None:
     config = _config_with(tmp_path, {"html_budget_kb = 80": "html_budget_kb = 20"})
     found = _messages(config, Rule.HTML_SIZE)
-    assert len(found) == 8
+    assert len(found) == 9
     assert found[-1].startswith("variant general: HTML is ")
     assert "over the 20 KB budget (Gmail clips at about 102 KB)" in found[-1]
 
@@ -59,7 +59,7 @@ def test_layout_table_without_role_is_reported(tmp_path: Path) -> None:
         "partials/footer.mjml.j2", "<p>{{ segment.reason }}</p>",
         "<table><tr><td>{{ segment.reason }}</td></tr></table>"))
     found = _messages(config, Rule.LAYOUT_TABLE)
-    assert len(found) == 8
+    assert len(found) == 9
     assert found[0].endswith('1 layout table(s) lack role="presentation" [layout-table]')
 
 
@@ -77,5 +77,5 @@ def test_severity_setting(tmp_path: Path, level: str) -> None:
         'notice-expired = "warning"': f'notice-expired = "warning"\nhtml-size = "{level}"'})
     assert config.check.level(Rule.HTML_SIZE) is Severity(level)
     result = check_issue(EXAMPLE, config)
-    assert len(result.errors) == (8 if level == "error" else 0)
-    assert len(result.warnings) == (8 if level == "warning" else 0)
+    assert len(result.errors) == (9 if level == "error" else 0)
+    assert len(result.warnings) == (9 if level == "warning" else 0)

@@ -15,7 +15,7 @@ from tests.test_check_errors import CASES
 
 SWEDISH: dict[str, list[str]] = {
     "yaml syntax": [
-        "{d}/issue.yaml:2: yaml: en [ avslutas aldrig: skriv en lista som [halsa, vald], och text som börjar med [ inom citattecken: title: \"[Testnummer\"",
+        "{d}/issue.yaml:2: yaml: en [ avslutas aldrig: avsluta en lista med ], title: [Testnummer], eller sätt text som börjar med [ inom citattecken, title: \"[Testnummer\"",
     ],
     "tab indentation": [
         "{d}/issue.yaml:7: yaml: ett tabbtecken; använd mellanslag, inte tabb, för att dra in raden",
@@ -52,10 +52,10 @@ SWEDISH: dict[str, list[str]] = {
         "{d}/issue.yaml:5: send_at: 'nästa tisdag' är inte ett datum och en tid; skriv 'ÅÅÅÅ-MM-DD TT:MM' i svensk tid",
     ],
     "empty issue.yaml": [
-        "{d}/issue.yaml:1: (file): är tom; docs/skribentguide.md visar vilka nycklar som behövs",
+        "{d}/issue.yaml:1: (filen): är tom; docs/skribentguide.md visar vilka nycklar som behövs",
     ],
     "issue.yaml is a list": [
-        "{d}/issue.yaml:1: (file): måste bestå av rader med nyckel: värde, inte en lista",
+        "{d}/issue.yaml:1: (filen): måste bestå av rader med nyckel: värde, inte en lista",
     ],
     "duplicate key": [
         "{d}/issue.yaml:4: subject: nyckeln finns redan (första gången på rad 3)",
@@ -73,7 +73,7 @@ SWEDISH: dict[str, list[str]] = {
         "{d}/issue.yaml:11: sections[1]: '02-bild.txt' måste vara en Markdown-fil (.md)",
     ],
     "section outside the folder": [
-        "{d}/issue.yaml:11: sections[1]: '../02-bild.md' måste vara en fil i nummerets mapp",
+        "{d}/issue.yaml:11: sections[1]: '../02-bild.md' måste vara en fil i numrets mapp",
     ],
     "editor email invalid": [
         "{d}/issue.yaml:8: editor.email: 'redaktionen' är ingen e-postadress",
@@ -82,10 +82,10 @@ SWEDISH: dict[str, list[str]] = {
         "{d}/issue.yaml:3: subject: får bara vara en rad",
     ],
     "front matter never closed": [
-        "{d}/01-intro.md:1: front matter: börjar med '---' men saknar en avslutande rad med '---'",
+        "{d}/01-intro.md:1: inställningar: börjar med '---' men saknar en avslutande rad med '---'",
     ],
     "front matter bad yaml": [
-        "{d}/01-intro.md:3: yaml: en [ avslutas aldrig: skriv en lista som [halsa, vald], och text som börjar med [ inom citattecken: focus: \"[halsa\"",
+        "{d}/01-intro.md:3: yaml: en [ avslutas aldrig: avsluta en lista med ], focus: [halsa], eller sätt text som börjar med [ inom citattecken, focus: \"[halsa\"",
     ],
     "front matter unknown key": [
         "{d}/01-intro.md:2: rubrik: okänd nyckel; tillåtna nycklar: heading, kind, until, image, cta, audience, focus, recurring",
@@ -115,49 +115,49 @@ SWEDISH: dict[str, list[str]] = {
         "{d}/01-intro.md:5: cta.url: 'http://example.se/anmalan' måste vara en fullständig adress som börjar med https://",
     ],
     "section not utf-8": [
-        "{d}/01-intro.md:1: encoding: inte UTF-8-text; spara filen som UTF-8",
+        "{d}/01-intro.md:1: teckenkodning: inte UTF-8-text; spara filen som UTF-8",
     ],
     "empty section": [
-        "{d}/01-intro.md:4: body: avsnittet är tomt; skriv text eller ta bort det från issue.yaml",
+        "{d}/01-intro.md:4: text: avsnittet är tomt; skriv text eller ta bort det från issue.yaml",
     ],
     "markdown image without alt": [
-        "{d}/01-intro.md:4: image: images/a.png saknar alt-text; skriv ![vad bilden visar](images/a.png) [image]",
+        "{d}/01-intro.md:4: bild: images/a.png saknar alt-text; skriv ![vad bilden visar](images/a.png) [image]",
     ],
     "markdown image missing": [
-        "{d}/01-intro.md:4: image: images/karta.png finns inte i {d} [image]",
+        "{d}/01-intro.md:4: bild: images/karta.png finns inte i {d} [image]",
     ],
     "link on a later line of its paragraph": [
-        "{d}/01-intro.md:6: link: 'klicka här' säger inte vart länken leder; beskriv målet [link-text]",
+        "{d}/01-intro.md:6: länk: 'klicka här' säger inte vart länken leder; beskriv målet [link-text]",
     ],
     "markdown image name in other capitals": [
-        "{d}/01-intro.md:4: image: images/A.PNG finns inte, men images/a.png finns: skriv namnet precis som filen heter (webbservern skiljer på stora och små bokstäver, även om din dator inte gör det) [image]",
+        "{d}/01-intro.md:4: bild: images/A.PNG finns inte, men images/a.png finns: skriv namnet precis som filen heter (webbservern skiljer på stora och små bokstäver, även om din dator inte gör det) [image]",
     ],
     "vague link text": [
-        "{d}/01-intro.md:4: link: 'klicka här' säger inte vart länken leder; beskriv målet [link-text]",
+        "{d}/01-intro.md:4: länk: 'klicka här' säger inte vart länken leder; beskriv målet [link-text]",
     ],
     "läs mer": [
-        "{d}/01-intro.md:6: link: 'Läs mer' säger inte vart länken leder; beskriv målet [link-text]",
+        "{d}/01-intro.md:6: länk: 'Läs mer' säger inte vart länken leder; beskriv målet [link-text]",
     ],
     "http link": [
-        "{d}/01-intro.md:4: link: 'http://example.se/kalender' måste vara en fullständig länk som börjar med https:// eller mailto: [link-scheme]",
+        "{d}/01-intro.md:4: länk: 'http://example.se/kalender' måste vara en fullständig länk som börjar med https:// eller mailto: [link-scheme]",
     ],
     "relative link": [
-        "{d}/01-intro.md:4: link: 'kalender.html' måste vara en fullständig länk som börjar med https:// eller mailto: [link-scheme]",
+        "{d}/01-intro.md:4: länk: 'kalender.html' måste vara en fullständig länk som börjar med https:// eller mailto: [link-scheme]",
     ],
     "bare url": [
-        "{d}/01-intro.md:4: link: en naken webbadress https://example.se/strategi; skriv [beskrivande text](https://example.se/strategi) [link-text]",
+        "{d}/01-intro.md:4: länk: webbadressen https://example.se/strategi står utan länktext; skriv [beskrivande text](https://example.se/strategi) [link-text]",
     ],
     "url as link text": [
-        "{d}/01-intro.md:4: link: länktexten är en webbadress; beskriv https://example.se/strategi med ord [link-text]",
+        "{d}/01-intro.md:4: länk: länktexten är en webbadress; beskriv https://example.se/strategi med ord [link-text]",
     ],
     "heading above the section heading": [
-        "{d}/01-intro.md:4: heading: '# Stor rubrik' är en högre nivå än avsnittets rubrik; använd ### för mellanrubriker [heading-order]",
+        "{d}/01-intro.md:4: rubrik: '# Stor rubrik' är en högre nivå än avsnittets rubrik; använd ### för mellanrubriker [heading-order]",
     ],
     "heading skips a level": [
-        "{d}/01-intro.md:8: heading: '##### Detalj' hoppar över en nivå; använd #### [heading-order]",
+        "{d}/01-intro.md:8: rubrik: '##### Detalj' hoppar över en nivå; använd #### [heading-order]",
     ],
     "reserved placeholder in text": [
-        "{d}/01-intro.md:4: body: {{{{unsubscribe_url}}}} fylls i för varje läsare av mallen; ta bort det ur texten [placeholder]",
+        "{d}/01-intro.md:4: text: {{{{unsubscribe_url}}}} fylls i för varje läsare av mallen; ta bort det ur texten [placeholder]",
     ],
     "unknown placeholder": [
         "{d}/issue.yaml:1: variant connected: platshållaren {{{{ namn }}}} fylls aldrig i [placeholder]",

@@ -101,7 +101,7 @@ def test_editing_a_section_rerenders_only_its_variants(preview) -> None:
     finally:
         events.close()
     assert message["changed"] == ["general"] and not message["failed"]
-    assert len(message["variants"]) == 8
+    assert len(message["variants"]) == 9
     assert "En ny mening för prenumeranterna." in _get(f"{base}/email/general")
     for name in message["variants"]:
         if name != "general":  # the connected variants: the very same render, not redone
@@ -119,7 +119,7 @@ def test_a_page_that_missed_events_catches_up(preview) -> None:
         message = events.next()
     finally:
         events.close()
-    assert "general" not in message["changed"] and len(message["changed"]) == 7
+    assert "general" not in message["changed"] and len(message["changed"]) == 8
 
 
 def test_problems_show_in_the_page_and_the_server_keeps_running(preview) -> None:
@@ -176,7 +176,7 @@ def test_the_overview_is_an_inbox_with_readable_variant_names(preview) -> None:
     page = _get(f"{base}/")
     assert "Anslutna aktörer · fokus på hälsa och våld" in page and "Prenumeranter" in page
     subject = "Ett jämställt Västmanland nr 1 2027: konferens och nätverk"
-    assert page.count('<span class="from">Länsstyrelsen Västmanland</span>') == 8
+    assert page.count('<span class="from">Länsstyrelsen Västmanland</span>') == 9
     assert f'<span class="subject" title="{subject}">{subject[:PHONE_SUBJECT_CHARS]}…</span>' \
         in page
     assert "Anmäl dig till vårens spridningskonferens" in page

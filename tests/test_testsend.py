@@ -193,13 +193,13 @@ def test_messages_speak_swedish(project: Path) -> None:
     result = CliRunner().invoke(main, ["send", ISSUE, "--lang", "sv", "--test-to", "a@example.se"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == "Testkopior av 2027-1 (utkast, inte godkänt) till a@example.se:"
+    assert lines[0] == "Testexemplar av 2027-1 (utkast, inte godkänt) till a@example.se:"
     assert lines[-2] == "[TEST · UTKAST · Prenumeranter]: skickat till 1 av 1"
     assert lines[-1] == (f"Inte publicerat än: webbversionen kommer att finnas på {PAGE} när "
-                         "numret skickas (det står i testkopiorna).")
+                         "numret skickas (det står i testexemplaren).")
     text = outbox(project)[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
     text = text.replace("\r\n", "\n")
-    assert "Testkopia: Anslutna aktörer · inget eget fokus.\nDet här är ett utkast." in text
+    assert "Testexemplar: Anslutna aktörer · inget eget fokus.\nDet här är ett utkast." in text
     assert "De gör ingenting." in text
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from pipeline.errors import NewsletterError
+from pipeline.i18n import _
 
 SECRET_ENV = "NEWSLETTER_SECRET_KEY"
 VERSION = "1"
@@ -50,9 +51,9 @@ class Claims:
 def secret_from_env() -> bytes:
     secret = os.environ.get(SECRET_ENV, "")
     if len(secret) < 32:
-        raise NewsletterError(f"{SECRET_ENV} must be set to a random secret of at least 32 "
-                              "characters, e.g. python -c 'import secrets; "
-                              "print(secrets.token_urlsafe(48))'")
+        raise NewsletterError(_("%(name)s must be set to a random secret of at least 32 "
+                                "characters, e.g. python -c 'import secrets; "
+                                "print(secrets.token_urlsafe(48))'") % {"name": SECRET_ENV})
     return secret.encode()
 
 

@@ -56,7 +56,7 @@ def check(issue: Path, config_file: Path | None) -> None:
     Example:
         newsletter check issues/2027-1
     """
-    from pipeline.i18n import _
+    from pipeline.i18n import _, ngettext
     from pipeline.lint import check_issue
 
     config = load(config_file)
@@ -64,10 +64,10 @@ def check(issue: Path, config_file: Path | None) -> None:
     for problem in result.problems:
         click.echo(str(problem))
     variants = len(result.rendered.variants) if result.rendered else 0
-    summary = _("%(issue)s: %(errors)d error(s), %(warnings)d warning(s), %(variants)d "
-                "variant(s) rendered") % {"issue": issue, "errors": len(result.errors),
-                                          "warnings": len(result.warnings),
-                                          "variants": variants}
+    summary = _("%(issue)s: %(counts)s, %(variants)s") % {
+        "issue": issue, "counts": result.counts(),
+        "variants": ngettext("%(count)d variant(s) rendered", "%(count)d variant(s) rendered",
+                             variants) % {"count": variants}}
     if result.rendered is not None:  # how hard each audience's text is to read
         from pipeline.plain import segment_readability
 

@@ -26,7 +26,7 @@ from pipeline.deliver.lease import Lease
 from pipeline.deliver.models import Delivery, DeliveryState, EntryState, LedgerEntry, state_word
 from pipeline.deliver.transports import Transport
 from pipeline.edition import Edition, EditionRow, load_edition
-from pipeline.i18n import _
+from pipeline.i18n import _, ngettext
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,14 @@ def send_issue(store: Store, config: Config, folder: Path, secret: bytes,
     delivery, edition = _delivery_and_edition(store, config, folder, options, edition_for_send)
     if delivery.frozen_at is not None and folder.is_dir() and \
             (changed := changed_sources(edition, folder, config)):
-        say(_("Note: %(count)d file(s) changed since edition %(edition)s was made "
-              "(%(files)s); delivery %(delivery)d goes on with the approved edition, as every "
-              "reader so far got it.") % {"count": len(changed), "edition": edition.short,
-                                          "files": ", ".join(changed[:5]),
-                                          "delivery": delivery.id})
+        say(ngettext("Note: %(count)d file(s) changed since edition %(edition)s was made "
+                     "(%(files)s); delivery %(delivery)d goes on with the approved edition, as "
+                     "every reader so far got it.",
+                     "Note: %(count)d file(s) changed since edition %(edition)s was made "
+                     "(%(files)s); delivery %(delivery)d goes on with the approved edition, as "
+                     "every reader so far got it.", len(changed)) % {
+                         "count": len(changed), "edition": edition.short,
+                         "files": ", ".join(changed[:5]), "delivery": delivery.id})
     name = options.transport or delivery.transport
     if name != delivery.transport:
         if delivery.frozen_at is not None and not options.switch_transport:

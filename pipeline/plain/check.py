@@ -94,8 +94,8 @@ def _check_blocks(path: Path, key: str, blocks: list[Block], config: Config,
                         "words": len(sentence.words), "max": limit, "start": start}
         for hit in avoid.find(block):
             yield Rule.PLAIN_WORDS, path, hit.line, key, _(
-                "'%(word)s' is stiff; write '%(instead)s' instead") % {
-                "word": hit.found, "instead": hit.instead}
+                "'%(word)s' is stiff; write %(instead)s instead") % {
+                "word": hit.found, "instead": _alternatives(hit.instead)}
         for wrong in speller.check(block.words(), _starts(block)) if speller else []:
             if wrong.word in reported:  # once a file: the word list fixes every occurrence
                 continue
@@ -110,6 +110,12 @@ def _starts(block: Block) -> frozenset[int]:
         return frozenset(s.words[0].start for s in block.sentences())
     words = block.words()
     return frozenset({words[0].start}) if words else frozenset()
+
+
+def _alternatives(instead: str) -> str:
+    """'ge, erbjuda' → "'ge' or 'erbjuda'", in the active language."""
+    words = [f"'{word.strip()}'" for word in instead.split(",") if word.strip()]
+    return _(" or ").join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
 
 
 def _spelling_message(word: str, suggestions: tuple[str, ...], word_list: str) -> str:

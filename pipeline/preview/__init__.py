@@ -15,6 +15,7 @@ import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
+from pipeline.i18n import _
 from pipeline.preview.server import PreviewHandler
 from pipeline.preview.state import PreviewState
 
@@ -54,7 +55,8 @@ def serve_preview(issue: Path, config_file: Path | None, port: int) -> None:
 
     server, state, stop = start_preview(issue, config_file, port)
     host, bound = server.server_address[:2]
-    click.echo(f"Preview of {issue} on http://{host!s}:{bound}/ (Ctrl+C stops)")
+    click.echo(_("Preview of %(issue)s on %(url)s (Ctrl+C stops)") % {
+        "issue": issue, "url": f"http://{host!s}:{bound}/"})
     for problem in state.problems:
         click.echo(str(problem))
     try:

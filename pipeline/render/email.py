@@ -26,6 +26,7 @@ from PIL import Image as PILImage
 
 from pipeline.config import Config
 from pipeline.errors import Problem, RenderError
+from pipeline.i18n import _
 from pipeline.issue import Issue, Section
 from pipeline.render.markdown import Body, render_markdown
 from pipeline.render.personalise import placeholder
@@ -229,8 +230,8 @@ def _image_size(path: Path) -> tuple[int, int]:
         with PILImage.open(path) as image:
             return image.size
     except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError):
-        raise RenderError(f"{path}: not a JPEG, PNG, GIF or WebP image; export it as one "
-                          "of those") from None
+        raise RenderError(_("%(file)s: not a JPEG, PNG, GIF or WebP image; export it as one "
+                            "of those") % {"file": path}) from None
 
 
 _MJ_TAG = re.compile(r"<mj-[\w-]+(?:\s+[\w-]+=\"[^\"<>]*\")*\s*/?>")

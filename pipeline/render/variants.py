@@ -72,8 +72,9 @@ def variant_keys(issue: Issue, config: Config) -> dict[VariantKey, list[frozense
     out: dict[VariantKey, list[frozenset[str]]] = {}
     areas = [f.slug for f in config.focus_areas]
     for segment in config.segments:
+        # a reader of a focus segment who chose no area (an import without focus areas) too
+        out.setdefault(VariantKey(segment.slug), []).append(frozenset())
         if not segment.focus:
-            out.setdefault(VariantKey(segment.slug), []).append(frozenset())
             continue
         for size in range(1, len(areas) + 1):
             for combo in combinations(areas, size):
