@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any, get_args, get_origin
+import unicodedata
+from typing import TYPE_CHECKING, Any, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel
 
 from pipeline.i18n import _
+
+if TYPE_CHECKING:
+    from pipeline.config import Config
 
 Loc = tuple[str | int, ...]
 
@@ -177,6 +181,30 @@ def schema_message(model: type[BaseModel], error: Any, loc: Loc) -> str:
 
 def _number(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def focus_hint(written: str, config: Config) -> str:
+    """What to write instead of an unknown focus area: the slug whose name, short name or
+    slug it resembles once å, ä and ö are plain letters (hälsa → halsa)."""
+    known = {_folded(text): area.slug for area in config.focus_areas
+             for text in (area.slug, area.short or "", area.name) if text}
+    guess = known.get(_folded(written)) or next(iter(
+        known[m] for m in difflib.get_close_matches(_folded(written), known, n=1)), None)
+    slugs = ", ".join(sorted(area.slug for area in config.focus_areas))
+    if guess and not written.isascii():
+        return _("'%(written)s' is not a focus area; did you mean '%(slug)s'? Focus areas "
+                 "are written without å, ä and ö: %(slugs)s") % {
+            "written": written, "slug": guess, "slugs": slugs}
+    if guess:
+        return _("'%(written)s' is not a focus area; did you mean '%(slug)s'? The focus areas "
+                 "are %(slugs)s") % {"written": written, "slug": guess, "slugs": slugs}
+    return _("'%(written)s' is not a focus area; use one of %(slugs)s") % {
+        "written": written, "slugs": slugs}
+
+
+def _folded(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).strip()
 
 
 def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:

@@ -11,9 +11,7 @@ every problem found, each naming file, line and key.
 
 from __future__ import annotations
 
-import difflib
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -32,6 +30,7 @@ from pydantic import (
 
 from pipeline.config import Config, HttpsUrl, Mailbox, Text
 from pipeline.errors import IssueError, Problem
+from pipeline.hints import focus_hint
 from pipeline.i18n import _, ngettext
 from pipeline.sendtime import dst_problem
 from pipeline.source import (
@@ -258,30 +257,6 @@ def load_issue(folder: str | Path, config: Config) -> Issue:
     return Issue(folder, year, meta, tuple(sections), lines)
 
 
-def _focus_hint(written: str, config: Config) -> str:
-    """What to write instead of an unknown focus area: the slug whose name, short name or
-    slug it resembles once å, ä and ö are plain letters (hälsa → halsa)."""
-    known = {_folded(text): area.slug for area in config.focus_areas
-             for text in (area.slug, area.short or "", area.name) if text}
-    guess = known.get(_folded(written)) or next(iter(
-        known[m] for m in difflib.get_close_matches(_folded(written), known, n=1)), None)
-    slugs = ", ".join(sorted(area.slug for area in config.focus_areas))
-    if guess and not written.isascii():
-        return _("'%(written)s' is not a focus area; did you mean '%(slug)s'? Focus areas "
-                 "are written without å, ä and ö: %(slugs)s") % {
-            "written": written, "slug": guess, "slugs": slugs}
-    if guess:
-        return _("'%(written)s' is not a focus area; did you mean '%(slug)s'? The focus areas "
-                 "are %(slugs)s") % {"written": written, "slug": guess, "slugs": slugs}
-    return _("'%(written)s' is not a focus area; use one of %(slugs)s") % {
-        "written": written, "slugs": slugs}
-
-
-def _folded(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).strip()
-
-
 def _listed_sections(data: Any, folder: Path) -> list[str]:
     """Section files named by an issue.yaml that failed validation, to check them too; every
     Markdown file in the folder if it names none (a broken issue.yaml hides nothing)."""
@@ -346,7 +321,7 @@ def _load_section(file: Path, folder: Path, config: Config, problems: list[Probl
     for index, slug in enumerate(front.focus):
         if slug not in areas:
             problems.append(Problem(str(file), lines.line(("focus", index)), f"focus[{index}]",
-                                    _focus_hint(slug, config)))
+                                    focus_hint(slug, config)))
     if front.image and (why := image_problem(folder, front.image.src)):
         problems.append(Problem(str(file), lines.line(("image", "src")), "image.src",
                                 f"'{front.image.src}' {why}"))

@@ -9,33 +9,22 @@ name the variant. Two checks compare the folder with the skeleton ``newsletter n
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
-
-import jinja2
 
 from pipeline.config import Config, Rule
 from pipeline.errors import IssueError, Problem, RenderError, Severity
 from pipeline.i18n import _, ngettext
 from pipeline.issue import Issue, PartialIssue, load_issue
+from pipeline.lint_html import lint_html
 from pipeline.lint_text import lint_alt, lint_text
 from pipeline.render.email import RenderedIssue, Renderer, render_issue
 from pipeline.render.markdown import Link
 from pipeline.render.mime import header_problem
 from pipeline.render.personalise import PLACEHOLDERS, placeholder, unresolved
 from pipeline.sendtime import send_time_notes
-from pipeline.source import Lines, image_problem, load_yaml
-
-
-def _unedited() -> str:
-    return _("still the placeholder text from `newsletter new`; write the issue's own text")
-
-SKELETON_FIELDS = ("title", "subject", "preheader")  # send_at and editor are real values
-_ISSUE_FOLDER = re.compile(r"(20\d\d)-[1-9]\d?")
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n.*?^(?:---|\.\.\.)[ \t]*$", re.MULTILINE | re.DOTALL)
+from pipeline.skeleton import lint_unedited
+from pipeline.source import image_problem
 
 VAGUE_LINK_TEXT = {
     "klicka här", "klicka", "här", "läs mer", "läs mer här", "mer", "länk", "länken",
@@ -59,7 +48,7 @@ def lint_issue(issue: Issue, rendered: RenderedIssue, config: Config,
     found = _Findings(config)
     _lint_meta(issue, config, found)
     _lint_sections(issue, renderer, found)
-    _lint_unedited(issue, config, found)
+    lint_unedited(issue, config, found)
     _lint_unlisted(issue, found)
     lint_text(issue, config, found)
     found.problems += _private(issue, config)
@@ -83,8 +72,8 @@ def lint_issue(issue: Issue, rendered: RenderedIssue, config: Config,
     # Rendered structure; headings only if the Markdown checks did not already explain them.
     headings = not any(p.message.endswith(f"[{Rule.HEADING_ORDER}]") for p in found.problems)
     for key, email in rendered.variants.items():
-        _lint_html(email.html, (meta_file, 1, f"variant {key.name}"), found, headings)
-    _lint_html(rendered.web_html, (meta_file, 1, "web version"), found, headings)
+        lint_html(email.html, (meta_file, 1, f"variant {key.name}"), found, headings)
+    lint_html(rendered.web_html, (meta_file, 1, "web version"), found, headings)
     return sorted(found.problems)
 
 
@@ -193,17 +182,6 @@ def _lint_sections(issue: Issue | PartialIssue, renderer: Renderer, found: _Find
             level = heading.level
 
 
-def skeleton_issue_yaml(config: Config, year: int, number: int, send_at: str,
-                        recurring: list[str] | None = None) -> str:
-    """issue.yaml as `newsletter new` writes it from templates/new-issue/issue.yaml.j2;
-    ``recurring`` names the section files copied from an earlier issue."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(config.templates / "new-issue"),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    return env.get_template("issue.yaml.j2").render(newsletter=config, year=year,
-                                                    number=number, send_at=send_at,
-                                                    recurring=recurring or [])
-
-
 def _lint_unlisted(issue: Issue | PartialIssue, found: _Findings) -> None:
     """Markdown files in the issue folder that ``sections:`` leaves out."""
     meta, lines = issue.meta, issue.lines
@@ -216,60 +194,6 @@ def _lint_unlisted(issue: Issue | PartialIssue, found: _Findings) -> None:
             found.add(Rule.UNLISTED_SECTION, lines.path, lines.line(("sections",)), "sections",
                       _("'%(file)s' is in the issue folder but not listed; add it to "
                         "sections: or remove it") % {"file": file.name})
-
-
-def _lint_unedited(issue: Issue | PartialIssue, config: Config, found: _Findings) -> None:
-    """Text still as `newsletter new` wrote it from the skeleton in templates/new-issue/."""
-    skeleton = config.templates / "new-issue"
-    if not skeleton.is_dir():
-        return
-    placeholders = {text for file in sorted(skeleton.glob("*.md")) if file.is_file()
-                    for _, text in _paragraphs(_FRONT_MATTER.sub("", file.read_text(
-                        encoding="utf-8", errors="replace"), count=1))}
-    for section in issue.sections:
-        for line, text in _paragraphs(section.body, section.body_line):
-            if text in placeholders:
-                found.add(Rule.UNEDITED, section.path, line, "body", _unedited())
-    meta, lines = issue.meta, issue.lines
-    for key, value in _skeleton_meta(issue, config).items():
-        if meta is not None and _normalised(getattr(meta, key) or "") == value:
-            found.add(Rule.UNEDITED, lines.path, lines.line((key,)), key, _unedited())
-
-
-def _skeleton_meta(issue: Issue | PartialIssue, config: Config) -> dict[str, str]:
-    """The placeholder title, subject and preheader `newsletter new` writes for this issue."""
-    folder = _ISSUE_FOLDER.fullmatch(issue.folder.resolve().name)
-    if issue.meta is None or folder is None:
-        return {}
-    try:
-        text = skeleton_issue_yaml(config, int(folder[1]), issue.meta.number,
-                                   f"{issue.meta.send_at:%Y-%m-%d %H:%M}")
-    except (OSError, jinja2.TemplateError):  # no skeleton issue.yaml: nothing to compare
-        return {}
-    data, problems = load_yaml(text, Lines("issue.yaml.j2"))
-    if problems or not isinstance(data, dict):
-        return {}
-    return {key: _normalised(value) for key in SKELETON_FIELDS
-            if isinstance(value := data.get(key), str) and value.strip()}
-
-
-def _paragraphs(text: str, first_line: int = 1) -> Iterator[tuple[int, str]]:
-    """Blank-line separated paragraphs, whitespace-normalised, with the line each starts on."""
-    start = first_line
-    words: list[str] = []
-    for number, line in enumerate(text.split("\n"), first_line):
-        if line.strip():
-            start = number if not words else start
-            words += line.split()
-        elif words:
-            yield start, " ".join(words)
-            words = []
-    if words:
-        yield start, " ".join(words)
-
-
-def _normalised(text: str) -> str:
-    return " ".join(text.split())
 
 
 def _lint_link(link: Link, path: object, key: str, found: _Findings) -> None:
@@ -289,62 +213,6 @@ def _lint_link(link: Link, path: object, key: str, found: _Findings) -> None:
             text.startswith(("http://", "https://", "www.")):
         found.add(Rule.LINK_TEXT, path, line, key,
                   _("link text is a bare URL; describe %(url)s in words") % {"url": link.url})
-
-
-class _Structure(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.lang: str | None = None
-        self.headings: list[int] = []
-        self.tables: list[dict[str, bool]] = []
-        self.bad_tables = 0
-        self.scripts: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        self.scripts += [f"<{tag} {name}>" for name, value in attrs if name.startswith("on")
-                         or (value or "").strip().lower().startswith("javascript:")]
-        if tag in ("script", "iframe", "object", "embed"):
-            self.scripts.append(f"<{tag}>")
-        if tag == "html":
-            self.lang = values.get("lang")
-        elif tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
-            self.headings.append(int(tag[1]))
-        elif tag == "table":
-            self.tables.append({"presentation": values.get("role") == "presentation",
-                                "header": False})
-        elif tag in ("th", "caption") and self.tables:
-            self.tables[-1]["header"] = True
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "table" and self.tables:
-            table = self.tables.pop()
-            if not table["presentation"] and not table["header"]:
-                self.bad_tables += 1
-
-
-def _lint_html(html: str, where: tuple[str, int, str], found: _Findings,
-               headings: bool = True) -> None:
-    parser = _Structure()
-    parser.feed(html)
-    parser.close()
-    if parser.lang != "sv":
-        found.add(Rule.LANG, *where,
-                  _('<html lang="%(lang)s"> must be lang="sv"') % {"lang": parser.lang})
-    if parser.bad_tables:
-        found.add(Rule.LAYOUT_TABLE, *where, _(
-            "%(count)d layout table(s) lack role=\"presentation\"") % {"count": parser.bad_tables})
-    for what in dict.fromkeys(parser.scripts):
-        found.add(Rule.SCRIPT, *where, _("%(what)s runs script in the reader's mail program; "
-                                         "remove it from the template") % {"what": what})
-    previous = 0
-    for level in parser.headings if headings else []:
-        if level > previous + 1:
-            found.add(Rule.HEADING_ORDER, *where, _(
-                "heading h%(level)d follows %(previous)s; headings must not skip levels") % {
-                    "level": level, "previous": f"h{previous}" if previous else _("none")})
-            break
-        previous = level
 
 
 @dataclass(frozen=True)
@@ -383,7 +251,7 @@ def check_issue(folder: Path, config: Config, renderer: Renderer | None = None) 
         if isinstance(exc.partial, PartialIssue):
             _lint_meta(exc.partial, config, found)
             _lint_sections(exc.partial, renderer, found)
-            _lint_unedited(exc.partial, config, found)
+            lint_unedited(exc.partial, config, found)
             _lint_unlisted(exc.partial, found)
             lint_text(exc.partial, config, found)
             _lint_plain(exc.partial, config, found)

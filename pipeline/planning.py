@@ -39,7 +39,7 @@ def new_issue(config: Config, today: date, recurring: Sequence[Section] = ()
     and copies of the ``recurring`` sections of an earlier issue (with their images)."""
     import shutil
 
-    from pipeline.lint import skeleton_issue_yaml
+    from pipeline.skeleton import skeleton_issue_yaml
 
     latest = latest_issue(config)
     per_year = len(config.schedule.months)
