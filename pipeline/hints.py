@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, get_args, get_origin
 import yaml
 from pydantic import BaseModel
 
-from pipeline.i18n import _
+from pipeline.i18n import _, or_list
 
 if TYPE_CHECKING:
     from pipeline.config import Config
@@ -168,9 +168,7 @@ def schema_message(model: type[BaseModel], error: Any, loc: Loc) -> str:
         return _("list at most %(count)s") % {"count": ctx.get("max_length")}
     if kind in ("enum", "literal_error"):
         values = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
-        listed = ", ".join(values[:-1]) + _(" or ") + values[-1] if len(values) > 1 else \
-            "".join(values)
-        return _("must be one of: %(expected)s") % {"expected": listed}
+        return _("must be one of: %(expected)s") % {"expected": or_list(values)}
     if kind in ("float_parsing", "float_type"):
         return _("write a number, such as 1.5")
     if kind == "string_too_long":

@@ -78,3 +78,9 @@ def _(message: str) -> str:
 
 def ngettext(singular: str, plural: str, count: int) -> str:
     return _active[0].ngettext(singular, plural, count)
+
+
+def or_list(items: list[str]) -> str:
+    """"a, b or c" in the active language."""
+    return _(" or ").join([", ".join(items[:-1]), items[-1]]) if len(items) > 1 \
+        else "".join(items)

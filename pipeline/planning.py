@@ -72,17 +72,20 @@ def recurring_sections(issue: Issue) -> list[Section]:
 
 
 def _copy_section(section: Section, folder: Path) -> str:
-    """Copy a section and the images in images/ it shows; its file name."""
-    import re
+    """Copy a section and the images in its folder it shows; its file name."""
     import shutil
 
+    from pipeline.render.markdown import render_markdown
+    from pipeline.source import unsafe_path
+
     source = section.path.parent
-    text = section.path.read_text(encoding="utf-8")
-    names = set(re.findall(r"images/[^\s)\"'<>]+", text))
-    for name in sorted(names):
-        if (source / name).is_file() and not (source / name).is_symlink():
+    shown = [image.src for image in render_markdown(section.body).images]
+    shown += [section.front.image.src] if section.front.image else []
+    for name in sorted(set(shown)):
+        if "://" not in name and unsafe_path(source, name) is None and (source / name).is_file():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source / name, folder / name)
-    (folder / section.path.name).write_text(text, encoding="utf-8")
+    shutil.copy2(section.path, folder / section.path.name)
     return section.path.name
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline.config import Config, Rule
-from pipeline.i18n import _
+from pipeline.i18n import _, or_list
 from pipeline.issue import Issue, PartialIssue
 from pipeline.plain import (
     SectionReadability,
@@ -114,8 +114,7 @@ def _starts(block: Block) -> frozenset[int]:
 
 def _alternatives(instead: str) -> str:
     """'ge, erbjuda' → "'ge' or 'erbjuda'", in the active language."""
-    words = [f"'{word.strip()}'" for word in instead.split(",") if word.strip()]
-    return _(" or ").join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
+    return or_list([f"'{word.strip()}'" for word in instead.split(",") if word.strip()])
 
 
 def _spelling_message(word: str, suggestions: tuple[str, ...], word_list: str) -> str:
