@@ -27,7 +27,7 @@ from pydantic import (
 
 from pipeline.errors import ConfigError, Problem, Severity
 from pipeline.i18n import _, ngettext
-from pipeline.source import Lines, toml_lines, validate
+from pipeline.source import Lines, Loc, format_loc, raster_format, toml_lines, validate
 
 DEFAULT_CONFIG = "newsletter.toml"
 
@@ -180,6 +180,8 @@ class AudienceSettings(_Strict):
                                    description="Which segment's email a reader in several gets.")
     pending_retention_days: int = Field(30, gt=0)
     privacy_notice: Text = "1"
+    greeting: Literal["first_name", "full_name", "none"] = Field("first_name", description=(
+        "How emails greet a reader with a name: 'Hej Sara!', 'Hej Sara Lind!' or 'Hej!'."))
 
 
 class SmtpSettings(_Strict):
@@ -234,8 +236,16 @@ class DeliverySettings(_Strict):
     sendgrid: SendGridSettings = SendGridSettings()
 
 
+class WelcomeItem(_Strict):
+    """One item of the welcome package; ``download`` is a file the archive publishes under
+    ``material/`` (the digital sticker), linked from the join page and the welcome mail."""
+
+    text: Text
+    download: str | None = Field(None, description="A file beside newsletter.toml.")
+
+
 class WebSettings(_Strict):
-    welcome_package: list[Text] = Field(default_factory=list, description=(
+    welcome_package: list[Text | WelcomeItem] = Field(default_factory=list, description=(
         "What joining organisations get: shown on the join page and in the welcome mail."))
     max_contacts: int = Field(3, ge=1, le=10, description="Contact rows on the join form.")
     requests_per_client_per_hour: int = Field(20, gt=0, description="Subscribe and join.")
@@ -245,6 +255,10 @@ class WebSettings(_Strict):
         "SENDGRID_WEBHOOK_PUBLIC_KEY overrides it. Empty: the webhook refuses every request."))
     webhook_max_age_seconds: int = Field(300, gt=0, description=(
         "Signed webhook requests older than this are refused (replays)."))
+
+    @property
+    def package(self) -> list[WelcomeItem]:
+        return [WelcomeItem(text=i) if isinstance(i, str) else i for i in self.welcome_package]
 
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -281,6 +295,27 @@ class ApprovalSettings(_Strict):
     four_eyes: bool = Field(True, description="The approver must not be the issue's editor.")
 
 
+class BrandSettings(_Strict):
+    """The board's identity and legal links: on every email, archive page and service page.
+    Files are beside newsletter.toml; the archive publishes them under ``material/``."""
+
+    logo: str | None = Field(None, description="The logotype (PNG or JPEG, twice its width).")
+    logo_alt: Text = Field("", description="The logotype's alt text: the board's name.")
+    logo_width: int = Field(200, ge=40, le=560, description="Its width in the email, in px.")
+    favicon: str | None = Field(None, description="A square PNG for the browser tab.")
+    home_url: HttpsUrl | None = Field(None, description="The board's site: headers, thank-you "
+                                                          "pages.")
+    privacy_url: HttpsUrl | None = Field(None, description=(
+        "The privacy notice (GDPR art. 13): where data is collected and in every footer."))
+
+    @model_validator(mode="after")
+    def _alt_text(self) -> BrandSettings:
+        if self.logo and not self.logo_alt.strip():
+            raise ValueError(_("brand.logo needs logo_alt: the board's name, as the logotype "
+                               "says it"))
+        return self
+
+
 class Config(_Strict):
     name: Text
     language: Text = "sv"
@@ -303,6 +338,7 @@ class Config(_Strict):
     schedule: ScheduleSettings = ScheduleSettings()
     web: WebSettings = WebSettings()
     approval: ApprovalSettings = ApprovalSettings()
+    brand: BrandSettings = BrandSettings()
     root: Path = Path(".")
 
     @model_validator(mode="after")
@@ -317,6 +353,14 @@ class Config(_Strict):
             raise ValueError(f"audience.precedence names unknown segment(s) "
                              f"{', '.join(sorted(unknown))}")
         return self
+
+    def material_files(self) -> dict[Loc, str]:
+        """The brand files and downloads the archive publishes under ``material/``, by key."""
+        files: dict[Loc, str | None] = {("brand", "logo"): self.brand.logo,
+                                         ("brand", "favicon"): self.brand.favicon}
+        for n, item in enumerate(self.web.package):
+            files["web", "welcome_package", n, "download"] = item.download
+        return {loc: file for loc, file in files.items() if file}
 
     @property
     def zone(self) -> ZoneInfo:
@@ -333,6 +377,10 @@ class Config(_Strict):
         folded = unicodedata.normalize("NFKD", self.name).encode("ascii", "ignore").decode()
         slug = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")
         return self.delivery.list_id or f"{self.name} <{slug}.{domain}>"
+
+    def material_url(self, file: str) -> str:
+        """Where the archive publishes a brand file or a download (``material/<name>``)."""
+        return f"{self.archive_url}/material/{Path(file).name}"
 
     def segment(self, slug: str) -> Segment:
         return next(s for s in self.segments if s.slug == slug)
@@ -373,4 +421,28 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
                                    "%(folder)s: %(count)d problem(s); fix them and run again",
                                    len(problems)) % {"folder": file, "count": len(problems)},
                           problems)
+    return _check_material(config, lines)
+
+
+def _check_material(config: Config, lines: Lines) -> Config:
+    """Every brand file and download is a file in the project (no link out of it), and the
+    logotype and favicon are images."""
+    problems = []
+    for loc, file in config.material_files().items():
+        path = config.root / file
+        if (Path(file).is_absolute() or ".." in Path(file).parts or path.is_symlink()
+                or not path.is_file()):
+            why = _("'%(file)s' is not a file in the project folder; give its path from the "
+                    "folder newsletter.toml is in, e.g. templates/brand/%(name)s") % {
+                        "file": file, "name": Path(file).name}
+        elif loc[0] == "brand" and raster_format(path) not in ("PNG", "JPEG"):
+            why = _("'%(file)s' is not a PNG or JPEG image") % {"file": file}
+        else:
+            continue
+        problems.append(Problem(lines.path, lines.line(loc), format_loc(loc), why))
+    if problems:
+        raise ConfigError(ngettext("%(folder)s: %(count)d problem(s); fix them and run again",
+                                   "%(folder)s: %(count)d problem(s); fix them and run again",
+                                   len(problems)) % {"folder": lines.path,
+                                                     "count": len(problems)}, problems)
     return config

@@ -85,3 +85,33 @@ def test_no_pydantic_wording_reaches_the_reader(tmp_path: Path) -> None:
         "tuesday, wednesday, thursday, friday, saturday or sunday",
         f"newsletter.toml:{_line(text, 'femtio')}: check.plain.lix_max: write a number, such "
         "as 1.5"])
+
+
+def test_brand_files_must_exist_beside_the_config_and_the_logo_needs_alt_text(
+        tmp_path: Path) -> None:
+    (tmp_path / "templates" / "brand").mkdir(parents=True)
+    for name in ("logotyp.png", "favicon.png"):
+        (tmp_path / "templates" / "brand" / name).write_bytes(b"\x89PNG")
+    text = SOURCE.replace('logo_alt = "Länsstyrelsen Västmanland"', 'logo_alt = " "')
+    assert _problems(tmp_path, text) == [
+        f"newsletter.toml:{_line(text, '[brand]')}: brand: brand.logo needs logo_alt: the "
+        "board's name, as the logotype says it"]
+    assert _problems(tmp_path, SOURCE) == [
+        f"newsletter.toml:{_line(SOURCE, 'logo = ')}: brand.logo: 'templates/brand/logotyp.png' "
+        "is not a PNG or JPEG image",
+        f"newsletter.toml:{_line(SOURCE, 'favicon = ')}: brand.favicon: "
+        "'templates/brand/favicon.png' is not a PNG or JPEG image",
+        f"newsletter.toml:{_line(SOURCE, 'welcome_package = ')}: web.welcome_package[0].download: "
+        "'templates/brand/klistermarke.png' is not a file in the project folder; give its path "
+        "from the folder newsletter.toml is in, e.g. templates/brand/klistermarke.png"]
+    for name in ("logotyp.png", "favicon.png", "klistermarke.png"):
+        (tmp_path / "templates" / "brand" / name).write_bytes(
+            (ROOT / "templates" / "brand" / name).read_bytes())
+    text = SOURCE.replace('favicon = "templates/brand/favicon.png"', 'favicon = "../favicon.png"')
+    assert _problems(tmp_path, text) == [
+        f"newsletter.toml:{_line(text, 'favicon = ')}: brand.favicon: '../favicon.png' is not a "
+        "file in the project folder; give its path from the folder newsletter.toml is in, e.g. "
+        "templates/brand/favicon.png"]
+    config = load_config(ROOT / "newsletter.toml")
+    assert config.material_url(config.brand.logo or "") == (
+        f"{config.archive_url}/material/logotyp.png")

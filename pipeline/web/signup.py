@@ -109,7 +109,7 @@ def routes(site: Site) -> list[Route]:
         person = profile(site.store, subscriber)
         if person is None or person.organisation is None:
             return
-        package = "\n".join(f"• {item}" for item in config.web.welcome_package)
+        package = "\n".join(f"• {item.text}" for item in config.web.package)
         site.mailer.send([person.email], _("Welcome to %(name)s") % {"name": config.name},
                     "\n\n".join([
                         _("Hello!"),
@@ -164,7 +164,8 @@ def routes(site: Site) -> list[Route]:
         return site.render(request, "service/join.html.j2", status, values=values,
                            errors=errors, csrf=site.form_token("join"),
                            focus_areas=config.focus_areas,
-                           welcome_package=config.web.welcome_package,
+                           welcome_package=config.web.package,
+                           material_url=config.material_url,
                            privacy_notice=config.audience.privacy_notice)
 
     def join_values(form: Form) -> Joining:
