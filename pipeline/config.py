@@ -241,7 +241,7 @@ class WelcomeItem(_Strict):
     ``material/`` (the digital sticker), linked from the join page and the welcome mail."""
 
     text: Text
-    download: str | None = Field(None, description="A file beside newsletter.toml.")
+    download: str | None = Field(None, description="A file in the templates folder.")
 
 
 class WebSettings(_Strict):
@@ -297,7 +297,7 @@ class ApprovalSettings(_Strict):
 
 class BrandSettings(_Strict):
     """The board's identity and legal links: on every email, archive page and service page.
-    Files are beside newsletter.toml; the archive publishes them under ``material/``."""
+    Files are in the templates folder; the archive publishes them under ``material/``."""
 
     logo: str | None = Field(None, description="The logotype (PNG or JPEG, twice its width).")
     logo_alt: Text = Field("", description="The logotype's alt text: the board's name.")
@@ -355,7 +355,8 @@ class Config(_Strict):
         return self
 
     def material_files(self) -> dict[Loc, str]:
-        """The brand files and downloads the archive publishes under ``material/``, by key."""
+        """The brand files and downloads (paths in the templates folder) the archive publishes
+        under ``material/``, by key."""
         files: dict[Loc, str | None] = {("brand", "logo"): self.brand.logo,
                                          ("brand", "favicon"): self.brand.favicon}
         for n, item in enumerate(self.web.package):
@@ -429,12 +430,12 @@ def _check_material(config: Config, lines: Lines) -> Config:
     logotype and favicon are images."""
     problems = []
     for loc, file in config.material_files().items():
-        path = config.root / file
+        path = config.templates / file
         if (Path(file).is_absolute() or ".." in Path(file).parts or path.is_symlink()
                 or not path.is_file()):
-            why = _("'%(file)s' is not a file in the project folder; give its path from the "
-                    "folder newsletter.toml is in, e.g. templates/brand/%(name)s") % {
-                        "file": file, "name": Path(file).name}
+            why = _("'%(file)s' is not a file in the templates folder (%(folder)s); give its "
+                    "path from there, e.g. brand/%(name)s") % {
+                        "file": file, "folder": config.templates, "name": Path(file).name}
         elif loc[0] == "brand" and raster_format(path) not in ("PNG", "JPEG"):
             why = _("'%(file)s' is not a PNG or JPEG image") % {"file": file}
         else:

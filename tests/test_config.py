@@ -87,7 +87,7 @@ def test_no_pydantic_wording_reaches_the_reader(tmp_path: Path) -> None:
         "as 1.5"])
 
 
-def test_brand_files_must_exist_beside_the_config_and_the_logo_needs_alt_text(
+def test_brand_files_must_be_images_in_the_templates_folder_and_the_logo_needs_alt_text(
         tmp_path: Path) -> None:
     (tmp_path / "templates" / "brand").mkdir(parents=True)
     for name in ("logotyp.png", "favicon.png"):
@@ -97,21 +97,21 @@ def test_brand_files_must_exist_beside_the_config_and_the_logo_needs_alt_text(
         f"newsletter.toml:{_line(text, '[brand]')}: brand: brand.logo needs logo_alt: the "
         "board's name, as the logotype says it"]
     assert _problems(tmp_path, SOURCE) == [
-        f"newsletter.toml:{_line(SOURCE, 'logo = ')}: brand.logo: 'templates/brand/logotyp.png' "
+        f"newsletter.toml:{_line(SOURCE, 'logo = ')}: brand.logo: 'brand/logotyp.png' "
         "is not a PNG or JPEG image",
         f"newsletter.toml:{_line(SOURCE, 'favicon = ')}: brand.favicon: "
-        "'templates/brand/favicon.png' is not a PNG or JPEG image",
+        "'brand/favicon.png' is not a PNG or JPEG image",
         f"newsletter.toml:{_line(SOURCE, 'welcome_package = ')}: web.welcome_package[0].download: "
-        "'templates/brand/klistermarke.png' is not a file in the project folder; give its path "
-        "from the folder newsletter.toml is in, e.g. templates/brand/klistermarke.png"]
+        "'brand/klistermarke.png' is not a file in the templates folder "
+        f"({tmp_path / 'templates'}); give its path from there, e.g. brand/klistermarke.png"]
     for name in ("logotyp.png", "favicon.png", "klistermarke.png"):
         (tmp_path / "templates" / "brand" / name).write_bytes(
-            (ROOT / "templates" / "brand" / name).read_bytes())
-    text = SOURCE.replace('favicon = "templates/brand/favicon.png"', 'favicon = "../favicon.png"')
+            (ROOT / "templates" / "brand" / name).read_bytes())  # the real images
+    text = SOURCE.replace('favicon = "brand/favicon.png"', 'favicon = "../favicon.png"')
     assert _problems(tmp_path, text) == [
         f"newsletter.toml:{_line(text, 'favicon = ')}: brand.favicon: '../favicon.png' is not a "
-        "file in the project folder; give its path from the folder newsletter.toml is in, e.g. "
-        "templates/brand/favicon.png"]
+        f"file in the templates folder ({tmp_path / 'templates'}); give its path from there, "
+        "e.g. brand/favicon.png"]
     config = load_config(ROOT / "newsletter.toml")
     assert config.material_url(config.brand.logo or "") == (
         f"{config.archive_url}/material/logotyp.png")
