@@ -64,11 +64,17 @@ def negotiate(accept_language: str | None, default: str = LANGUAGES[0]) -> str:
 
 
 _active: list[NullTranslations] = [NullTranslations()]
+_language = ["en"]
 
 
 def use_language(language: str) -> None:
     """Speak ``language`` in every message built from now on (English if it has no catalogue)."""
-    _active[0] = load_translations(language if language in LANGUAGES else "en")
+    _language[0] = language if language in LANGUAGES else "en"
+    _active[0] = load_translations(_language[0])
+
+
+def current_language() -> str:
+    return _language[0]
 
 
 def _(message: str) -> str:

@@ -46,13 +46,13 @@ class _Structure(HTMLParser):
 
 
 def lint_html(html: str, where: tuple[str, int, str], found: _Findings,
-               headings: bool = True) -> None:
+               headings: bool = True, lang: str = "sv") -> None:
     parser = _Structure()
     parser.feed(html)
     parser.close()
-    if parser.lang != "sv":
-        found.add(Rule.LANG, *where,
-                  _('<html lang="%(lang)s"> must be lang="sv"') % {"lang": parser.lang})
+    if parser.lang != lang:
+        found.add(Rule.LANG, *where, _('<html lang="%(lang)s"> must be lang="%(wanted)s"') % {
+            "lang": parser.lang, "wanted": lang})
     if parser.bad_tables:
         found.add(Rule.LAYOUT_TABLE, *where, _(
             "%(count)d layout table(s) lack role=\"presentation\"") % {"count": parser.bad_tables})

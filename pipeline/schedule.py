@@ -29,7 +29,7 @@ from pipeline.config import Config, load_config
 from pipeline.deliver.lease import process_gone
 from pipeline.deliver.models import DeliveryState
 from pipeline.errors import NewsletterError
-from pipeline.i18n import use_language
+from pipeline.i18n import _, ngettext, use_language
 
 if TYPE_CHECKING:
     from pipeline.lint import CheckResult
@@ -167,10 +167,10 @@ def run_scheduled_send(slug: str, config_file: str) -> str:
         report = send_issue(store, config, folder, secret_from_env(), opened)
     except ApprovalError as exc:
         log.error("issue=%s action=not-sent reason=%s", slug, exc.message)
-        _tell_editors(config, folder, f"{slug} skickades inte", (
-            f"Nyhetsbrevet {slug} skickades inte vid den planerade tiden: {exc.message}. "
-            "Leveransen ligger kvar som schemalagd.\n\n"
-            + "\n".join(str(p) for p in exc.problems)))
+        _tell_editors(config, folder, _("%(slug)s was not sent") % {"slug": slug}, [
+            _("The newsletter %(slug)s was not sent at the planned time: %(why)s. The "
+              "delivery stays scheduled.") % {"slug": slug, "why": exc.message}],
+            [str(p) for p in exc.problems])
         return f"not sent: {exc.message}"  # the delivery stays scheduled
     except LeaseHeld as exc:
         log.info("issue=%s action=left-to-other-sender %s", slug, exc.message)
@@ -190,11 +190,13 @@ def _editors(config: Config, folder: Path) -> list[str]:
     return editors_group(config, folder)
 
 
-def _tell_editors(config: Config, folder: Path, subject: str, text: str) -> None:
-    from pipeline.deliver.notify import send_notice
+def _tell_editors(config: Config, folder: Path, subject: str, paragraphs: list[str],
+                  problems: list[str]) -> None:
+    from pipeline.deliver.notify import editors_letter, send_letter
 
     try:
-        send_notice(config, _editors(config, folder), subject, text)
+        send_letter(config, _editors(config, folder),
+                    editors_letter(config, subject, paragraphs, problems))
     except NewsletterError as exc:
         log.error("action=notify-failed reason=%s", exc.message)
 
@@ -207,10 +209,14 @@ def run_precheck(slug: str, config_file: str) -> str:
     config, store, folder, result = _checked(slug, config_file)
     if result.errors:
         log.warning("issue=%s action=precheck-failed errors=%s", slug, len(result.errors))
-        _tell_editors(config, folder, f"{slug}: fel att rätta före utskicket", (
-            f"`newsletter check` hittar {len(result.errors)} fel i {slug}. Rätta dem före "
-            "den planerade tiden, annars skickas numret inte.\n\n"
-            + "\n".join(str(p) for p in result.errors)))
+        _tell_editors(config, folder, _("%(slug)s: errors to fix before the send") % {
+            "slug": slug}, [ngettext(
+                "newsletter check finds %(count)d error in %(slug)s. Fix it before the planned "
+                "time, or the issue is not sent.",
+                "newsletter check finds %(count)d errors in %(slug)s. Fix them before the "
+                "planned time, or the issue is not sent.", len(result.errors)) % {
+                    "count": len(result.errors), "slug": slug}],
+            [str(p) for p in result.errors])
         outcome = "errors reported to the editors"
     else:
         lines = send_test(folder, config, None, _editors(config, folder), store)

@@ -31,7 +31,7 @@ from pipeline.deliver import ledger
 from pipeline.deliver.models import DeliveryState, LedgerEntry
 from pipeline.edition import load_edition
 from pipeline.errors import database_error
-from pipeline.render.personalise import Reader, personalise
+from pipeline.render.personalise import Reader, address_as, personalise
 from tests.conftest import ROOT, cli_project, fresh_database_url, start_delivery
 from tests.test_crash import fill
 
@@ -115,7 +115,8 @@ def test_a_killed_send_resumes_with_the_approved_bytes_after_edits(project: Path
             token = url.rsplit("/", 1)[1]
             assert read_token(SECRET.encode(), token, purpose).subscriber_id == \
                 row.subscriber_id
-        reader = Reader(row.name or "", unsubscribe, preferences)
+        reader = Reader(address_as(row.name, config.audience.greeting), unsubscribe,
+                        preferences)
         mail = edition.mail(row.variant)
         # byte for byte, apart from the placeholders (and CRLF, the wire's line ends)
         assert html.replace("\r\n", "\n") == personalise(mail.html, reader, is_html=True)

@@ -288,14 +288,12 @@ def test_subscribing_answers_before_any_mail_is_sent(web, monkeypatch) -> None:
     base, _, _ = web
     sent: list[str] = []
 
-    def slow(config: Config, addresses: list[str], subject: str, text: str,
-             **options: object) -> int:
+    def slow(config: Config, addresses: list[str], letter: object) -> int:
         time.sleep(1.5)  # a provider round trip, exaggerated
         sent.extend(addresses)
         return len(addresses)
 
-    monkeypatch.setattr("pipeline.deliver.notify.send_notice", slow)
-    monkeypatch.setattr("pipeline.web.signup.send_notice", slow, raising=False)
+    monkeypatch.setattr("pipeline.deliver.notify.send_letter", slow)
     took = {}
     for address in ("sara.ek@example.se", "helt.ny@example.se"):  # known, new
         page = request(f"{base}/prenumerera")[2]

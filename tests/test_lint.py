@@ -56,8 +56,8 @@ def test_wrong_language_is_reported(tmp_path: Path) -> None:
 
 def test_layout_table_without_role_is_reported(tmp_path: Path) -> None:
     config = _config_with(tmp_path, template_edit=(
-        "partials/footer.mjml.j2", "<p>{{ segment.reason }}</p>",
-        "<table><tr><td>{{ segment.reason }}</td></tr></table>"))
+        "partials/footer.mjml.j2", "<p>{{ footer_reason }}</p>",
+        "<table><tr><td>{{ footer_reason }}</td></tr></table>"))
     found = _messages(config, Rule.LAYOUT_TABLE)
     assert len(found) == 9
     assert found[0].endswith('1 layout table(s) lack role="presentation" [layout-table]')
@@ -65,7 +65,8 @@ def test_layout_table_without_role_is_reported(tmp_path: Path) -> None:
 
 def test_template_that_drops_a_placeholder_is_reported(tmp_path: Path) -> None:
     config = _config_with(tmp_path, template_edit=(
-        "partials/footer.mjml.j2", '<a href="{{ preferences_url }}">', '<a href="https://x.se">'))
+        "email.mjml.j2", '("Ändra dina inställningar", preferences_url)',
+        '("Ändra dina inställningar", "https://x.se")'))
     assert "variant general: template lost the {{preferences_url}} placeholder [placeholder]" \
         in _messages(config, Rule.PLACEHOLDER)
 

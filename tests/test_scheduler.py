@@ -171,10 +171,16 @@ def test_an_edit_after_approval_voids_it_the_issue_stays_scheduled_and_editors_h
     assert delivery.frozen_at is None  # nobody was sent anything
     [message] = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
                  for p in (tmp_path / "outbox").glob("*.eml")]
-    assert message["Subject"] == "2027-1 skickades inte"
+    assert message["Subject"] == "2027-1 was not sent"  # the test run speaks English
     body = message.get_body(("plain",)).get_content()
     assert "issues/2027-1/06-halsa-och-vald.md:1: approval: changed since 2027-1 was " \
         "approved" in body
+    # a real mail: the board's masthead and a list, not text in <pre>; no list to leave
+    html = message.get_body(("html",)).get_content()
+    assert "<pre" not in html and "material/logotyp.png" in html
+    assert "<li" in html and "06-halsa-och-vald.md:1" in html
+    assert message["List-Unsubscribe"] is None and message["List-Unsubscribe-Post"] is None
+    assert message["Date"].datetime.utcoffset() in (timedelta(hours=1), timedelta(hours=2))
     assert not (tmp_path / "archive" / "2027" / "1").exists()
     store.close()
 

@@ -39,7 +39,7 @@ from pipeline.deliver.transports import (
 )
 from pipeline.edition import Edition
 from pipeline.i18n import _
-from pipeline.render.personalise import Reader
+from pipeline.render.personalise import Reader, address_as
 
 MAX_RETRIES = 6
 
@@ -88,7 +88,8 @@ class Engine:
         message_id = f"<{delivery_id}.{row.id}.{row.attempts}.{uuid.uuid4().hex[:12]}" \
                      f"@{self.domain}>"
         return Envelope(row.id, row.email, row.name, row.variant, message_id,
-                        Reader(row.name or "", unsubscribe, preferences), str(row.id),
+                        Reader(address_as(row.name, self.config.audience.greeting),
+                               unsubscribe, preferences), str(row.id),
                         str(delivery_id))
 
     def run(self, delivery_id: int, progress: Progress | None = None,

@@ -17,8 +17,9 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from email.header import Header
-from email.utils import formataddr, formatdate
+from email.utils import format_datetime, formataddr
 from typing import Protocol
 
 from pipeline.config import Config
@@ -174,6 +175,7 @@ class MessageTemplate:
             fixed.insert(1, _mailbox("Reply-To", (box.name, box.email)))
         self.email = email
         self.config = config  # the sender, reply-to and language this message is sent with
+        self._date_second, self._date_value = -1, ""
         self.list_id = list_id
         self.list_headers = list_headers
         self.subject = subject_prefix + email.subject
@@ -211,6 +213,15 @@ class MessageTemplate:
             return f"the message could not be built for this reader: {exc}"
         return None
 
+    def _date(self) -> str:
+        """Now in the newsletter's time zone, with its real offset (+0100 or +0200 in
+        Sweden), as RFC 5322 writes it; worked out once a second."""
+        second = int(time.time())
+        if second != self._date_second:
+            self._date_second = second
+            self._date_value = format_datetime(datetime.fromtimestamp(second, self.config.zone))
+        return self._date_value
+
     def build(self, envelope: Envelope, date: str | None = None) -> bytes:
         values = envelope.reader.values()
         to = (envelope.name or "", ascii_address(envelope.email))
@@ -221,7 +232,7 @@ class MessageTemplate:
         message = EOL.join([
             self.headers,
             _mailbox("To", to),
-            f"Date: {date or formatdate(time.time(), localtime=False)}",
+            f"Date: {date or self._date()}",
             _header("Message-ID", envelope.message_id),
             *listed,
             "", self.part_head + self.text.fill(values) + self.html_head +

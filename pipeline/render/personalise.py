@@ -15,6 +15,19 @@ PLACEHOLDERS = ("reader_greeting", "unsubscribe_url", "preferences_url")
 TOKEN = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
+def address_as(name: str | None, form: str = "first_name") -> str:
+    """The name a greeting uses (``[audience] greeting``): "Sara" (first_name), "Sara Lind"
+    (full_name) or "" (none, or no name)."""
+    words = (name or "").split()
+    if not words or form == "none":
+        return ""
+    return words[0] if form == "first_name" else " ".join(words)
+
+
+def greeting(name: str) -> str:
+    return f"Hej {name}!" if name else "Hej!"
+
+
 def placeholder(name: str) -> str:
     assert name in PLACEHOLDERS, name
     return "{{" + name + "}}"
@@ -22,16 +35,16 @@ def placeholder(name: str) -> str:
 
 @dataclass(frozen=True)
 class Reader:
-    """What one recipient's copy needs. ``name`` may be empty."""
+    """What one recipient's copy needs. ``name`` is what the greeting says ("Sara"; see
+    ``address_as``) and may be empty."""
 
     name: str
     unsubscribe_url: str
     preferences_url: str
 
     def values(self) -> dict[str, str]:
-        greeting = f"Hej {self.name.strip()}!" if self.name.strip() else "Hej!"
-        return {"reader_greeting": greeting, "unsubscribe_url": self.unsubscribe_url,
-                "preferences_url": self.preferences_url}
+        return {"reader_greeting": greeting(self.name.strip()),
+                "unsubscribe_url": self.unsubscribe_url, "preferences_url": self.preferences_url}
 
 
 SAMPLE_READER = Reader(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from pipeline.config import Config
 from pipeline.deliver import notify
+from pipeline.render.letters import Letter
 
 MAX_QUEUED = 1000
 log = logging.getLogger("newsletter.web")
@@ -24,8 +25,7 @@ log = logging.getLogger("newsletter.web")
 @dataclass(frozen=True)
 class Notice:
     addresses: list[str]
-    subject: str
-    text: str
+    letter: Letter
 
 
 class Mailer:
@@ -35,15 +35,15 @@ class Mailer:
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
 
-    def send(self, addresses: list[str], subject: str, text: str) -> None:
-        """Queue a notice; it is sent after the answer."""
+    def send(self, addresses: list[str], letter: Letter) -> None:
+        """Queue a letter; it is rendered and sent after the answer."""
         with self.lock:
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self._work, name="web-mailer",
                                                daemon=True)
                 self.thread.start()
         try:
-            self.queue.put_nowait(Notice(addresses, subject, text))
+            self.queue.put_nowait(Notice(addresses, letter))
         except queue.Full:
             log.error("mail queue full: a notice was dropped")
 
@@ -53,8 +53,7 @@ class Mailer:
             try:
                 if notice is None:
                     return
-                notify.send_notice(self.config, notice.addresses, notice.subject,
-                                   notice.text, list_headers=False)
+                notify.send_letter(self.config, notice.addresses, notice.letter)
             except Exception:  # a failed notice must not stop the ones after it
                 log.exception("a notice could not be sent")
             finally:

@@ -30,9 +30,11 @@ from pipeline.audience.signup import (
     request_subscription,
 )
 from pipeline.audience.tokens import Purpose, TokenError, make_token, read_token
+from pipeline.deliver.engine import links
 from pipeline.i18n import Gettext
 from pipeline.web.app import Form, Site, TooLarge, one
 from pipeline.web.guards import same
+from pipeline.web.letters import board_letter, confirm_letter, welcome_letter
 
 Errors = dict[str, str]  # the id of the field to fix → what to do
 
@@ -71,54 +73,28 @@ def routes(site: Site) -> list[Route]:
 
     def ask_to_confirm(request: Request, subscriber: int, address: str, scope: str,
                        joining: bool = False) -> None:
-        _ = site.gettext(request)
+        language = site.language(request)
         token = make_token(site.secret, Purpose.CONFIRM, subscriber, scope)
-        link = f"{config.web_url}/bekrafta/{token}"
-        if joining:
-            subject = _("Confirm that you are a contact person for %(name)s") % {
-                "name": config.name}
-            asked = _("Someone gave your address as a contact person for an organisation "
-                      "that wants to join the regional strategy for gender mainstreaming.")
-        else:
-            subject = _("Confirm your subscription to %(name)s") % {"name": config.name}
-            asked = _("Someone, probably you, asked to receive %(name)s.") % {
-                "name": config.name}
-        site.mailer.send([address], subject, "\n\n".join([
-            _("Hello!"), asked, _("Confirm by opening the link:"), link,
-            _("The link is valid for seven days. If you did not ask for this, you need not do "
-              "anything."), config.contact_line]))
+        site.mailer.send([address], confirm_letter(
+            config, site.translations[language], language,
+            f"{config.web_url}/bekrafta/{token}", joining))
 
     def tell_the_board(existing: str, typed: str, number: str, contacts: list[Contact]
                        ) -> None:
         """A request to join an organisation already in the register: for the board."""
-        _ = site.translations[site.default_language].gettext
+        language = site.default_language
         board = config.reply_to or config.sender
-        site.mailer.send([board.email], _("A request to add contact people to %(organisation)s")
-                         % {"organisation": existing}, "\n\n".join([
-            _("The join form was filled in for %(organisation)s (organisation number or name "
-              "already in the register). Nothing was changed and no one was mailed. Check with "
-              "the organisation before adding anyone with newsletter audience import.") % {
-                "organisation": existing},
-            _("Organisation as typed: %(typed)s, number %(number)s") % {
-                "typed": typed, "number": number},
-            _("Contact people asked for:"),
-            "\n".join(f"• {c.email} ({c.name or '-'})" for c in contacts)]))
+        site.mailer.send([board.email], board_letter(
+            config, site.translations[language], language, existing, typed, number, contacts))
 
     def welcome(request: Request, subscriber: int) -> None:
-        _ = site.gettext(request)
         person = profile(site.store, subscriber)
         if person is None or person.organisation is None:
             return
-        package = "\n".join(f"• {item.text}" for item in config.web.package)
-        site.mailer.send([person.email], _("Welcome to %(name)s") % {"name": config.name},
-                    "\n\n".join([
-                        _("Hello!"),
-                        _("%(organisation)s has joined the regional strategy for gender "
-                          "mainstreaming and is now part of %(name)s.") % {
-                            "organisation": person.organisation, "name": config.name},
-                        _("The welcome package holds:"), package,
-                        _("You will receive the newsletter four times a year. Your preferences "
-                          "link is at the bottom of every issue."), config.contact_line]))
+        language = site.language(request)
+        _unsubscribe, preferences = links(config, site.secret, subscriber)
+        site.mailer.send([person.email], welcome_letter(
+            config, site.translations[language], language, person, preferences))
 
     # -- subscribe ------------------------------------------------------------------------
 
