@@ -78,7 +78,7 @@ def assert_test_copy(message: EmailMessage, raw: bytes) -> None:
         assert f"{ARCHIVE}/#testlank-avregistrera" in body
         assert f"{ARCHIVE}/#testlank-installningar" in body
         assert "test links: they do nothing" in body
-    assert f"{PAGE}images/" not in markup  # no image waits for the archive
+    assert f"{PAGE}images/" not in markup and "/material/" not in markup  # nor does the logo
     body = markup[markup.index("<body"):]
     assert re.match(r"<body[^>]*><div style=display:none[^>]*>[^<]+</div><div role=\"note\"",
                     body)  # the preheader stays first, for the inbox row; then the box
@@ -93,7 +93,8 @@ def assert_test_copy(message: EmailMessage, raw: bytes) -> None:
     parts = {str(p["Content-ID"]).strip("<>"): p for p in related[0].iter_parts()
              if p.get_content_maintype() == "image"}
     assert shown == set(parts)  # every reference resolves, no part unused
-    published = processed_images()
+    published = processed_images() | {
+        "logotyp.png": (ROOT / "templates" / "brand" / "logotyp.png").read_bytes()}
     for part in parts.values():
         name = part.get_filename()
         assert name is not None and part.get("Content-Disposition", "").startswith("inline")

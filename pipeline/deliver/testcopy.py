@@ -6,8 +6,9 @@ archive or on a reader:
 - the unsubscribe and preferences links are *test links*: the archive's front page with a
   ``#testlank-…`` marker. No token is made, so no secret is needed and no reader's link can
   leak; the message carries no List-Unsubscribe header a mail program could act on;
-- the images the HTML takes from ``<archive_url>/<year>/<n>/images/`` are embedded as inline
-  parts (``cid:``), so they show before the archive has them;
+- the images the HTML takes from ``<archive_url>/<year>/<n>/images/`` and the logotype from
+  ``<archive_url>/material/`` are embedded as inline parts (``cid:``), so they show before the
+  archive has them;
 - a box at the top says it is a test copy (and a draft, before approval), that the links
   are test links, and where the web version will be once the issue is published.
 """
@@ -73,11 +74,12 @@ def notes(label: str, draft: bool, web_url: str, published: bool) -> list[str]:
     return lines
 
 
-def embed_images(markup: str, page_url: str, images: dict[str, bytes], domain: str
+def embed_images(markup: str, prefix: str, images: dict[str, bytes], domain: str
                  ) -> tuple[str, list[InlineImage]]:
-    """``markup`` with every ``src`` that points at one of the issue's images in the archive
-    (``<page_url>images/<name>``) replaced by ``cid:``, and those images as inline parts."""
-    pattern = re.compile(r"""src=(["']?)""" + re.escape(html.escape(page_url) + "images/")
+    """``markup`` with every ``src`` that points at one of ``images`` in the archive
+    (``<prefix><name>``: the issue's ``images/``, or the brand files' ``material/``) replaced
+    by ``cid:``, and those images as inline parts."""
+    pattern = re.compile(r"""src=(["']?)""" + re.escape(html.escape(prefix))
                          + r"""([^"'\s>]+)\1""")
     used: dict[str, InlineImage] = {}
 

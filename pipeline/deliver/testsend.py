@@ -130,7 +130,11 @@ def _template(edition: Edition, config: Config, name: str, marker: str, page: st
     """The variant's test copy, built once for every address."""
     mail = edition.mail(name)
     domain = config.sender.email.rsplit("@", 1)[1]
-    markup, inline = testcopy.embed_images(mail.html, page, edition.images, domain)
+    markup, inline = testcopy.embed_images(mail.html, page + "images/", edition.images, domain)
+    brand = {Path(f).name: (config.templates / f).read_bytes()
+             for f in config.material_files().values()}
+    markup, logo = testcopy.embed_images(markup, config.material_url(""), brand, domain)
+    inline += logo
     marked = testcopy.MarkedMail(mail.subject, testcopy.mark_html(markup, notes),
                                  testcopy.mark_text(mail.text, notes))
     return MessageTemplate(marked, config, config.list_id, subject_prefix=marker + " ",
