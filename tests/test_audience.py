@@ -290,6 +290,7 @@ def test_sqlite_file_is_created_on_first_use_beside_the_config(tmp_path: Path,
                                                                monkeypatch) -> None:
     monkeypatch.delenv("NEWSLETTER_DATABASE_URL", raising=False)
     shutil.copy(ROOT / "newsletter.toml", tmp_path / "newsletter.toml")
+    shutil.copytree(ROOT / "templates" / "brand", tmp_path / "templates" / "brand")  # [brand]
     result = CliRunner().invoke(main, ["audience", "stats", "--config",
                                        str(tmp_path / "newsletter.toml")])
     assert result.exit_code == 0, result.output
