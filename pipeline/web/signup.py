@@ -21,8 +21,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from pipeline.audience.organisation import org_number
 from pipeline.audience.preferences import profile
-from pipeline.audience.rows import normalise_email, org_number
+from pipeline.audience.rows import normalise_email
 from pipeline.audience.signup import (
     Contact,
     confirm_subscription,
