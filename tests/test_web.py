@@ -151,7 +151,7 @@ def test_errors_are_tied_to_their_fields(signup) -> None:
     assert status == 400
     assert '<span class="error" id="email-fel">Skriv en e-postadress som namn@exempel.se.' \
         in page and 'aria-describedby="email-fel"' in page
-    assert 'aria-describedby="consent-fel"' in page and 'aria-invalid="true"' in page
+    assert 'aria-describedby="consent-fel consent-hint"' in page and 'aria-invalid="true"' in page
     assert 'value="inte en adress"' in page  # what was typed is kept
     assert not outbox.exists() or not list(outbox.glob("*.eml"))
     assert request(f"{base}/prenumerera", {"email": "a@example.se", "consent": "ja"})[0] == 403

@@ -104,6 +104,26 @@ def test_join_without_a_focus_area_puts_the_error_on_the_field(browser, site: Si
     assert status_of(store, "kontakt@fagersta.example", "connected") == Status.PENDING
 
 
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1280, 320])
+def test_the_logotype_loads_under_the_services_own_policy(browser, site: Site, width: int
+                                                          ) -> None:
+    base, _, _ = site
+    page = new_page(browser, width)  # the Content-Security-Policy enforced
+    refused: list[str] = []
+    page.on("console", lambda message: refused.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    page.goto(f"{base}/anslut")
+    logo = page.locator("header.site a[href='https://www.lansstyrelsen.se/vastmanland'] img")
+    assert logo.get_attribute("alt") == "Länsstyrelsen Västmanland"
+    assert logo.evaluate("image => image.complete && image.naturalWidth") == 400  # loaded
+    box = logo.bounding_box()
+    assert box is not None and box["width"] == 200 and box["x"] + box["width"] <= width
+    assert page.evaluate("document.styleSheets.length") == 2  # style.css and service.css
+    page.context.close()
+    assert refused == []
+
+
 def _goto(path: str) -> Callable[[Any, str, Store], None]:
     def go(page: Any, base: str, store: Store) -> None:
         page.goto(base + path)

@@ -100,7 +100,8 @@ def routes(site: Site) -> list[Route]:
             return PlainTextResponse(_("Unsubscribed."))
         return site.page(request, _("You are unsubscribed"), [
             _("You will not receive more issues of %(name)s. If you change your mind you can "
-              "subscribe again whenever you like.") % {"name": config.name}])
+              "subscribe again whenever you like.") % {"name": config.name}],
+            links=site.onward(request))
 
     # -- preferences ----------------------------------------------------------------------
 
@@ -194,7 +195,8 @@ def routes(site: Site) -> list[Route]:
                       "choices": [{"value": "ja", "label": _("Yes, erase my data")}]})
         erase_person(site.store, person.email)
         return site.page(request, _("Your data is erased"), [
-            _("We have deleted your data. You will not receive the newsletter.")])
+            _("We have deleted your data. You will not receive the newsletter.")],
+            links=site.onward(request))
 
     return [
         Route("/avregistrera/{token}", unsubscribe_page, methods=["GET"]),

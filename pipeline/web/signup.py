@@ -156,7 +156,8 @@ def routes(site: Site) -> list[Route]:
             ask_to_confirm(request, subscriber, address, segment)
         return site.page(request, _("Check your email"), [
             _("If the address can receive the newsletter, we have sent a message to "
-              "%(address)s with a link. Click it to confirm.") % {"address": address}])
+              "%(address)s with a link. Click it to confirm.") % {"address": address}],
+            links=site.onward(request))
 
     # -- join -----------------------------------------------------------------------------
 
@@ -225,7 +226,8 @@ def routes(site: Site) -> list[Route]:
         return site.page(request, _("Check your email"), [
             _("If the addresses can receive the newsletter, each contact person gets a message "
               "with a link, and the organisation has joined when someone clicks it. If the "
-              "organisation is already in our register, we contact you instead.")])
+              "organisation is already in our register, we contact you instead.")],
+            links=site.onward(request))
 
     # -- confirm --------------------------------------------------------------------------
 
@@ -262,7 +264,7 @@ def routes(site: Site) -> list[Route]:
             welcome(request, claims.subscriber_id)
         return site.page(request, _("Thank you!"), [
             _("You now receive %(name)s. The next issue will come to your inbox.") % {
-                "name": config.name}])
+                "name": config.name}], links=site.onward(request))
 
     return [
         Route("/prenumerera", subscribe_page, methods=["GET"]),
