@@ -149,7 +149,8 @@ def test_errors_are_tied_to_their_fields(signup) -> None:
     status, _, page = request(f"{base}/prenumerera", {
         "csrf": _form(base), "email": "inte en adress", "consent": ""})
     assert status == 400
-    assert '<span class="error" id="email-fel">Skriv en e-postadress som namn@exempel.se.' \
+    assert '<span class="error" id="email-fel">Skriv en e-postadress, till exempel ' \
+        'namn@exempel.se.' \
         in page and 'aria-describedby="email-fel"' in page
     assert 'aria-describedby="consent-fel consent-hint"' in page and 'aria-invalid="true"' in page
     assert 'value="inte en adress"' in page  # what was typed is kept

@@ -44,11 +44,15 @@ def statuses(store: Store, address: str) -> dict[str, str]:
     return {s.segment: s.status for s in person(store, address).subscriptions}
 
 
-def join(base: str, **fields: str | list[str]) -> tuple[int, str]:
+def join(base: str, **fields: str | list[str] | None) -> tuple[int, str]:
+    """Fill in and send the join form; the kind of organisation is kommun unless given
+    (None leaves it out)."""
     status, _, page = request(f"{base}/anslut")
     assert status == 200
     data = [("csrf", csrf_of(page))]
-    for key, value in fields.items():
+    for key, value in {"kind": "kommun", **fields}.items():
+        if value is None:
+            continue
         for item in value if isinstance(value, list) else [value]:
             data.append((key.replace("_", "-") if key.startswith("contact_") else key, item))
     status, _, answer = request(f"{base}/anslut", data)

@@ -86,6 +86,7 @@ def test_join_without_a_focus_area_puts_the_error_on_the_field(browser, site: Si
     page.goto(f"{base}/anslut")
     page.get_by_label("Organisation", exact=True).fill("Fagersta kommun")
     page.locator("#org_number").fill("556000-0019")  # a valid organisation number
+    page.get_by_label("Kommun", exact=True).check()
     page.locator("#contact-1-email").fill("kontakt@fagersta.example")
     page.locator("#consent").check()
     page.get_by_role("button", name="Anslut").click()

@@ -7,8 +7,9 @@
                               changes anything, so link scanners cannot unsubscribe anyone
     POST /avregistrera/<t>    the page's form (CSRF token bound to the link); its scope must be
                               one the page offers, else 400 and nothing is written
-    GET  /installningar/<t>   name, lists, an organisation's focus areas; POST saves (only a
-                              confirmed contact person changes the focus areas)
+    GET  /installningar/<t>   name, lists, an organisation's details (shown) and focus areas;
+                              POST saves (only a confirmed contact person changes the focus
+                              areas)
     POST /installningar/<t>/export    my data as JSON (GDPR art. 15)
     POST /installningar/<t>/radera    erase me: a confirmation page, then erasure (art. 17)
 """
@@ -22,7 +23,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from pipeline.audience.gdpr import erase_person, export_person, unsubscribe
-from pipeline.audience.models import ALL_SEGMENTS, Status
+from pipeline.audience.models import ALL_SEGMENTS, KIND_LABELS, OrganisationKind, Status
 from pipeline.audience.preferences import Profile, profile, update_preferences
 from pipeline.audience.tokens import Claims, Purpose, TokenError, read_token
 from pipeline.web.app import Form, Site, TooLarge, one, one_click
@@ -114,8 +115,11 @@ def routes(site: Site) -> list[Route]:
         token = request.path_params["token"]
         lists = [{"slug": s, "label": segment_label(request, s, person),
                   "on": person.segments.get(s) == Status.CONFIRMED} for s in offered(person)]
+        _ = site.gettext(request)
+        kind = next((k for k in OrganisationKind if k.value == person.kind), None)
         return site.render(request, "service/preferences.html.j2", status, person=person,
-                           lists=lists, focus_areas=config.focus_areas, notes=notes,
+                           lists=lists, focus_choices=site.focus_choices(), notes=notes,
+                           kind=_(KIND_LABELS[kind]) if kind else None,
                            errors=errors, token=token, csrf=site.sign(token))
 
     def gone(request: Request) -> Response:

@@ -23,11 +23,14 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from email.parser import BytesParser
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
 import jinja2
+from babel.dates import format_date
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -35,6 +38,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from pipeline.audience.rows import normalise_email
 from pipeline.audience.store import Store
 from pipeline.config import Config
 from pipeline.i18n import LANGUAGES, Gettext, load_translations, negotiate
@@ -55,6 +59,15 @@ HEADERS = {
 }
 
 Form = dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One checkbox or radio button of a group (``field.choices`` in the templates)."""
+
+    value: str
+    label: str
+    hint: str = ""
 
 
 class TooLarge(Exception):
@@ -95,6 +108,7 @@ class Site:
                                      autoescape=True, undefined=jinja2.StrictUndefined,
                                      extensions=["jinja2.ext.i18n"])
             env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+            env.filters["long_date"] = partial(format_date, format="long", locale=language)
             self.envs[language] = env
 
     @property
@@ -197,6 +211,20 @@ class Site:
             errors[key] = _("Remove the line breaks and other control characters from this "
                             "field.")
         return value
+
+    def email(self, request: Request, value: str, errors: dict[str, str], key: str
+              ) -> str | None:
+        """The address normalised, or None with an error on the field ``key``."""
+        _ = self.gettext(request)
+        try:
+            return normalise_email(value)
+        except ValueError:
+            errors[key] = _("Enter an email address, like name@example.se.")
+            return None
+
+    def focus_choices(self) -> list[Choice]:
+        """The focus areas as boxes, each described by its goal."""
+        return [Choice(f.slug, f.name, f.goal) for f in self.config.focus_areas]
 
     def client(self, request: Request) -> str:
         return request.client.host if request.client else "-"
