@@ -66,7 +66,7 @@ def test_subscribe_mail_click_confirmed(browser, site: Site) -> None:
     page.get_by_label("Namn (frivilligt)").fill("Webb Läsare")
     page.get_by_label("Jag vill få nyhetsbrevet", exact=False).check()
     page.get_by_role("button", name="Prenumerera").click()
-    page.wait_for_selector("h1:has-text('Kolla din e-post')")
+    page.wait_for_selector("h1:has-text('Bekräfta din prenumeration')")
     [mail] = [m for m in outbox_mails(outbox)
               if m["To"].addresses[0].addr_spec == "webb.lasare@example.se"]
     link = re.search(r"https://\S+/(bekrafta/\S+)", text_of(mail))
@@ -100,7 +100,7 @@ def test_join_without_a_focus_area_puts_the_error_on_the_field(browser, site: Si
     assert page.locator("#organisation").input_value() == "Fagersta kommun"  # kept
     page.get_by_label("Jämställd hälsa").check()
     page.get_by_role("button", name="Anslut").click()
-    page.wait_for_selector("h1:has-text('Kolla din e-post')")
+    page.wait_for_selector("h1:has-text('Bekräfta anslutningen via e-post')")
     page.context.close()
     assert status_of(store, "kontakt@fagersta.example", "connected") == Status.PENDING
 
@@ -155,7 +155,7 @@ def _subscribed(page: Any, base: str, store: Store) -> None:
     page.locator("#email").fill("axe.lasare@example.se")
     page.locator("#consent").check()
     page.locator("main form button[type=submit]").click()
-    page.wait_for_selector("h1:has-text('Kolla din e-post')")
+    page.wait_for_selector("h1:has-text('Bekräfta din prenumeration')")
 
 
 PAGES: dict[str, Callable[[Any, str, Store], None]] = {

@@ -155,7 +155,7 @@ class Site:
     def expired_form(self, request: Request) -> HTMLResponse:
         _ = self.gettext(request)
         return self.page(request, _("Something went wrong"), [
-            _("The form had expired. Reload the page and try again.")], 403)
+            _("The form was open too long. Reload the page and try again.")], 403)
 
     def too_large(self, request: Request) -> HTMLResponse:
         _ = self.gettext(request)
@@ -208,8 +208,8 @@ class Site:
         _ = self.gettext(request)
         value = one(form, key, limit)
         if has_control((form.get(key) or [""])[0]):  # as sent: strip() takes NEL, U+2028
-            errors[key] = _("Remove the line breaks and other control characters from this "
-                            "field.")
+            errors[key] = _("Remove the line breaks and other invisible characters from "
+                            "this field.")
         return value
 
     def email(self, request: Request, value: str, errors: dict[str, str], key: str

@@ -35,6 +35,7 @@ from pipeline.web.joining import Errors, Joining, check_joining, kind_choices, r
 
 def routes(site: Site) -> list[Route]:
     config = site.config
+    connected = {s.slug for s in config.segments if s.focus}  # joining, not subscribing
 
     def limited(request: Request, addresses: list[str]) -> bool:
         client = site.client(request)
@@ -44,7 +45,8 @@ def routes(site: Site) -> list[Route]:
     def busy(request: Request) -> Response:
         _ = site.gettext(request)
         return site.page(request, _("Please wait a while"), [
-            _("We have received many requests. Try again in an hour.")], 429)
+            _("We have received too many requests in a short time. Try again in an hour.")],
+            429)
 
     def ask_to_confirm(request: Request, subscriber: int, address: str, scope: str,
                        joining: bool = False) -> None:
@@ -130,10 +132,11 @@ def routes(site: Site) -> list[Route]:
                                           config.audience.privacy_notice)
         if subscriber is not None:
             ask_to_confirm(request, subscriber, address, segment)
-        return site.page(request, _("Check your email"), [
-            _("If the address can receive the newsletter, we have sent a message to "
-              "%(address)s with a link. Click it to confirm.") % {"address": address}],
-            links=site.onward(request))
+        return site.page(request, _("Confirm your subscription"), [
+            _("Unless you already subscribe, we are sending an email with a link to "
+              "%(address)s. Open the link to confirm your subscription. The link is valid for "
+              "seven days.") % {"address": address},
+            _("No email? Look in your junk mail folder.")], links=site.onward(request))
 
     # -- join -----------------------------------------------------------------------------
 
@@ -170,11 +173,12 @@ def routes(site: Site) -> list[Route]:
         for subscriber, address in joined.asked:
             ask_to_confirm(request, subscriber, address,
                            f"{segment}:{joined.organisation_id}", joining=True)
-        return site.page(request, _("Check your email"), [
-            _("If the addresses can receive the newsletter, each contact person gets a message "
-              "with a link, and the organisation has joined when someone clicks it. If the "
-              "organisation is already in our register, we contact you instead.")],
-            links=site.onward(request))
+        return site.page(request, _("Confirm the joining by email"), [
+            _("Each contact person gets an email with a link. The organisation has joined when "
+              "one of them has opened the link and confirmed. The link is valid for seven "
+              "days."),
+            _("If the organisation is already in our register, we send no links. We contact "
+              "you instead.")], links=site.onward(request))
 
     # -- confirm --------------------------------------------------------------------------
 
@@ -182,10 +186,13 @@ def routes(site: Site) -> list[Route]:
         _ = site.gettext(request)
         token = request.path_params["token"]
         try:
-            read_token(site.secret, token, Purpose.CONFIRM)
+            claims = read_token(site.secret, token, Purpose.CONFIRM)
         except TokenError:
             return site.broken(request)
+        joining = claims.scope.partition(":")[0] in connected
         return site.page(request, _("Confirm"), [
+            _("Press the button to confirm that you are a contact person for the organisation "
+              "and want to receive %(name)s.") % {"name": config.name} if joining else
             _("Press the button to start receiving %(name)s.") % {"name": config.name}],
             form={"action": f"/bekrafta/{token}", "csrf": site.sign(token),
                   "choices": [{"value": "ja", "label": _("Confirm")}]})
@@ -207,11 +214,21 @@ def routes(site: Site) -> list[Route]:
                                        int(organisation) if organisation.isdecimal() else None)
         if outcome is None:
             return site.broken(request)
-        if outcome == "new" and config.segment(segment).focus:
+        joined = segment in connected
+        if outcome == "new" and joined:
             welcome(request, claims.subscriber_id)
-        return site.page(request, _("Thank you!"), [
-            _("You now receive %(name)s. The next issue will come to your inbox.") % {
-                "name": config.name}], links=site.onward(request))
+        person = profile(site.store, claims.subscriber_id) if joined else None
+        if person is None or person.organisation is None:
+            return site.page(request, _("Thank you!"), [
+                _("You now receive %(name)s. The next issue will come to your inbox.") % {
+                    "name": config.name}], links=site.onward(request))
+        text = [_("%(organisation)s has now joined the regional strategy for gender "
+                  "mainstreaming.") % {"organisation": person.organisation},
+                _("As a contact person you will receive %(name)s four times a year.") % {
+                    "name": config.name}]
+        if outcome == "new":
+            text.append(_("An email with the welcome package is on its way to you."))
+        return site.page(request, _("Thank you!"), text, links=site.onward(request))
 
     return [
         Route("/prenumerera", subscribe_page, methods=["GET"]),
