@@ -82,6 +82,12 @@ def _(message: str) -> str:
     return _active[0].gettext(message)
 
 
+def N_(message: str) -> str:
+    """Marks ``message`` for the catalogue where it is defined; it is translated where it is
+    shown (a label kept in data, such as a kind of organisation)."""
+    return message
+
+
 def ngettext(singular: str, plural: str, count: int) -> str:
     return _active[0].ngettext(singular, plural, count)
 

@@ -195,12 +195,37 @@ def test_export_person_holds_everything(store: Store, config: Config) -> None:
     data = gdpr.export_person(store, "MARIA.NILSSON@koping.example")
     assert data["email"] == "maria.nilsson@koping.example"
     assert data["organisation"]["focus"] == ["halsa", "omsorg", "vald"]
+    assert data["organisation"]["kind"] == "kommun"
     assert [s["segment"] for s in data["subscriptions"]] == ["connected", "general"]
     general = data["subscriptions"][1]
     assert general["legal_basis"] == "consent" and general["privacy_notice"] == "2026-1"
     assert general["created_at"] == "2026-03-18T08:00:00+00:00"  # 09:00 Stockholm time
     assert general["source"] == "Spridningskonferensen 2026, anmälningsformulär"
     json.dumps(data)
+
+
+def test_the_kind_of_organisation_is_imported_kept_and_exported(store: Store, config: Config,
+                                                               tmp_path: Path) -> None:
+    from pipeline.audience.models import Organisation
+
+    path = _write(tmp_path, "e-post;organisation;organisationstyp;fokus\n"
+                            "a@bolaget.example;Bolaget AB;Företag;makt\n"
+                            "b@bolaget.example;Bolaget AB;;makt\n"
+                            "c@forening.example;Föreningen;;vald\n")
+    import_audience(store, config, path, "connected", LegalBasis.PUBLIC_TASK)
+    again = _write(tmp_path, "email;organisation;focus\na@bolaget.example;Bolaget AB;makt\n",
+                   "igen.csv")
+    import_audience(store, config, again, "connected", LegalBasis.PUBLIC_TASK)  # no kind
+    with store.session() as session:
+        kinds = dict(session.execute(select(Organisation.name, Organisation.kind)).all())
+    assert kinds == {"Bolaget AB": "foretag", "Föreningen": None}
+    assert gdpr.export_person(store, "b@bolaget.example")["organisation"]["kind"] == "foretag"
+    out = io.StringIO()
+    gdpr.export_all_csv(store, out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue()), delimiter=";"))
+    assert {r["email"]: r["kind"] for r in rows} == {
+        "a@bolaget.example": "foretag", "b@bolaget.example": "foretag",
+        "c@forening.example": ""}
 
 
 def test_export_all_csv_neutralises_formulas(store: Store, config: Config) -> None:

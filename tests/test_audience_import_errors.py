@@ -43,7 +43,7 @@ CASES: dict[str, tuple[str, bytes, str, str, list[str]]] = {
         "consented_at, privacy_notice"]),
     "unknown column": ("a.csv", b"email;telefon\na@example.se;070\n", "general", "consent", [
         "{f}:1: telefon: unknown column; known columns: email, name, organisation, org_number, "
-        "focus, legal_basis, consent_source, consented_at, confirmed_at, privacy_notice, "
+        "kind, focus, legal_basis, consent_source, consented_at, confirmed_at, privacy_notice, "
         "language"]),
     "bad email": ("a.csv", (HEAD + "anna.example.se;Anna;Org;makt\n").encode(), "connected",
                   "public_task", ["{f}:2: email: An email address must have an @-sign."]),
@@ -73,6 +73,18 @@ CASES: dict[str, tuple[str, bytes, str, str, list[str]]] = {
         "connected", "public_task", [
             "{f}:2: org_number: '212000-2081' is not a Swedish organisation number "
             "(NNNNNN-NNNN)"]),
+    "unknown kind of organisation": (
+        "a.csv", b"email;organisation;kind;focus\na@example.se;Org;kommun;makt\n"
+        b"b@example.se;Bolaget;aktiebolag;makt\n", "connected", "public_task", [
+            "{f}:3: kind: 'aktiebolag' is not a kind of organisation; use kommun, region, "
+            "myndighet, foretag, forening, annan"]),
+    "kind without an organisation": (
+        "a.csv", b"email;organisation;kind\na@example.se;;kommun\n", "general",
+        "public_task", ["{f}:2: kind: a kind needs the organisation on the same row"]),
+    "same organisation, different kind": (
+        "a.csv", "email;organisation;typ;focus\na@example.se;Org;kommun;makt\n"
+        "b@example.se;org;Förening;makt\n".encode(), "connected", "public_task", [
+            "{f}:3: kind: differs from row 2 for the same organisation"]),
     "same organisation, different focus": ("a.csv", (HEAD + "a@example.se;A;Org;makt\n"
                                                      "b@example.se;B;org;halsa\n").encode(),
                                            "connected", "public_task", [

@@ -126,7 +126,7 @@ def test_joining_an_existing_organisation_is_a_request_that_changes_nothing(
     status, page = join(base, organisation=name, org_number=number,
                         contact_1_email="x@elsewhere.example", contact_1_name="X",
                         focus="vald", consent="ja")
-    assert status == 200 and "Kolla din e-post" in page
+    assert status == 200 and "<h1>Bekräfta anslutningen via e-post</h1>" in page
     with store.session() as session:
         vasteras = session.scalar(select(Organisation).where(
             Organisation.org_number == VASTERAS))
@@ -188,6 +188,19 @@ def test_odd_tokens_and_stamps_get_a_clean_answer(web) -> None:
                       (f"{base}/avregistrera/x.%C3%A9", None),
                       (f"{base}/installningar/x.%C3%A9", None)):
         assert_safe(*request(url, data))
+
+
+@pytest.mark.parametrize("scope", ["*", "nothing", "connected:x", ""])
+def test_a_confirmation_link_for_no_list_gets_a_clean_answer(web, scope: str) -> None:
+    base, store, _ = web
+    token = make_token(SECRET, Purpose.CONFIRM, person(store, "sara.ek@example.se").id, scope)
+    status, headers, page = request(f"{base}/bekrafta/{token}")
+    assert_safe(status, headers, page)
+    assert status == 200 and "Tryck på knappen" in page
+    status, headers, page = request(f"{base}/bekrafta/{token}", {"csrf": csrf_of(page)})
+    assert_safe(status, headers, page)
+    assert status == 400 and "Länken fungerar inte" in page
+    assert statuses(store, "sara.ek@example.se") == {"general": Status.CONFIRMED}
 
 
 def test_webhook_odd_stamp_and_deep_json_are_400_not_500(store: Store, config: Config,

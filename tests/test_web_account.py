@@ -44,11 +44,15 @@ def statuses(store: Store, address: str) -> dict[str, str]:
     return {s.segment: s.status for s in person(store, address).subscriptions}
 
 
-def join(base: str, **fields: str | list[str]) -> tuple[int, str]:
+def join(base: str, **fields: str | list[str] | None) -> tuple[int, str]:
+    """Fill in and send the join form; the kind of organisation is kommun unless given
+    (None leaves it out)."""
     status, _, page = request(f"{base}/anslut")
     assert status == 200
     data = [("csrf", csrf_of(page))]
-    for key, value in fields.items():
+    for key, value in {"kind": "kommun", **fields}.items():
+        if value is None:
+            continue
         for item in value if isinstance(value, list) else [value]:
             data.append((key.replace("_", "-") if key.startswith("contact_") else key, item))
     status, _, answer = request(f"{base}/anslut", data)
@@ -63,7 +67,7 @@ def test_an_organisation_joins_confirms_and_gets_the_welcome_package(web, config
                         contact_1_email="eva.sjo@sala.example", contact_2_name="Bo Ek",
                         contact_2_email="bo.ek@sala.example", focus=["makt", "halsa"],
                         consent="ja")
-    assert status == 200 and "Kolla din e-post" in page
+    assert status == 200 and "<h1>Bekräfta anslutningen via e-post</h1>" in page
     asks = outbox_mails(outbox)
     assert sorted(m["To"].addresses[0].addr_spec for m in asks) == [
         "bo.ek@sala.example", "eva.sjo@sala.example"]
@@ -78,8 +82,12 @@ def test_an_organisation_joins_confirms_and_gets_the_welcome_package(web, config
     link = re.search(r"/bekrafta/(\S+)", text_of(eva))
     assert link is not None
     status, _, confirm = request(f"{base}/bekrafta/{link.group(1)}")
+    assert "bekräfta att du är kontaktperson för organisationen" in confirm
     status, _, done = request(f"{base}/bekrafta/{link.group(1)}", {"csrf": csrf_of(confirm)})
     assert status == 200 and "Tack!" in done
+    assert "<p>Sala kommun är nu ansluten till länsstrategin för jämställdhetsintegrering.</p>" \
+        in done and "Du prenumererar nu" not in done
+    assert "Ett mejl med välkomstpaketet är på väg till dig." in done
     assert statuses(store, "eva.sjo@sala.example") == {"connected": Status.CONFIRMED}
     with store.session() as session:
         sala = session.scalar(select(Organisation).where(Organisation.name == "Sala kommun"))
@@ -90,8 +98,9 @@ def test_an_organisation_joins_confirms_and_gets_the_welcome_package(web, config
     assert "Sala kommun har anslutit sig" in body
     for item in config.web.package:
         assert item.text in body
-    request(f"{base}/bekrafta/{link.group(1)}", {"csrf": csrf_of(confirm)})  # a second click
-    assert len(outbox_mails(outbox)) == 3  # no second welcome
+    again = request(f"{base}/bekrafta/{link.group(1)}", {"csrf": csrf_of(confirm)})[2]
+    assert len(outbox_mails(outbox)) == 3  # no second welcome, and the page says none
+    assert "Sala kommun är nu ansluten" in again and "välkomstpaketet är på väg" not in again
     issue = load_issue(EXAMPLE, config)
     [eva_gets] = [r for r in select_recipients(store, config, chooser(issue, config))
                   if r.email == "eva.sjo@sala.example"]
@@ -139,7 +148,7 @@ def test_preferences_change_the_name_and_lists_and_can_come_back(web, config: Co
     assert 'value="Sara Ek"' in page and 'id="list-general"' in page
     assert 'id="list-connected"' not in page  # joining goes through the join form
     status, _, saved = request(url, {"csrf": csrf_of(page), "name": "Sara Ekholm"})
-    assert status == 200 and "Sparat." in saved
+    assert status == 200 and "Ändringarna är sparade." in saved
     sara = person(store, "sara.ek@example.se")
     assert sara.name == "Sara Ekholm"
     assert statuses(store, "sara.ek@example.se") == {"general": Status.UNSUBSCRIBED}
@@ -185,7 +194,7 @@ def test_a_bounced_reader_cannot_turn_the_list_back_on(web) -> None:
     unsubscribe(store, person(store, "per.holm@example.se").id, ALL_SEGMENTS, Status.BOUNCED)
     url, page = preferences(base, store, "per.holm@example.se")
     status, _, answer = request(url, [("csrf", csrf_of(page)), ("list", "general")])
-    assert status == 200 and "vi kan inte skicka till din adress" in answer
+    assert status == 200 and "vi kan inte skicka nyhetsbrevet till din adress" in answer
     assert statuses(store, "per.holm@example.se") == {"general": Status.BOUNCED}
 
 
@@ -195,13 +204,21 @@ def test_export_then_erase_after_a_confirmation(web) -> None:
     status, headers, exported = request(f"{url}/export", {"csrf": csrf_of(page)})
     assert status == 200 and headers["content-type"] == "application/json"
     assert "attachment" in headers["content-disposition"]
-    data = json.loads(exported)
-    assert data["email"] == "maria.nilsson@koping.example"
-    assert {s["segment"] for s in data["subscriptions"]} == {"connected", "general"}
-    assert data["organisation"]["name"] == "Köpings kommun"
+    data = json.loads(exported)  # the register's export, in words a reader understands
+    assert data["e-postadress"] == "maria.nilsson@koping.example"
+    assert {s["målgrupp"] for s in data["prenumerationer"]} == {"Anslutna aktörer",
+                                                               "Prenumeranter"}
+    assert {s["rättslig grund"] for s in data["prenumerationer"]} == {
+        "ditt samtycke (artikel 6.1 a i dataskyddsförordningen)",
+        "en uppgift av allmänt intresse (artikel 6.1 e i dataskyddsförordningen)"}
+    assert data["organisation"]["namn"] == "Köpings kommun"
+    assert data["organisation"]["fokusområden"] == [
+        "Jämställd hälsa", "En jämn fördelning av det obetalda hem- och omsorgsarbetet",
+        "Mäns våld mot kvinnor ska upphöra"]
+    assert "pending" not in exported and "public_task" not in exported  # no codes
 
     status, _, ask = request(f"{url}/radera", {"csrf": csrf_of(page)})
-    assert status == 200 and "Radera dina uppgifter?" in ask
+    assert status == 200 and "Vill du radera dina uppgifter?" in ask
     assert person(store, "maria.nilsson@koping.example").email is not None  # not yet
     status, _, done = request(f"{url}/radera", {"csrf": csrf_of(ask), "scope": "ja"})
     assert status == 200 and "Dina uppgifter är raderade" in done

@@ -66,7 +66,7 @@ def test_subscribe_mail_click_confirmed(browser, site: Site) -> None:
     page.get_by_label("Namn (frivilligt)").fill("Webb Läsare")
     page.get_by_label("Jag vill få nyhetsbrevet", exact=False).check()
     page.get_by_role("button", name="Prenumerera").click()
-    page.wait_for_selector("h1:has-text('Kolla din e-post')")
+    page.wait_for_selector("h1:has-text('Bekräfta din prenumeration')")
     [mail] = [m for m in outbox_mails(outbox)
               if m["To"].addresses[0].addr_spec == "webb.lasare@example.se"]
     link = re.search(r"https://\S+/(bekrafta/\S+)", text_of(mail))
@@ -86,6 +86,7 @@ def test_join_without_a_focus_area_puts_the_error_on_the_field(browser, site: Si
     page.goto(f"{base}/anslut")
     page.get_by_label("Organisation", exact=True).fill("Fagersta kommun")
     page.locator("#org_number").fill("556000-0019")  # a valid organisation number
+    page.get_by_label("Kommun", exact=True).check()
     page.locator("#contact-1-email").fill("kontakt@fagersta.example")
     page.locator("#consent").check()
     page.get_by_role("button", name="Anslut").click()
@@ -99,9 +100,29 @@ def test_join_without_a_focus_area_puts_the_error_on_the_field(browser, site: Si
     assert page.locator("#organisation").input_value() == "Fagersta kommun"  # kept
     page.get_by_label("Jämställd hälsa").check()
     page.get_by_role("button", name="Anslut").click()
-    page.wait_for_selector("h1:has-text('Kolla din e-post')")
+    page.wait_for_selector("h1:has-text('Bekräfta anslutningen via e-post')")
     page.context.close()
     assert status_of(store, "kontakt@fagersta.example", "connected") == Status.PENDING
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1280, 320])
+def test_the_logotype_loads_under_the_services_own_policy(browser, site: Site, width: int
+                                                          ) -> None:
+    base, _, _ = site
+    page = new_page(browser, width)  # the Content-Security-Policy enforced
+    refused: list[str] = []
+    page.on("console", lambda message: refused.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    page.goto(f"{base}/anslut")
+    logo = page.locator("header.site a[href='https://www.lansstyrelsen.se/vastmanland'] img")
+    assert logo.get_attribute("alt") == "Länsstyrelsen Västmanland"
+    assert logo.evaluate("image => image.complete && image.naturalWidth") == 400  # loaded
+    box = logo.bounding_box()
+    assert box is not None and box["width"] == 200 and box["x"] + box["width"] <= width
+    assert page.evaluate("document.styleSheets.length") == 2  # style.css and service.css
+    page.context.close()
+    assert refused == []
 
 
 def _goto(path: str) -> Callable[[Any, str, Store], None]:
@@ -134,7 +155,7 @@ def _subscribed(page: Any, base: str, store: Store) -> None:
     page.locator("#email").fill("axe.lasare@example.se")
     page.locator("#consent").check()
     page.locator("main form button[type=submit]").click()
-    page.wait_for_selector("h1:has-text('Kolla din e-post')")
+    page.wait_for_selector("h1:has-text('Bekräfta din prenumeration')")
 
 
 PAGES: dict[str, Callable[[Any, str, Store], None]] = {

@@ -65,7 +65,7 @@ def export_person(store: Store, email: str) -> dict[str, Any]:
             "created_at": _iso(person.created_at), "updated_at": _iso(person.updated_at),
             "organisation": None if organisation is None else {
                 "name": organisation.name, "org_number": organisation.org_number,
-                "joined_on": organisation.joined_on.isoformat()
+                "kind": organisation.kind, "joined_on": organisation.joined_on.isoformat()
                 if organisation.joined_on else None,
                 "focus": sorted(f.focus for f in organisation.focus)},
             "subscriptions": [{
@@ -141,8 +141,9 @@ def prune_pending(store: Store, config: Config) -> int:
         return int(pruned or 0)
 
 
-EXPORT_COLUMNS = ("email", "name", "organisation", "org_number", "focus", "segment", "status",
-                  "legal_basis", "source", "privacy_notice", "created_at", "confirmed_at")
+EXPORT_COLUMNS = ("email", "name", "organisation", "org_number", "kind", "focus", "segment",
+                  "status", "legal_basis", "source", "privacy_notice", "created_at",
+                  "confirmed_at")
 
 
 def export_all_csv(store: Store, out: TextIO) -> int:
@@ -158,6 +159,7 @@ def export_all_csv(store: Store, out: TextIO) -> int:
                 cells = [person.email, person.name or "",
                          organisation.name if organisation else "",
                          (organisation.org_number or "") if organisation else "",
+                         (organisation.kind or "") if organisation else "",
                          "|".join(sorted(f.focus for f in organisation.focus))
                          if organisation else "",
                          s.segment, s.status, s.legal_basis, s.source, s.privacy_notice or "",

@@ -139,6 +139,9 @@ def _organisation_conflicts(rows: list[AudienceRow], path: Path) -> list[Problem
         if earlier is not row and set(earlier.focus) != set(row.focus):
             problems.append(Problem(str(path), row.row, "focus",
                                     f"differs from row {earlier.row} for the same organisation"))
+        if earlier is not row and earlier.kind and row.kind and earlier.kind != row.kind:
+            problems.append(Problem(str(path), row.row, "kind",
+                                    f"differs from row {earlier.row} for the same organisation"))
     return problems
 
 
@@ -181,19 +184,22 @@ def _drop_suppressed(session: Session, store: Store, rows: list[AudienceRow], se
 
 
 def _upsert_organisations(session: Session, rows: list[AudienceRow]) -> dict[str, int]:
-    """Organisation name (case-insensitive) → id; focus areas set from the file."""
+    """Organisation name (case-insensitive) → id; focus areas set from the file, and the
+    number and kind where the file gives them."""
     wanted = {r.organisation.casefold(): r for r in rows if r.organisation}
+    kinds = {r.organisation.casefold(): r.kind for r in rows if r.organisation and r.kind}
     ids: dict[str, int] = {}
     for key, row in wanted.items():
         assert row.organisation is not None
         organisation = session.scalar(select(Organisation).where(Organisation.name_key == key))
         if organisation is None:
             organisation = Organisation(name=row.organisation, name_key=key,
-                                        org_number=row.org_number, joined_on=now().date(),
-                                        created_at=now())
+                                        org_number=row.org_number, kind=kinds.get(key),
+                                        joined_on=now().date(), created_at=now())
             session.add(organisation)
-        elif row.org_number:
-            organisation.org_number = row.org_number
+        else:
+            organisation.org_number = row.org_number or organisation.org_number
+            organisation.kind = kinds.get(key) or organisation.kind
         if {f.focus for f in organisation.focus} != set(row.focus):
             organisation.focus = [OrganisationFocus(focus=slug) for slug in row.focus]
         session.flush()

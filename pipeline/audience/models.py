@@ -3,7 +3,9 @@
 A subscriber is one address. Each segment they receive (``connected``, ``general``) is a
 ``Subscription`` with its own status and consent evidence (legal basis, source, privacy-notice
 version, timestamps). Organisations (connected actors) carry the focus areas they chose; their
-contact people are subscribers linked to them. ``Suppression`` rows outlive erasure: they hold
+contact people are subscribers linked to them. An organisation's kind (``OrganisationKind``:
+kommun, region, myndighet…) is asked on the join form and may be given in an import; those
+added before it was asked have none. ``Suppression`` rows outlive erasure: they hold
 only a salted hash of the address, per segment or ``*`` for every segment.
 """
 
@@ -24,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pipeline.db import Base
+from pipeline.i18n import N_
 
 ALL_SEGMENTS = "*"
 
@@ -47,6 +50,27 @@ class LegalBasis(StrEnum):
 EXEMPT_BASES = frozenset({LegalBasis.PUBLIC_TASK})
 
 
+class OrganisationKind(StrEnum):
+    """What kind of organisation joined; the values are the stored slugs."""
+
+    MUNICIPALITY = "kommun"
+    REGION = "region"
+    AGENCY = "myndighet"
+    COMPANY = "foretag"
+    ASSOCIATION = "forening"
+    OTHER = "annan"
+
+
+KIND_LABELS: dict[OrganisationKind, str] = {  # translated where they are shown
+    OrganisationKind.MUNICIPALITY: N_("Municipality"),
+    OrganisationKind.REGION: N_("Region"),
+    OrganisationKind.AGENCY: N_("Government agency"),
+    OrganisationKind.COMPANY: N_("Company"),
+    OrganisationKind.ASSOCIATION: N_("Association"),
+    OrganisationKind.OTHER: N_("Other"),
+}
+
+
 class Setting(Base):
     __tablename__ = "settings"
     key: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -59,6 +83,7 @@ class Organisation(Base):
     name: Mapped[str] = mapped_column(String(200))
     name_key: Mapped[str] = mapped_column(String(200), unique=True)
     org_number: Mapped[str | None] = mapped_column(String(20))
+    kind: Mapped[str | None] = mapped_column(String(20))  # an OrganisationKind
     joined_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     focus: Mapped[list[OrganisationFocus]] = relationship(

@@ -9,6 +9,7 @@ contact sees the connected list; leaving it is allowed, joining goes through the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -36,6 +37,9 @@ class Profile:
     organisation: str | None
     focus: list[str]
     segments: dict[str, str]  # segment → status
+    org_number: str | None = None
+    kind: str | None = None  # an OrganisationKind
+    joined_on: date | None = None
 
 
 def profile(store: Store, subscriber_id: int) -> Profile | None:
@@ -45,10 +49,13 @@ def profile(store: Store, subscriber_id: int) -> Profile | None:
         if person is None or person.email is None:
             return None
         organisation = person.organisation
-        return Profile(person.id, person.email, person.name or "",
-                       organisation.name if organisation else None,
-                       sorted(f.focus for f in organisation.focus) if organisation else [],
-                       {s.segment: s.status for s in person.subscriptions})
+        if organisation is None:
+            return Profile(person.id, person.email, person.name or "", None, [],
+                           {s.segment: s.status for s in person.subscriptions})
+        return Profile(person.id, person.email, person.name or "", organisation.name,
+                       sorted(f.focus for f in organisation.focus),
+                       {s.segment: s.status for s in person.subscriptions},
+                       organisation.org_number, organisation.kind, organisation.joined_on)
 
 
 def _blocked(session: Session, hash_: str, segment: str) -> bool:

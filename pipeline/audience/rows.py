@@ -19,18 +19,18 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from pipeline.audience.models import EXEMPT_BASES, LegalBasis
+from pipeline.audience.models import EXEMPT_BASES, LegalBasis, OrganisationKind
+from pipeline.audience.organisation import org_number, organisation_kind
 from pipeline.config import Config
 from pipeline.errors import Problem
 
-COLUMNS = ("email", "name", "organisation", "org_number", "focus", "legal_basis",
+COLUMNS = ("email", "name", "organisation", "org_number", "kind", "focus", "legal_basis",
            "consent_source", "consented_at", "confirmed_at", "privacy_notice", "language")
 ALIASES = {"e-post": "email", "epost": "email", "e-mail": "email", "namn": "name",
            "organisationsnummer": "org_number", "fokusområden": "focus", "fokus": "focus",
-           "språk": "language"}
+           "typ": "kind", "organisationstyp": "kind", "språk": "language"}
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
 MAX_FIELD = 1000
-_ORG_NUMBER = re.compile(r"(?:[0-9]{2})?([0-9]{6})-?([0-9]{4})")
 _SPLIT = re.compile(r"[|,;\s]+")
 
 
@@ -59,6 +59,7 @@ class AudienceRow:
     name: str | None
     organisation: str | None
     org_number: str | None
+    kind: OrganisationKind | None
     focus: tuple[str, ...]
     basis: LegalBasis
     consent_source: str | None
@@ -225,6 +226,7 @@ def validate_records(records: Records, path: Path, config: Config,
                                "command line, to import such rows on purpose"))
         organisation = text("organisation", required=focus_segment)
         org_number = _org_number(text("org_number"), errors)
+        kind = _kind(text("kind"), organisation, errors)
         focus: tuple[str, ...] = ()
         if raw_focus := text("focus", required=focus_segment):
             focus = tuple(dict.fromkeys(s for s in _SPLIT.split(raw_focus.lower()) if s))
@@ -250,7 +252,7 @@ def validate_records(records: Records, path: Path, config: Config,
         problems += [Problem(name, number, column, message) for column, message in errors]
         if not errors and normalised:
             rows.append(AudienceRow(number, normalised, email_key(normalised), person,
-                                    organisation, org_number, focus, row_basis, source,
+                                    organisation, org_number, kind, focus, row_basis, source,
                                     consented, confirmed, notice, language))
     return rows, problems
 
@@ -279,17 +281,17 @@ class _Cells:
         return value
 
 
-def org_number(value: str) -> str | None:
-    """The number as NNNNNN-NNNN if it is a valid Swedish organisation number (ASCII digits,
-    an optional century, the Luhn check digit), else None. The import and the join form."""
-    match = _ORG_NUMBER.fullmatch(value.replace(" ", ""))
-    if match is None:
+def _kind(value: str | None, organisation: str | None, errors: list[tuple[str, str]]
+          ) -> OrganisationKind | None:
+    if value is None:
         return None
-    digits = "".join(match.groups())
-    total = sum(sum(divmod(int(d) * (2 - i % 2), 10)) for i, d in enumerate(digits[:9]))
-    if (10 - total % 10) % 10 != int(digits[9]):
-        return None
-    return f"{digits[:6]}-{digits[6:]}"
+    kind = organisation_kind(value)
+    if kind is None:
+        errors.append(("kind", f"'{value}' is not a kind of organisation; use "
+                       f"{', '.join(OrganisationKind)}"))
+    elif organisation is None:
+        errors.append(("kind", "a kind needs the organisation on the same row"))
+    return kind
 
 
 def _org_number(value: str | None, errors: list[tuple[str, str]]) -> str | None:

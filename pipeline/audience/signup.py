@@ -9,7 +9,8 @@ register changes before they confirm: a new address gets a pending subscriber wi
 given, a known one only a pending subscription.
 
 ``request_membership`` is an organisation asking to join, identified by its (checked)
-organisation number. A new organisation is created with its focus areas, not yet joined; its
+organisation number. A new organisation is created with its kind and focus areas, not yet
+joined; its
 contacts are asked to confirm, and each is linked to it only when they do (the confirmation
 link names the organisation); the first confirmation marks it joined. An organisation already
 in the register, by number or by name, is never changed by the form: its focus areas, name
@@ -30,6 +31,7 @@ from pipeline.audience.models import (
     LegalBasis,
     Organisation,
     OrganisationFocus,
+    OrganisationKind,
     Status,
     Subscriber,
     Subscription,
@@ -97,7 +99,8 @@ class Membership:
 
 def request_membership(store: Store, organisation: str, org_number: str | None,
                        contacts: list[Contact], focus: list[str], segment: str, source: str,
-                       privacy_notice: str) -> Membership:
+                       privacy_notice: str, kind: OrganisationKind | None = None
+                       ) -> Membership:
     """An organisation asks to join (see the module's text for the rules)."""
     if not focus:
         raise ValueError("an organisation joins with at least one focus area")
@@ -111,7 +114,7 @@ def request_membership(store: Store, organisation: str, org_number: str | None,
         if found is not None:
             return Membership(None, [], found.name)
         created = Organisation(name=" ".join(organisation.split()), name_key=key,
-                               org_number=org_number, created_at=now(),
+                               org_number=org_number, kind=kind, created_at=now(),
                                focus=[OrganisationFocus(focus=f) for f in sorted(set(focus))])
         session.add(created)
         session.flush()

@@ -7,9 +7,10 @@
                               changes anything, so link scanners cannot unsubscribe anyone
     POST /avregistrera/<t>    the page's form (CSRF token bound to the link); its scope must be
                               one the page offers, else 400 and nothing is written
-    GET  /installningar/<t>   name, lists, an organisation's focus areas; POST saves (only a
-                              confirmed contact person changes the focus areas)
-    POST /installningar/<t>/export    my data as JSON (GDPR art. 15)
+    GET  /installningar/<t>   name, lists, an organisation's details (shown) and focus areas;
+                              POST saves (only a confirmed contact person changes the focus
+                              areas)
+    POST /installningar/<t>/export    my data as JSON (GDPR art. 15), in words (``web.mydata``)
     POST /installningar/<t>/radera    erase me: a confirmation page, then erasure (art. 17)
 """
 
@@ -22,11 +23,12 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from pipeline.audience.gdpr import erase_person, export_person, unsubscribe
-from pipeline.audience.models import ALL_SEGMENTS, Status
+from pipeline.audience.models import ALL_SEGMENTS, KIND_LABELS, OrganisationKind, Status
 from pipeline.audience.preferences import Profile, profile, update_preferences
 from pipeline.audience.tokens import Claims, Purpose, TokenError, read_token
 from pipeline.web.app import Form, Site, TooLarge, one, one_click
 from pipeline.web.guards import same
+from pipeline.web.mydata import readable_export
 
 ACTIVE = (Status.PENDING, Status.CONFIRMED)
 
@@ -99,8 +101,10 @@ def routes(site: Site) -> list[Route]:
         if clicked:
             return PlainTextResponse(_("Unsubscribed."))
         return site.page(request, _("You are unsubscribed"), [
-            _("You will not receive more issues of %(name)s. If you change your mind you can "
-              "subscribe again whenever you like.") % {"name": config.name}])
+            _("You will not receive more issues of %(name)s. If you change your mind, you can "
+              "choose the newsletter again with the link to your preferences at the bottom of "
+              "an issue you have received.") % {"name": config.name}],
+            links=site.onward(request))
 
     # -- preferences ----------------------------------------------------------------------
 
@@ -113,8 +117,11 @@ def routes(site: Site) -> list[Route]:
         token = request.path_params["token"]
         lists = [{"slug": s, "label": segment_label(request, s, person),
                   "on": person.segments.get(s) == Status.CONFIRMED} for s in offered(person)]
+        _ = site.gettext(request)
+        kind = next((k for k in OrganisationKind if k.value == person.kind), None)
         return site.render(request, "service/preferences.html.j2", status, person=person,
-                           lists=lists, focus_areas=config.focus_areas, notes=notes,
+                           lists=lists, focus_choices=site.focus_choices(), notes=notes,
+                           kind=_(KIND_LABELS[kind]) if kind else None,
                            errors=errors, token=token, csrf=site.sign(token))
 
     def gone(request: Request) -> Response:
@@ -160,9 +167,9 @@ def routes(site: Site) -> list[Route]:
             site.store, claims.subscriber_id, name, offered(person), wanted,
             focus if person.organisation and contact else None,
             f"{config.web_url}/installningar", config.audience.privacy_notice)
-        notes = [_("Saved.")] + [
-            _("%(list)s: we cannot send to your address (it bounced or reported the "
-              "newsletter as spam). Contact us: %(contact)s.") % {
+        notes = [_("Your changes are saved.")] + [
+            _("%(list)s: we cannot send the newsletter to your address, because earlier issues "
+              "did not arrive or were reported as spam. Contact us: %(contact)s.") % {
                 "list": segment_label(request, s, person), "contact": config.contact_line}
             for s in blocked]
         updated = profile(site.store, claims.subscriber_id)
@@ -173,8 +180,8 @@ def routes(site: Site) -> list[Route]:
         if isinstance(found, Response):
             return found
         person = found[2]
-        data = json.dumps(export_person(site.store, person.email), ensure_ascii=False,
-                          indent=2)
+        data = json.dumps(readable_export(export_person(site.store, person.email), config,
+                                          site.gettext(request)), ensure_ascii=False, indent=2)
         return Response(data, media_type="application/json", headers={
             "Content-Disposition": 'attachment; filename="mina-uppgifter.json"'})
 
@@ -187,14 +194,16 @@ def routes(site: Site) -> list[Route]:
         token = request.path_params["token"]
         if one(form, "scope") != "ja":
             return site.page(request, _("Erase your data?"), [
-                _("We will delete your address, your name and your subscriptions. Only a "
-                  "scrambled fingerprint of the address is kept, so that we never mail it "
-                  "again. This cannot be undone.")],
+                _("We will delete your email address, your name and your subscriptions. All "
+                  "we keep is a code worked out from the address. The code cannot be turned "
+                  "back into the address, but it stops us from sending you anything again. You "
+                  "cannot undo the erasure.")],
                 form={"action": f"/installningar/{token}/radera", "csrf": site.sign(token),
                       "choices": [{"value": "ja", "label": _("Yes, erase my data")}]})
         erase_person(site.store, person.email)
         return site.page(request, _("Your data is erased"), [
-            _("We have deleted your data. You will not receive the newsletter.")])
+            _("We have deleted your data. You will no longer receive the newsletter.")],
+            links=site.onward(request))
 
     return [
         Route("/avregistrera/{token}", unsubscribe_page, methods=["GET"]),

@@ -3,12 +3,15 @@
     /prenumerera, /anslut, /bekrafta/<token>   subscribing and joining (``web.signup``)
     /avregistrera/<token>, /installningar/...  unsubscribing and preferences (``web.account``)
     /sendgrid/events                           the provider's signed event webhook (``web.events``)
+    /style.css, /service.css, /material/<name> the archive's stylesheet, the service's own
+                                               additions, the logotype and favicon (``web.brand``)
 
-``Site`` holds what every page shares: the templates in the reader's language, signed form
-tokens (stateless CSRF), rate limits (``web.guards``), the mail queue (``web.mailer``) and a
-bounded form reader (urlencoded or multipart). Every answer carries strict security headers,
-errors included (an unexpected one is a bare page, never a traceback); a GET never changes
-anything; paths are matched exactly, so no redirect ever repeats the request's Host header.
+``Site`` holds what every page shares: the templates in the reader's language, the board's
+identity and legal links (``web.brand``), signed form tokens (stateless CSRF), rate limits
+(``web.guards``), the mail queue (``web.mailer``) and a bounded form reader (urlencoded or
+multipart). Every answer carries strict security headers, errors included (an unexpected one
+is a bare page, never a traceback); a GET never changes anything; paths are matched exactly,
+so no redirect ever repeats the request's Host header.
 """
 
 from __future__ import annotations
@@ -20,11 +23,14 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from email.parser import BytesParser
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
 import jinja2
+from babel.dates import format_date
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -32,9 +38,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from pipeline.audience.rows import normalise_email
 from pipeline.audience.store import Store
 from pipeline.config import Config
 from pipeline.i18n import LANGUAGES, Gettext, load_translations, negotiate
+from pipeline.web.brand import brand_view
 from pipeline.web.guards import RateLimit, has_control, is_stamp, same
 from pipeline.web.mailer import Mailer
 
@@ -51,6 +59,15 @@ HEADERS = {
 }
 
 Form = dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One checkbox or radio button of a group (``field.choices`` in the templates)."""
+
+    value: str
+    label: str
+    hint: str = ""
 
 
 class TooLarge(Exception):
@@ -83,6 +100,7 @@ class Site:
         self.limits = RateLimit(config.web.requests_per_client_per_hour,
                                 config.web.requests_per_address_per_hour)
         self.mailer = Mailer(config)
+        self.brand = brand_view(config)
         self.translations = {language: load_translations(language) for language in LANGUAGES}
         self.envs = {}
         for language, translations in self.translations.items():
@@ -90,6 +108,7 @@ class Site:
                                      autoescape=True, undefined=jinja2.StrictUndefined,
                                      extensions=["jinja2.ext.i18n"])
             env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+            env.filters["long_date"] = partial(format_date, format="long", locale=language)
             self.envs[language] = env
 
     @property
@@ -106,14 +125,26 @@ class Site:
                **context: Any) -> HTMLResponse:
         language = self.language(request)
         html = self.envs[language].get_template(template).render(
-            newsletter=self.config, language=language, **context)
+            newsletter=self.config, brand=self.brand, language=language, **context)
         return HTMLResponse(html, status_code=status,
                             headers={"Content-Language": language, "Vary": "Accept-Language"})
 
     def page(self, request: Request, title: str, text: list[str], status: int = 200,
-             form: dict[str, Any] | None = None) -> HTMLResponse:
+             form: dict[str, Any] | None = None, links: list[dict[str, str]] | None = None
+             ) -> HTMLResponse:
         return self.render(request, "service/page.html.j2", status, title=title, text=text,
-                           form=form)
+                           form=form, links=links or [])
+
+    def onward(self, request: Request) -> list[dict[str, str]]:
+        """Where a reader can go from a page that ends something (sent, confirmed, left): the
+        archive, and the board's site when ``[brand] home_url`` names it."""
+        _ = self.gettext(request)
+        links = [{"href": self.brand.archive_url, "text": _(
+            "Read earlier issues of %(name)s") % {"name": self.config.name}}]
+        if self.brand.home_url:
+            links.append({"href": self.brand.home_url, "text": _(
+                "Go to the website of %(board)s") % {"board": self.config.sender.name}})
+        return links
 
     def broken(self, request: Request) -> HTMLResponse:
         _ = self.gettext(request)
@@ -124,7 +155,7 @@ class Site:
     def expired_form(self, request: Request) -> HTMLResponse:
         _ = self.gettext(request)
         return self.page(request, _("Something went wrong"), [
-            _("The form had expired. Reload the page and try again.")], 403)
+            _("The form was open too long. Reload the page and try again.")], 403)
 
     def too_large(self, request: Request) -> HTMLResponse:
         _ = self.gettext(request)
@@ -177,9 +208,23 @@ class Site:
         _ = self.gettext(request)
         value = one(form, key, limit)
         if has_control((form.get(key) or [""])[0]):  # as sent: strip() takes NEL, U+2028
-            errors[key] = _("Remove the line breaks and other control characters from this "
-                            "field.")
+            errors[key] = _("Remove the line breaks and other invisible characters from "
+                            "this field.")
         return value
+
+    def email(self, request: Request, value: str, errors: dict[str, str], key: str
+              ) -> str | None:
+        """The address normalised, or None with an error on the field ``key``."""
+        _ = self.gettext(request)
+        try:
+            return normalise_email(value)
+        except ValueError:
+            errors[key] = _("Enter an email address, like name@example.se.")
+            return None
+
+    def focus_choices(self) -> list[Choice]:
+        """The focus areas as boxes, each described by its goal."""
+        return [Choice(f.slug, f.name, f.goal) for f in self.config.focus_areas]
 
     def client(self, request: Request) -> str:
         return request.client.host if request.client else "-"
@@ -215,12 +260,15 @@ def _multipart(body: bytes, content_type: str) -> list[tuple[str, str]]:
 
 
 def create_app(config: Config, store: Store, secret: bytes) -> Starlette:
-    from pipeline.web import account, events, signup
+    from pipeline.web import account, brand, events, signup
 
     site = Site(config, store, secret)
 
     async def stylesheet(request: Request) -> Response:
         return FileResponse(config.templates / "archive" / "style.css", media_type="text/css")
+
+    async def service_stylesheet(request: Request) -> Response:
+        return FileResponse(config.templates / "service" / "service.css", media_type="text/css")
 
     async def server_error(request: Request, exc: Exception) -> Response:
         """A bug (never a reader's input): a bare answer, the usual headers, no traceback.
@@ -234,7 +282,8 @@ def create_app(config: Config, store: Store, secret: bytes) -> Starlette:
 
     app = Starlette(routes=[
         *signup.routes(site), *account.routes(site), *events.routes(site),
-        Route("/style.css", stylesheet, methods=["GET"]),
+        *brand.routes(config), Route("/style.css", stylesheet, methods=["GET"]),
+        Route("/service.css", service_stylesheet, methods=["GET"]),
     ], middleware=[Middleware(SecurityHeaders)], exception_handlers={500: server_error},
         lifespan=lifespan)
     app.router.redirect_slashes = False  # the redirect would carry the Host header's name

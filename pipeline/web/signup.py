@@ -1,7 +1,8 @@
 """Subscribing (general readers) and joining the strategy (organisations), by double opt-in.
 
     GET/POST /prenumerera      email, optional name, consent with the privacy-notice version
-    GET/POST /anslut           organisation, contact people, at least one focus area, consent
+    GET/POST /anslut           organisation, its number and kind, contact people, at least one
+                               focus area, consent (the checks: ``web.joining``)
     GET      /bekrafta/<t>     a page with a button; POST confirms (scanners change nothing)
 
 Both forms answer the same whatever the addresses' state, so the service never tells anyone
@@ -15,14 +16,11 @@ changes nothing and goes to the board (``audience.signup``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from pipeline.audience.preferences import profile
-from pipeline.audience.rows import normalise_email, org_number
 from pipeline.audience.signup import (
     Contact,
     confirm_subscription,
@@ -31,35 +29,15 @@ from pipeline.audience.signup import (
 )
 from pipeline.audience.tokens import Purpose, TokenError, make_token, read_token
 from pipeline.deliver.engine import links
-from pipeline.i18n import Gettext
-from pipeline.web.app import Form, Site, TooLarge, one
+from pipeline.web.app import Site, TooLarge, one
 from pipeline.web.guards import same
+from pipeline.web.joining import Errors, Joining, check_joining, kind_choices, read_joining
 from pipeline.web.letters import board_letter, confirm_letter, welcome_letter
-
-Errors = dict[str, str]  # the id of the field to fix → what to do
-
-
-@dataclass
-class Joining:
-    """What the join form holds, kept when it comes back with errors."""
-
-    organisation: str = ""
-    org_number: str = ""
-    contacts: list[dict[str, str]] = field(default_factory=list)
-    focus: list[str] = field(default_factory=list)
-    consent: str = ""
-
-
-def _email(value: str, errors: Errors, field: str, _: Gettext) -> str | None:
-    try:
-        return normalise_email(value)
-    except ValueError:
-        errors[field] = _("Enter an email address like name@example.se.")
-        return None
 
 
 def routes(site: Site) -> list[Route]:
     config = site.config
+    connected = {s.slug for s in config.segments if s.focus}  # joining, not subscribing
 
     def limited(request: Request, addresses: list[str]) -> bool:
         client = site.client(request)
@@ -69,7 +47,8 @@ def routes(site: Site) -> list[Route]:
     def busy(request: Request) -> Response:
         _ = site.gettext(request)
         return site.page(request, _("Please wait a while"), [
-            _("We have received many requests. Try again in an hour.")], 429)
+            _("We have received too many requests in a short time. Try again in an hour.")],
+            429)
 
     def ask_to_confirm(request: Request, subscriber: int, address: str, scope: str,
                        joining: bool = False) -> None:
@@ -116,7 +95,7 @@ def routes(site: Site) -> list[Route]:
         values = {"email": one(form, "email", 254),
                   "name": site.text(request, form, "name", errors),
                   "consent": one(form, "consent")}
-        address = _email(values["email"], errors, "email", _)
+        address = site.email(request, values["email"], errors, "email")
         if values["consent"] != "ja":
             errors["consent"] = _("Tick the box if you want to receive the newsletter.")
         if errors or address is None:
@@ -129,78 +108,53 @@ def routes(site: Site) -> list[Route]:
                                           config.audience.privacy_notice)
         if subscriber is not None:
             ask_to_confirm(request, subscriber, address, segment)
-        return site.page(request, _("Check your email"), [
-            _("If the address can receive the newsletter, we have sent a message to "
-              "%(address)s with a link. Click it to confirm.") % {"address": address}])
+        return site.page(request, _("Confirm your subscription"), [
+            _("Unless you already subscribe, we are sending an email with a link to "
+              "%(address)s. Open the link to confirm your subscription. The link is valid for "
+              "seven days.") % {"address": address},
+            _("No email? Look in your junk mail folder.")], links=site.onward(request))
 
     # -- join -----------------------------------------------------------------------------
 
     def join_form(request: Request, values: Joining, errors: Errors,
                   status: int = 200) -> Response:
+        _ = site.gettext(request)
         return site.render(request, "service/join.html.j2", status, values=values,
                            errors=errors, csrf=site.form_token("join"),
-                           focus_areas=config.focus_areas,
+                           focus_choices=site.focus_choices(), kind_choices=kind_choices(_),
                            welcome_package=config.web.package,
                            material_url=config.material_url,
                            privacy_notice=config.audience.privacy_notice)
 
-    def join_values(form: Form) -> Joining:
-        wanted = {f.slug for f in config.focus_areas}
-        return Joining(
-            one(form, "organisation"), one(form, "org_number", 20),
-            [{"email": one(form, f"contact-{n}-email", 254),
-              "name": one(form, f"contact-{n}-name")}
-             for n in range(1, config.web.max_contacts + 1)],
-            [f for f in dict.fromkeys(form.get("focus", [])) if f in wanted],
-            one(form, "consent"))
-
     async def join_page(request: Request) -> Response:
-        return join_form(request, join_values({}), {})
+        return join_form(request, read_joining(site, {}), {})
 
     async def join_post(request: Request) -> Response:
         _ = site.gettext(request)
         form = await site.checked_form(request, "join")
         if isinstance(form, Response):
             return form
-        values = join_values(form)
-        errors: Errors = {}
-        for key in ("organisation", *(f"contact-{n}-name" for n in range(
-                1, config.web.max_contacts + 1))):
-            site.text(request, form, key, errors)
-        organisation = values.organisation = " ".join(values.organisation.split())
-        if not organisation:
-            errors["organisation"] = _("Enter the organisation's name.")
-        number = org_number(values.org_number)
-        if number is None:
-            errors["org_number"] = _("Enter a Swedish organisation number like 212000-2080.")
-        contacts: list[Contact] = []
-        for n, row in enumerate(values.contacts, start=1):
-            if row["email"] or n == 1:
-                address = _email(row["email"], errors, f"contact-{n}-email", _)
-                if address and address.lower() not in {c.email.lower() for c in contacts}:
-                    contacts.append(Contact(address, row["name"] or None))
-        if not values.focus:
-            errors[f"focus-{config.focus_areas[0].slug}"] = _(
-                "Choose at least one area the organisation will focus on.")
-        if values.consent != "ja":
-            errors["consent"] = _("Tick the box to join and receive the newsletter.")
-        if errors or number is None:
+        values, errors, asked = check_joining(site, request, form)
+        if asked is None:
             return join_form(request, values, errors, 400)
+        contacts = asked.contacts
         if limited(request, [c.email for c in contacts]):
             return busy(request)
         segment = next(s.slug for s in config.segments if s.focus)
-        joined = request_membership(site.store, organisation, number, contacts, values.focus,
-                                    segment, f"{config.web_url}/anslut",
-                                    config.audience.privacy_notice)
+        joined = request_membership(site.store, asked.organisation, asked.org_number, contacts,
+                                    asked.focus, segment, f"{config.web_url}/anslut",
+                                    config.audience.privacy_notice, asked.kind)
         if joined.existing is not None:
-            tell_the_board(joined.existing, organisation, number, contacts)
+            tell_the_board(joined.existing, asked.organisation, asked.org_number, contacts)
         for subscriber, address in joined.asked:
             ask_to_confirm(request, subscriber, address,
                            f"{segment}:{joined.organisation_id}", joining=True)
-        return site.page(request, _("Check your email"), [
-            _("If the addresses can receive the newsletter, each contact person gets a message "
-              "with a link, and the organisation has joined when someone clicks it. If the "
-              "organisation is already in our register, we contact you instead.")])
+        return site.page(request, _("Confirm the joining by email"), [
+            _("Each contact person gets an email with a link. The organisation has joined when "
+              "one of them has opened the link and confirmed. The link is valid for seven "
+              "days."),
+            _("If the organisation is already in our register, we send no links. We contact "
+              "you instead.")], links=site.onward(request))
 
     # -- confirm --------------------------------------------------------------------------
 
@@ -208,10 +162,13 @@ def routes(site: Site) -> list[Route]:
         _ = site.gettext(request)
         token = request.path_params["token"]
         try:
-            read_token(site.secret, token, Purpose.CONFIRM)
+            claims = read_token(site.secret, token, Purpose.CONFIRM)
         except TokenError:
             return site.broken(request)
+        joining = claims.scope.partition(":")[0] in connected
         return site.page(request, _("Confirm"), [
+            _("Press the button to confirm that you are a contact person for the organisation "
+              "and want to receive %(name)s.") % {"name": config.name} if joining else
             _("Press the button to start receiving %(name)s.") % {"name": config.name}],
             form={"action": f"/bekrafta/{token}", "csrf": site.sign(token),
                   "choices": [{"value": "ja", "label": _("Confirm")}]})
@@ -233,11 +190,21 @@ def routes(site: Site) -> list[Route]:
                                        int(organisation) if organisation.isdecimal() else None)
         if outcome is None:
             return site.broken(request)
-        if outcome == "new" and config.segment(segment).focus:
+        joined = segment in connected
+        if outcome == "new" and joined:
             welcome(request, claims.subscriber_id)
-        return site.page(request, _("Thank you!"), [
-            _("You now receive %(name)s. The next issue will come to your inbox.") % {
-                "name": config.name}])
+        person = profile(site.store, claims.subscriber_id) if joined else None
+        if person is None or person.organisation is None:
+            return site.page(request, _("Thank you!"), [
+                _("You now receive %(name)s. The next issue will come to your inbox.") % {
+                    "name": config.name}], links=site.onward(request))
+        text = [_("%(organisation)s has now joined the regional strategy for gender "
+                  "mainstreaming.") % {"organisation": person.organisation},
+                _("As a contact person you will receive %(name)s four times a year.") % {
+                    "name": config.name}]
+        if outcome == "new":
+            text.append(_("An email with the welcome package is on its way to you."))
+        return site.page(request, _("Thank you!"), text, links=site.onward(request))
 
     return [
         Route("/prenumerera", subscribe_page, methods=["GET"]),

@@ -1,0 +1,106 @@
+"""Redraw docs/web-pages-mobile.png: four pages of the web service at 320 px, side by side.
+
+    .venv/bin/python docs/screenshots.py
+
+Serves the service on 127.0.0.1 with the example audience in a throwaway SQLite register
+(as tests/test_web_browser.py does), opens it in Debian's chromium through Playwright (never a
+downloaded browser; nothing but 127.0.0.1 is loaded) and draws, 1100 px of each: the
+subscribe form, the join form sent empty (from its error summary down: the kind of
+organisation, the contact people, the focus areas with their goals), a contact person's
+preferences, and the page after a contact person confirms a new organisation.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline.audience.store import Store  # noqa: E402
+from pipeline.audience.tokens import Purpose, make_token  # noqa: E402
+from pipeline.config import load_config  # noqa: E402
+from tests.conftest import CHROMIUM_FLAGS, loopback_only  # noqa: E402
+from tests.test_deliver import populate  # noqa: E402
+from tests.test_web_browser import subscriber_id  # noqa: E402
+from tests.webserver import SECRET, local, outbox_mails, served, text_of  # noqa: E402
+
+WIDTH, HEIGHT, GAP = 320, 1100, 24
+BACKGROUND = (217, 212, 228)
+TARGET = ROOT / "docs" / "web-pages-mobile.png"
+
+
+def shoot(page: Any, clip_from: str | None = None) -> Image.Image:
+    """The page from its top (or from the element ``clip_from``), at most HEIGHT px of it."""
+    top = 0.0
+    if clip_from:
+        top = max(0.0, page.locator(clip_from).first.evaluate(
+            "element => element.getBoundingClientRect().top + window.scrollY") - 16)
+    path = Path(tempfile.mkstemp(suffix=".png")[1])
+    page.screenshot(path=str(path), full_page=True)
+    with Image.open(path) as whole:
+        image = whole.convert("RGB").crop((0, int(top), WIDTH,
+                                           min(int(top) + HEIGHT, whole.height)))
+    path.unlink()
+    return image
+
+
+def main() -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        sys.exit("Debian's chromium is not installed (apt-get install chromium)")
+    config = load_config(ROOT / "newsletter.toml")
+    root = Path(tempfile.mkdtemp(prefix="screenshots-"))
+    store = Store.open(config, f"sqlite:///{root / 'web.db'}")
+    populate(store, config, root)
+    shots = []
+    with served(local(config, root), store) as base, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        page = browser.new_context(viewport={"width": WIDTH, "height": 900},
+                                   locale="sv-SE").new_page()
+        page.route("**/*", loopback_only)
+        page.goto(f"{base}/prenumerera")
+        shots.append(shoot(page))
+        page.goto(f"{base}/anslut")
+        page.locator("main form button[type=submit]").click()
+        page.wait_for_selector(".problems")
+        shots.append(shoot(page, ".problems"))
+        token = make_token(SECRET, Purpose.PREFERENCES,
+                           subscriber_id(store, "maria.nilsson@koping.example"))
+        page.goto(f"{base}/installningar/{token}")
+        shots.append(shoot(page))
+        page.goto(f"{base}/anslut")
+        page.locator("#organisation").fill("Sala kommun")
+        page.locator("#org_number").fill("222000-0018")
+        page.get_by_label("Kommun", exact=True).check()
+        page.locator("#contact-1-email").fill("eva.sjo@sala.example")
+        page.get_by_label("Jämställd hälsa").check()
+        page.locator("#consent").check()
+        page.get_by_role("button", name="Anslut").click()
+        page.wait_for_selector("h1")
+        [mail] = outbox_mails(root / "outbox")
+        link = re.search(r"/(bekrafta/\S+)", text_of(mail))
+        assert link is not None
+        page.goto(f"{base}/{link.group(1)}")
+        page.get_by_role("button", name="Bekräfta").click()
+        page.wait_for_selector("h1:has-text('Tack!')")
+        shots.append(shoot(page))
+        browser.close()
+    store.close()
+    sheet = Image.new("RGB", (GAP + len(shots) * (WIDTH + GAP), HEIGHT + 2 * GAP), BACKGROUND)
+    for n, shot in enumerate(shots):
+        sheet.paste(shot, (GAP + n * (WIDTH + GAP), GAP))
+    sheet.save(TARGET, optimize=True)
+    print(f"wrote {TARGET.relative_to(ROOT)} ({sheet.width}×{sheet.height})")
+
+
+if __name__ == "__main__":
+    main()
