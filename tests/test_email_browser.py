@@ -14,7 +14,7 @@ from pipeline.audience.preferences import Profile
 from pipeline.audience.signup import Contact
 from pipeline.config import Config
 from pipeline.deliver.notify import editors_letter
-from pipeline.i18n import load_translations
+from pipeline.i18n import load_translations, use_language
 from pipeline.issue import load_issue
 from pipeline.render import render_issue
 from pipeline.render.letters import Letter, lint_letter, render_letter
@@ -42,10 +42,14 @@ def letters(config: Config) -> dict[str, tuple[Letter, str]]:
     out["board-sv"] = (board_letter(config, t, "sv", "Sala kommun", "sala kommun",
                                     "212000-2098", [Contact("bo.ek@sala.example", "Bo Ek")]),
                        "sv")
-    out["editors-sv"] = (editors_letter(config, "2027-1: fel att rätta före utskicket",
-                                        ["newsletter check hittar 1 fel i 2027-1."],
-                                        ["issues/2027-1/01-ledare.md:4: länktexten säger "
-                                         "inte vart länken leder [link-text]"]), "sv")
+    use_language("sv")  # the scheduler speaks newsletter.toml's language
+    try:
+        out["editors-sv"] = (editors_letter(config, "2027-1: fel att rätta före utskicket",
+                                            ["newsletter check hittar 1 fel i 2027-1."],
+                                            ["issues/2027-1/01-ledare.md:4: länktexten säger "
+                                             "inte vart länken leder [link-text]"]), "sv")
+    finally:
+        use_language("en")
     return out
 
 

@@ -51,7 +51,7 @@ def brand_files(config: Config) -> dict[str, tuple[Path, str]]:
     files: dict[str, tuple[Path, str]] = {}
     for file in (config.brand.logo, config.brand.favicon):
         if file and Path(file).name not in files:
-            path = config.root / file
+            path = config.templates / file
             files[Path(file).name] = (path, MEDIA_TYPES.get(raster_format(path) or "",
                                                             "application/octet-stream"))
     return files
@@ -61,7 +61,7 @@ def brand_view(config: Config) -> BrandView:
     brand = config.brand
     logo = None
     if brand.logo:
-        with Image.open(config.root / brand.logo) as image:
+        with Image.open(config.templates / brand.logo) as image:
             width, height = image.size
         logo = Logo(f"/material/{Path(brand.logo).name}", brand.logo_alt, brand.logo_width,
                     round(brand.logo_width * height / width))
