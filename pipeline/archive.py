@@ -20,26 +20,23 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.archive_files import ArchiveError as ArchiveError  # raised by both, caught outside
+from pipeline.archive_files import index_search
 from pipeline.config import Config
 from pipeline.edition import Edition
-from pipeline.errors import NewsletterError, Problem
+from pipeline.errors import Problem
 from pipeline.feeds import atom, rss, sitemap
 from pipeline.privacy import check_private
-from pipeline.render.email import Renderer, site_context, swedish_date
+from pipeline.render.email import Renderer, site_context
 from pipeline.source import NOT_RASTER, raster_format
+from pipeline.typography import Nowrap, swedish_date, typeset
 
 _TEXT_FILES = {".html", ".xml", ".json", ".txt", ".css", ".js", ".csv", ".md", ".svg"}
-
-
-class ArchiveError(NewsletterError):
-    """The archive cannot be written as asked."""
 
 
 @dataclass
@@ -168,7 +165,7 @@ def build_archive(config: Config, renderer: Renderer | None = None) -> list[Path
     issues = published(config)
     for item in issues:
         item["date_iso"] = item["date"]
-        item["date_text"] = swedish_date(datetime.fromisoformat(item["date"]).date())
+        item["date_text"] = swedish_date(date.fromisoformat(item["date"]))
     years: dict[int, list[dict[str, Any]]] = {}
     for item in issues:
         years.setdefault(item["year"], []).append(item)
@@ -178,8 +175,8 @@ def build_archive(config: Config, renderer: Renderer | None = None) -> list[Path
 
     def page(template: str, target: str, rel_root: str, **extra: Any) -> None:
         context = site_context(config, rel_root, base + target.removesuffix("index.html"))
-        pages[root / target] = renderer.html_env.get_template(template).render(
-            context | extra)
+        pages[root / target] = typeset(renderer.html_env.get_template(template).render(
+            context | extra), Nowrap.CLASS)
 
     page("archive/index.html.j2", "index.html", "", years=groups, year=None)
     for group in groups:
@@ -204,15 +201,5 @@ def build_archive(config: Config, renderer: Renderer | None = None) -> list[Path
         path.write_text(text, encoding="utf-8")
     shutil.copy2(config.templates / "archive" / "style.css", root / "style.css")
     shutil.copy2(config.templates / "archive" / "search.js", root / "sok" / "search.js")
-    shutil.rmtree(root / "pagefind", ignore_errors=True)  # from scratch: no old fragments
     index_search(root)
     return [*pages, root / "style.css", root / "sok" / "search.js"]
-
-
-def index_search(root: Path) -> None:
-    """Pagefind's static index of the issue pages, in archive/pagefind/."""
-    result = subprocess.run([sys.executable, "-m", "pagefind", "--site", str(root),
-                             "--output-subdir", "pagefind", "--silent"],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        raise ArchiveError(f"the search index could not be built: {result.stderr.strip()}")

@@ -14,7 +14,7 @@ from pipeline.archive import ArchiveError, build_archive, publish_edition
 from pipeline.config import Config
 from pipeline.edition import build_edition
 from pipeline.issue import load_issue
-from tests.conftest import EXAMPLE, ROOT
+from tests.conftest import EXAMPLE, ROOT, visible
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def _edition(site: Config):
 def test_publish_freezes_an_accessible_private_page(site: Config) -> None:
     result = publish_edition(_edition(site), site)
     assert result.status == "published"
-    page = (result.folder / "index.html").read_text(encoding="utf-8")
+    page = visible((result.folder / "index.html").read_text(encoding="utf-8"))
     assert result.folder == site.root / "archive" / "2027" / "1"
     assert '<html lang="sv">' in page
     assert 'http-equiv="Content-Security-Policy"' in page and "script-src 'self'" in page
@@ -49,7 +49,8 @@ def test_publish_freezes_an_accessible_private_page(site: Config) -> None:
         assert not url.startswith("/"), url  # relative: servable from any base path
     assert "{{" not in page and "avregistrera" not in page
     assert (result.folder / "images" / "natverk.jpg").stat().st_size > 0
-    assert "Kartläggning om våld" in (result.folder / "meta.json").read_text(encoding="utf-8")
+    assert "Kartläggning om våld" in visible(
+        (result.folder / "meta.json").read_text(encoding="utf-8"))
 
 
 def test_a_published_page_is_the_record_and_changes_need_force(site: Config) -> None:
@@ -73,19 +74,19 @@ def test_build_writes_index_year_feeds_sitemap_and_statement(site: Config) -> No
         "index.html", "2027/index.html", "tillganglighet/index.html", "feed.xml", "atom.xml",
         "sitemap.xml", "style.css", "sok/index.html", "sok/search.js"}
     assert (root / "pagefind" / "pagefind.js").exists()  # the search index
-    index = (root / "index.html").read_text(encoding="utf-8")
+    index = visible((root / "index.html").read_text(encoding="utf-8"))
     assert '<a href="2027/1/index.html">Nytt år, nya möjligheter för ett jämställt län</a>' \
         in index
     assert "16 februari 2027" in index and "Vårens spridningskonferens, nytt nätverk" in index
     assert 'href="https://nyhetsbrev.lansstyrelsen.se/vastmanland/prenumerera"' in index
-    assert "Tillgänglighetsredogörelse för arkivet" in (
-        root / "tillganglighet" / "index.html").read_text(encoding="utf-8")
+    assert "Tillgänglighetsredogörelse för arkivet" in visible(
+        (root / "tillganglighet" / "index.html").read_text(encoding="utf-8"))
     for name in ("feed.xml", "atom.xml"):
         feed = feedparser.parse((root / name).read_bytes())
         assert not feed.bozo, feed.bozo_exception
         entry = feed.entries[0]
         assert entry.link == f"{site.archive_url}/2027/1/"
-        content = entry.content[0].value
+        content = visible(entry.content[0].value)
         assert f'src="{site.archive_url}/2027/1/images/natverk.jpg"' in content
         assert "Mäns våld mot kvinnor ska upphöra" in content
     urls = [e.text for e in ET.parse(root / "sitemap.xml").getroot()

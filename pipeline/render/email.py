@@ -1,21 +1,22 @@
 """Issue + variant key → responsive HTML email, text part, and the web version.
 
 Markdown → sanitised HTML (markdown.py) → Jinja2 (autoescape, StrictUndefined) fills the MJML
-templates → mjml-python compiles, inlining ``<mj-style inline="inline">`` with css-inline →
-minify-html with email-safe options (mjml.py).
+templates → Swedish typography on the text (soft hyphens, no break inside times, dates and
+phone numbers: pipeline/typography.py) → mjml-python compiles, inlining
+``<mj-style inline="inline">`` with css-inline → minify-html with email-safe options
+(mjml.py). The web version gets the same typography after Jinja. The text part gets none.
 
 Compile once per segment: the variants of a segment differ only in the "Ert fokus" list, so the
 segment's MJML is compiled once with every focus item between marker comments, and each variant
 keeps its own items (``splice_focus``). Compiled HTML is cached by the hash of its MJML source.
-Each variant still gets its own full MJML (``RenderedEmail.mjml``), which the conformance test
-compiles with the reference implementation and compares pixel by pixel.
+Each variant still gets its own full MJML (``RenderedEmail.mjml``, typography included), which
+the conformance test compiles with the reference implementation and compares pixel by pixel.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +32,9 @@ from pipeline.render.markdown import Body, render_markdown
 from pipeline.render.mjml import compile_mjml, splice_focus
 from pipeline.render.personalise import placeholder
 from pipeline.render.variants import VariantKey, variant_keys
+from pipeline.typography import Nowrap, swedish_date, typeset
 
 EMAIL_WIDTH = 550  # 600 px body less 2 × 25 px padding
-MONTHS = ("januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti",
-          "september", "oktober", "november", "december")
-
-
-def swedish_date(day: date) -> str:
-    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
 
 
 def site_context(config: Config, root: str, canonical: str) -> dict[str, Any]:
@@ -81,6 +77,7 @@ class Renderer:
         self.html_env = jinja2.Environment(autoescape=True, **options)
         self.text_env = jinja2.Environment(autoescape=False, **options)
         self._compiled: dict[str, str] = {}
+        self._typeset_mjml: dict[str, str] = {}
         self._bodies: dict[tuple[Path, str, str], Body] = {}
 
     def body(self, section: Section, image_base: str) -> Body:
@@ -92,16 +89,25 @@ class Renderer:
 
     def render_email(self, issue: Issue, key: VariantKey) -> RenderedEmail:
         context = self._email_context(issue, key)
-        mjml = self._template(self.html_env, "email.mjml.j2", context)
+        mjml = self._typeset(self._template(self.html_env, "email.mjml.j2", context))
         text = self._template(self.text_env, "text.txt.j2", context).strip() + "\n"
         if not key.focus_sections and self.config.segment(key.segment).empty_focus:
             html = self._compile(mjml)  # its own "Ert fokus": the line, not an empty list
         else:
             every_item = self._email_context(issue, VariantKey(key.segment, _ALL), markers=True)
-            base = self._template(self.html_env, "email.mjml.j2", every_item)
+            base = self._typeset(self._template(self.html_env, "email.mjml.j2", every_item))
             html = splice_focus(self._compile(base), key.focus_sections)
         return RenderedEmail(key, issue.meta.subject, issue.meta.preheader or "", html, text,
                              mjml)
+
+    def _typeset(self, mjml: str) -> str:
+        """The MJML with Swedish typography in its text, cached by the hash of its source
+        (the variants of a segment share one)."""
+        digest = hashlib.sha256(mjml.encode()).hexdigest()
+        if digest not in self._typeset_mjml:
+            _bounded(self._typeset_mjml)
+            self._typeset_mjml[digest] = typeset(mjml, Nowrap.STYLE)
+        return self._typeset_mjml[digest]
 
     def _compile(self, mjml: str) -> str:
         """Compiled HTML of ``mjml``, cached by its hash."""
@@ -120,7 +126,8 @@ class Renderer:
         day = issue.meta.send_at.date()
         context |= site_context(self.config, root, issue.archive_url(self.config)) | {
             "year": issue.year, "date_iso": day.isoformat(), "date_text": swedish_date(day)}
-        return self._template(self.html_env, "archive/issue.html.j2", context)
+        return typeset(self._template(self.html_env, "archive/issue.html.j2", context),
+                       Nowrap.CLASS)
 
     def _template(self, env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
         try:
@@ -192,6 +199,7 @@ class Renderer:
     def clear_cache(self) -> None:
         """Forget compiled HTML (benchmarks measure the full cost with it)."""
         self._compiled.clear()
+        self._typeset_mjml.clear()
 
 
 def _bounded(cache: dict[Any, Any], size: int = 256) -> None:
