@@ -1,7 +1,8 @@
 """What the archive serves besides its pages: for now its search index.
 
 - ``pagefind/``: Pagefind's index of the pages as readers read them: built from a copy
-  without soft hyphens (they would split or spoil the indexed words).
+  without soft hyphens (they would split or spoil the indexed words), leaving out the table
+  cells' labels (``.cell-label``, repeated in every row).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def index_search(root: Path) -> None:
                             encoding="utf-8")
         result = subprocess.run(
             [sys.executable, "-m", "pagefind", "--site", work, "--output-path", str(output),
-             "--silent"], capture_output=True, text=True)
+             "--exclude-selectors", ".cell-label", "--silent"], capture_output=True, text=True)
     if result.returncode != 0:
         raise ArchiveError(_("the search index could not be built: %(error)s") % {
             "error": result.stderr.strip()})

@@ -1,5 +1,7 @@
 """What readers see on a 320 px phone, in headless Debian chromium: the archive breaks words
-only at a hyphen and never inside a time, date or phone number."""
+only at a hyphen and never inside a time, date or phone number; tables stack with labelled
+cells and nothing scrolls sideways, in the archive and in the emails (also in a mail program
+that drops the <style> block)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pipeline.archive import build_archive, publish_edition
 from pipeline.config import Config
 from pipeline.edition import build_edition
 from pipeline.issue import load_issue
+from pipeline.render import VariantKey, render_issue
 from tests.conftest import EXAMPLE, ROOT, loopback_only, write_second_issue
 
 ARTIFACTS = ROOT / "test-artifacts" / "narrow"
@@ -34,7 +37,6 @@ BREAKS = """() => {
   };
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     if (!node.parentElement.getClientRects().length) continue;  // not shown
-    if (node.parentElement.closest("table")) continue;  // tables: not yet
     const text = node.data;
     const nobr = node.parentElement.closest(".nobr");
     for (const run of text.matchAll(/\\S+/g)) {
@@ -135,3 +137,68 @@ def test_known_words_times_and_numbers_stay_whole_at_320_px(browser, served: str
     assert all(lines == 1 for _content, lines in shown)
     for word in ("jämställdhetsintegrering", "könsuppdelad", "länsstyrelsernas"):
         assert word in text.replace("\u00ad", "").lower()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("issue", ["2027/1/", "2027/2/"])
+def test_archive_tables_stack_with_labels_at_320_px(browser, served: str, issue: str) -> None:
+    context, page = _page(browser, 320)
+    try:
+        page.goto(served + issue + "index.html")
+        cells = page.eval_on_selector_all("table.stack td", """els => els.map(e => {
+            const style = getComputedStyle(e);
+            const label = e.querySelector(".cell-label");
+            return [style.display, parseFloat(style.fontSize), label && label.innerText,
+                    e.getBoundingClientRect().right];
+        })""")
+        head = page.eval_on_selector("table.stack thead", "e => getComputedStyle(e).display")
+        scroll = page.evaluate("document.documentElement.scrollWidth")
+        page.set_viewport_size({"width": 1280, "height": 800})
+        wide = page.eval_on_selector_all(
+            "table.stack .cell-label", "els => els.map(e => getComputedStyle(e).display)")
+    finally:
+        context.close()
+    assert cells and all(display == "block" for display, *_ in cells)
+    assert all(size >= 14 for _d, size, _l, _r in cells)
+    assert all(label and label.strip().endswith(":") for _d, _s, label, _r in cells)
+    assert all(right <= 320 for *_x, right in cells)
+    assert head == "none" and scroll <= 320
+    assert set(wide) == {"none"}  # a wide screen shows the header row instead
+
+
+def _email_at(browser, html: str, width: int) -> dict[str, object]:
+    context, page = _page(browser, width)
+    try:
+        page.set_content(html, wait_until="load")
+        return page.evaluate("""() => ({
+            scroll: document.documentElement.scrollWidth,
+            sizes: [...document.querySelectorAll("table.stack td")].map(
+                e => parseFloat(getComputedStyle(e).fontSize)),
+            labels: [...document.querySelectorAll("table.stack .cell-label")].map(
+                e => getComputedStyle(e).display),
+            cells: [...document.querySelectorAll("table.stack td")].map(
+                e => getComputedStyle(e).display),
+        })""")
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("issue", ["2027-1", "2027-2"])
+def test_emails_fit_a_320_px_phone_with_and_without_media_queries(
+        browser, site: Config, issue: str) -> None:
+    rendered = render_issue(load_issue(site.root / "issues" / issue, site)
+                            if issue != "2027-1" else load_issue(EXAMPLE, site), site)
+    html = rendered.variants[VariantKey("general")].html
+    stacked = _email_at(browser, html, 320)
+    assert stacked["scroll"] <= 320
+    assert stacked["cells"] and set(stacked["cells"]) == {"block"}
+    assert set(stacked["labels"]) == {"inline"}
+    assert min(stacked["sizes"]) >= 14  # type: ignore[type-var]
+    # A mail program that drops <style> (so no media queries) keeps the table: it must fit.
+    bare = _email_at(browser, re.sub(r"<style[^>]*>.*?</style>", "", html, flags=re.S), 320)
+    assert bare["scroll"] <= 320
+    assert set(bare["labels"]) == {"none"} and set(bare["cells"]) == {"table-cell"}
+    assert min(bare["sizes"]) >= 14  # type: ignore[type-var]
+    desktop = _email_at(browser, html, 600)
+    assert set(desktop["labels"]) == {"none"} and set(desktop["cells"]) == {"table-cell"}

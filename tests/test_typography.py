@@ -183,3 +183,4 @@ def test_the_search_index_holds_the_words_without_soft_hyphens(
     assert SHY.encode() not in index  # … the index (words and excerpts) does not
     assert b"kvinnofridslinj" in index  # the word, stemmed, whole
     assert b"ringa Kvinnofridslinjen p" in index and "jämställdhetsintegrering".encode() in index
+    assert b"Datum: " not in index  # the table cells' labels are not indexed
