@@ -7,6 +7,7 @@
       2027/index.html                           one page per year
       index.html  feed.xml  atom.xml  sitemap.xml  tillganglighet/  style.css
       sok/  pagefind/                           search: a page, and Pagefind's prebuilt index
+      material/                                 the logotype, favicon and downloads ([brand])
 
 Pages use relative links only, so the folder can be served from any base path. Nothing
 personal may appear: ``check_private`` fails the build on any address other than the board's,
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.archive_files import ArchiveError as ArchiveError  # raised by both, caught outside
-from pipeline.archive_files import index_search
+from pipeline.archive_files import index_search, material_problems, write_material
 from pipeline.config import Config
 from pipeline.edition import Edition
 from pipeline.errors import Problem
@@ -125,13 +126,13 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def _check_files(root: Path, config: Config, skip: set[Path]) -> list[Problem]:
-    """Every file already in archive/ (but the search index, rebuilt from the pages, and
-    the ``skip``ped ones about to be replaced): images must be raster images, anything
-    else a page or feed without personal data."""
+    """Every file already in archive/ (but the search index, rebuilt from the pages,
+    material/, replaced from [brand], and the ``skip``ped ones about to be replaced): images
+    must be raster images, anything else a page or feed without personal data."""
     problems = []
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root).parts
-        if relative[0] == "pagefind" or path in skip \
+        if relative[0] in ("pagefind", "material") or path in skip \
                 or any(part.startswith(".") for part in relative):
             continue
         image = relative[-2:-1] == ("images",)
@@ -193,6 +194,7 @@ def build_archive(config: Config, renderer: Renderer | None = None) -> list[Path
          *(base + i["path"] for i in issues), base + "tillganglighet/"])
     problems = [p for path, text in pages.items()
                 for p in check_private(text, config, str(path))]
+    problems += material_problems(config)
     problems += _check_files(root, config, set(pages))
     if problems:
         raise ArchiveError("personal data in the archive; nothing was written", problems)
@@ -201,5 +203,6 @@ def build_archive(config: Config, renderer: Renderer | None = None) -> list[Path
         path.write_text(text, encoding="utf-8")
     shutil.copy2(config.templates / "archive" / "style.css", root / "style.css")
     shutil.copy2(config.templates / "archive" / "search.js", root / "sok" / "search.js")
+    material = write_material(config, root)
     index_search(root)
-    return [*pages, root / "style.css", root / "sok" / "search.js"]
+    return [*pages, root / "style.css", root / "sok" / "search.js", *material]

@@ -1,5 +1,11 @@
-"""What the archive serves besides its pages: for now its search index.
+"""What the archive serves besides its pages: the board's files under ``material/``, and the
+search index.
 
+- ``material/``: byte copies of [brand]'s logotype and favicon and the welcome package's
+  downloads (``Config.material_files``), named as ``Config.material_url`` links them. Like
+  every file of the archive they must be raster images, or text files without personal
+  data; anything else (a PDF, an SVG, a page with script) is refused, since nothing could
+  check it.
 - ``pagefind/``: Pagefind's index of the pages as readers read them: built from a copy
   without soft hyphens (they would split or spoil the indexed words), leaving out the table
   cells' labels (``.cell-label``, repeated in every row).
@@ -13,13 +19,62 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pipeline.errors import NewsletterError
+from pipeline.config import Config
+from pipeline.errors import NewsletterError, Problem
 from pipeline.i18n import _
+from pipeline.privacy import check_private
+from pipeline.render.email import material_path
+from pipeline.source import raster_format
 from pipeline.typography import without_soft_hyphens
+
+MATERIAL_TEXT = {".txt", ".csv", ".md"}  # what a download may be besides a raster image
+
 
 
 class ArchiveError(NewsletterError):
     """The archive cannot be written as asked."""
+
+
+def material_problems(config: Config) -> list[Problem]:
+    """Why a brand file or download cannot be published (nothing if all can)."""
+    problems = []
+    seen: dict[str, str] = {}
+    for file in config.material_files().values():
+        path = config.root / file
+        name = material_path(file)
+        if path.is_symlink() or not path.is_file():
+            why = _("not a file in the project folder")
+        elif name in seen and seen[name] != file:
+            why = _("has the same name as %(other)s; rename one of them") % {"other": seen[name]}
+        elif raster_format(path) is not None:
+            why = ""
+        elif path.suffix.lower() in MATERIAL_TEXT:
+            problems += check_private(path.read_text(encoding="utf-8", errors="replace"),
+                                      config, str(path))
+            why = ""
+        else:
+            why = _("not a JPEG, PNG, GIF or WebP image nor a text file (%(kinds)s), so the "
+                    "archive cannot check it for personal data") % {
+                        "kinds": ", ".join(sorted(MATERIAL_TEXT))}
+        seen.setdefault(name, file)
+        if why:
+            problems.append(Problem(str(path), 1, "privacy", _(
+                "%(why)s; the archive would publish it as %(name)s") % {"why": why,
+                                                                       "name": name}))
+    return problems
+
+
+def write_material(config: Config, root: Path) -> list[Path]:
+    """Replace archive/material/ with byte copies of the brand files and downloads."""
+    folder = root / "material"
+    shutil.rmtree(folder, ignore_errors=True)
+    written = []
+    for file in dict.fromkeys(config.material_files().values()):
+        target = root / material_path(file)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(config.root / file, target)
+        written.append(target)
+    return written
 
 
 def index_search(root: Path) -> None:
@@ -30,7 +85,7 @@ def index_search(root: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="pagefind-") as work:
         for page in root.rglob("*.html"):
             relative = page.relative_to(root)
-            if relative.parts[0] == "pagefind":
+            if relative.parts[0] in ("pagefind", "material"):
                 continue
             copy = Path(work) / relative
             copy.parent.mkdir(parents=True, exist_ok=True)

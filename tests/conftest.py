@@ -307,11 +307,18 @@ def smtp_server():
 APPROVER = "Granskare Testsson <granskare@example.se>"
 
 
+def copy_brand(root: Path) -> None:
+    """The brand files newsletter.toml names (the archive publishes them) under ``root``."""
+    shutil.copytree(ROOT / "templates" / "brand", root / "templates" / "brand",
+                    dirs_exist_ok=True)
+
+
 def sandbox(config: Config, root: Path, approval: bool = False) -> Config:
     """The project's config writing under ``root`` (archive/, outbox/), reading the repo's
     templates; approval not required unless ``approval``."""
     from pipeline.config import ApprovalSettings
 
+    copy_brand(root)
     return config.model_copy(update={"root": root, "templates_dir": str(ROOT / "templates"),
                                      "approval": ApprovalSettings(required=approval)})
 

@@ -11,7 +11,7 @@ import feedparser
 import pytest
 
 from pipeline.archive import ArchiveError, build_archive, publish_edition
-from pipeline.config import Config
+from pipeline.config import Config, WelcomeItem
 from pipeline.edition import build_edition
 from pipeline.issue import load_issue
 from tests.conftest import EXAMPLE, ROOT, visible
@@ -72,7 +72,8 @@ def test_build_writes_index_year_feeds_sitemap_and_statement(site: Config) -> No
     root = site.root / "archive"
     assert {p.relative_to(root).as_posix() for p in files} == {
         "index.html", "2027/index.html", "tillganglighet/index.html", "feed.xml", "atom.xml",
-        "sitemap.xml", "style.css", "sok/index.html", "sok/search.js"}
+        "sitemap.xml", "style.css", "sok/index.html", "sok/search.js",
+        "material/logotyp.png", "material/favicon.png", "material/klistermarke.png"}
     assert (root / "pagefind" / "pagefind.js").exists()  # the search index
     index = visible((root / "index.html").read_text(encoding="utf-8"))
     assert '<a href="2027/1/index.html">Nytt år, nya möjligheter för ett jämställt län</a>' \
@@ -114,3 +115,44 @@ def test_personal_data_fails_publish_and_build(site: Config) -> None:
         build_archive(site)
     assert [p.message for p in caught.value.problems] == ["a personal link token"]
     assert (site.root / "archive" / "index.html").read_text(encoding="utf-8") == before
+
+
+def test_the_brand_files_are_published_byte_for_byte_and_shown(site: Config) -> None:
+    publish_edition(_edition(site), site)
+    build_archive(site)
+    root = site.root / "archive"
+    for file in site.material_files().values():
+        name = Path(file).name
+        assert (root / "material" / name).read_bytes() == (ROOT / file).read_bytes()
+        assert site.material_url(file) == f"{site.archive_url}/material/{name}"
+    for page, up in (("index.html", ""), ("2027/index.html", "../"),
+                     ("2027/1/index.html", "../../"), ("sok/index.html", "../")):
+        html = (root / page).read_text(encoding="utf-8")
+        assert f'<link rel="icon" type="image/png" href="{up}material/favicon.png">' in html
+        assert (f'<a href="{site.brand.home_url}"><img src="{up}material/logotyp.png" '
+                'alt="Länsstyrelsen Västmanland" width="200"></a>') in html
+        assert f'<a href="{site.brand.privacy_url}">Så behandlar vi person' in html
+    (root / "material" / "gammal.png").write_bytes(b"stale")  # replaced by the next build
+    build_archive(site)
+    assert not (root / "material" / "gammal.png").exists()
+
+
+@pytest.mark.parametrize(("name", "content", "why"), [
+    ("broschyr.pdf", b"%PDF-1.4 anna@example.se", "not a JPEG, PNG, GIF or WebP image nor a "
+     "text file (.csv, .md, .txt), so the archive cannot check it for personal data; the "
+     "archive would publish it as material/broschyr.pdf"),
+    ("kontakter.txt", "Ring Anna på 070-123 45 67".encode(),
+     "a phone number (070-123 45 67) other than the board's"),
+])
+def test_material_the_archive_cannot_check_is_refused(site: Config, name: str, content: bytes,
+                                                      why: str) -> None:
+    (site.root / "templates" / "brand" / name).write_bytes(content)
+    package = [WelcomeItem(text="Ett paket", download=f"templates/brand/{name}")]
+    odd = site.model_copy(update={"web": site.web.model_copy(
+        update={"welcome_package": package})})
+    publish_edition(_edition(odd), odd)
+    with pytest.raises(ArchiveError, match="nothing was written") as caught:
+        build_archive(odd)
+    assert [p.message for p in caught.value.problems] == [why]
+    assert not (site.root / "archive" / "material").exists()
+    assert not (site.root / "archive" / "index.html").exists()

@@ -35,7 +35,7 @@ from pipeline.config import Config
 from pipeline.deliver import ledger
 from pipeline.deliver.models import EntryState
 from pipeline.edition import load_edition
-from tests.conftest import EXAMPLE, ROOT, addressee
+from tests.conftest import EXAMPLE, ROOT, addressee, copy_brand
 
 RECIPIENTS = int(os.environ.get("NEWSLETTER_CRASH_RECIPIENTS", "20000"))
 SEEDS = int(os.environ.get("NEWSLETTER_CRASH_SEEDS", "6"))
@@ -61,6 +61,7 @@ def fill(store: Store, count: int, domain: str) -> None:
 def make_site(folder: Path) -> Path:
     """A project root with the example issue; the archive is published under it."""
     shutil.copytree(EXAMPLE, folder / "issues" / "2027-1")
+    copy_brand(folder)
     return folder
 
 

@@ -1,7 +1,7 @@
 """What readers see on a 320 px phone, in headless Debian chromium: the archive breaks words
 only at a hyphen and never inside a time, date or phone number; tables stack with labelled
 cells and nothing scrolls sideways, in the archive and in the emails (also in a mail program
-that drops the <style> block)."""
+that drops the <style> block); the favicon and the logotype load."""
 
 from __future__ import annotations
 
@@ -202,3 +202,28 @@ def test_emails_fit_a_320_px_phone_with_and_without_media_queries(
     assert min(bare["sizes"]) >= 14  # type: ignore[type-var]
     desktop = _email_at(browser, html, 600)
     assert set(desktop["labels"]) == {"none"} and set(desktop["cells"]) == {"table-cell"}
+
+
+@pytest.mark.browser
+def test_every_page_has_a_favicon_a_logotype_and_the_privacy_notice(
+        browser, site: Config, served: str) -> None:
+    context, page = _page(browser, 1280)
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+    try:
+        for path in ("index.html", "2027/index.html", "2027/1/index.html", "sok/index.html",
+                     "tillganglighet/index.html"):
+            page.goto(served + path)
+            icon = page.eval_on_selector("link[rel=icon]", "e => e.href")
+            answer = page.request.get(icon)
+            assert answer.status == 200 and answer.headers["content-type"] == "image/png"
+            logo = page.eval_on_selector("header.site .identity img", """e => ({
+                alt: e.alt, loaded: e.complete && e.naturalWidth > 0,
+                href: e.closest("a") && e.closest("a").href})""")
+            assert logo == {"alt": "Länsstyrelsen Västmanland", "loaded": True,
+                            "href": site.brand.home_url}
+            privacy = page.get_by_role("link", name="Så behandlar vi personuppgifter")
+            assert privacy.get_attribute("href") == site.brand.privacy_url
+    finally:
+        context.close()
+    assert failed == []

@@ -38,10 +38,24 @@ EMAIL_WIDTH = 550  # 600 px body less 2 × 25 px padding
 
 
 def site_context(config: Config, root: str, canonical: str) -> dict[str, Any]:
-    """What every page of the archive's layout needs."""
+    """What every page of the archive's layout needs: links, and the board's identity from
+    [brand] (its files are published under material/, see ``material_path``)."""
+    brand = config.brand
+    logo = None
+    if brand.logo:  # its height follows from its width (no file read: rendering stays pure)
+        logo = {"src": root + material_path(brand.logo), "alt": brand.logo_alt,
+                "width": brand.logo_width}
     return {"newsletter": config, "root": root, "canonical": canonical,
             "subscribe_url": f"{config.web_url}/prenumerera",
-            "join_url": f"{config.web_url}/anslut"}
+            "join_url": f"{config.web_url}/anslut", "logo": logo,
+            "favicon": root + material_path(brand.favicon) if brand.favicon else None,
+            "home_url": brand.home_url, "privacy_url": brand.privacy_url}
+
+
+def material_path(file: str) -> str:
+    """A brand file's or download's path in the archive (``Config.material_url`` less the
+    archive's address)."""
+    return f"material/{Path(file).name}"
 
 
 @dataclass(frozen=True)
