@@ -5,7 +5,7 @@
                                                 the record of what was sent (meta.json names
                                                 the edition)
       2027/index.html                           one page per year
-      index.html  feed.xml  atom.xml  sitemap.xml  tillganglighet/  style.css
+      index.html  feed.xml  atom.xml  sitemap.xml  tillganglighet/  style.css  site.js
       sok/  pagefind/                           search: a page, and Pagefind's prebuilt index
       material/                                 the logotype, favicon and downloads ([brand])
 
@@ -20,14 +20,19 @@ import difflib
 import json
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from pipeline.archive_files import ArchiveError as ArchiveError  # raised by both, caught outside
-from pipeline.archive_files import index_search, material_problems, write_material
+from pipeline.archive_files import (
+    index_search,
+    material_problems,
+    passed_notices,
+    stylesheet,
+    write_material,
+)
 from pipeline.config import Config
 from pipeline.edition import Edition
 from pipeline.errors import Problem
@@ -158,9 +163,12 @@ def published(config: Config) -> list[dict[str, Any]]:
     return sorted(items, key=lambda m: (m["date"], m["year"], m["number"]), reverse=True)
 
 
-def build_archive(config: Config, renderer: Renderer | None = None) -> list[Path]:
-    """Regenerate everything around the frozen issue pages; returns the files written."""
+def build_archive(config: Config, renderer: Renderer | None = None,
+                  today: date | None = None) -> list[Path]:
+    """Regenerate everything around the frozen issue pages; returns the files written.
+    ``today`` (Swedish time by default) decides which notices style.css marks as past."""
     renderer = renderer or Renderer(config)
+    today = today or datetime.now(config.zone).date()
     root = archive_root(config)
     root.mkdir(parents=True, exist_ok=True)
     issues = published(config)
@@ -192,6 +200,10 @@ def build_archive(config: Config, renderer: Renderer | None = None) -> list[Path
     pages[root / "sitemap.xml"] = sitemap(
         [base, *(base + f"{g['year']}/" for g in groups),
          *(base + i["path"] for i in issues), base + "tillganglighet/"])
+    pages[root / "style.css"] = stylesheet(config, passed_notices(issues, today))
+    for script, target in (("site.js", "site.js"), ("search.js", "sok/search.js")):
+        pages[root / target] = (config.templates / "archive" / script).read_text(
+            encoding="utf-8")
     problems = [p for path, text in pages.items()
                 for p in check_private(text, config, str(path))]
     problems += material_problems(config)
@@ -201,8 +213,6 @@ def build_archive(config: Config, renderer: Renderer | None = None) -> list[Path
     for path, text in pages.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    shutil.copy2(config.templates / "archive" / "style.css", root / "style.css")
-    shutil.copy2(config.templates / "archive" / "search.js", root / "sok" / "search.js")
     material = write_material(config, root)
     index_search(root)
-    return [*pages, root / "style.css", root / "sok" / "search.js", *material]
+    return [*pages, *material]

@@ -1,6 +1,10 @@
-"""What the archive serves besides its pages: the board's files under ``material/``, and the
-search index.
+"""What the archive serves besides its pages: the stylesheet and the scripts, the board's
+files under ``material/``, and the search index.
 
+- ``style.css`` is ``templates/archive/style.css`` with the notices whose last day had
+  passed at the build added to its ``section.notice.expired`` rules, so they stop looking
+  urgent without JavaScript too. ``site.js`` does the same in the reader's browser on the
+  day after (the issue pages are frozen: they cannot change when a date passes).
 - ``material/``: byte copies of [brand]'s logotype and favicon and the welcome package's
   downloads (``Config.material_files``), named as ``Config.material_url`` links them. Like
   every file of the archive they must be raster images, or text files without personal
@@ -13,11 +17,14 @@ search index.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 from pipeline.config import Config
 from pipeline.errors import NewsletterError, Problem
@@ -33,6 +40,31 @@ MATERIAL_TEXT = {".txt", ".csv", ".md"}  # what a download may be besides a rast
 
 class ArchiveError(NewsletterError):
     """The archive cannot be written as asked."""
+
+
+_UNTIL = re.compile(r'data-until="(\d{4}-\d{2}-\d{2})"')
+_EXPIRED_RULE = re.compile(r"^(section\.notice\.expired[^{,]*?)(\s*\{)", re.MULTILINE)
+
+
+def passed_notices(issues: list[dict[str, Any]], today: date) -> list[str]:
+    """The last days (ISO) of the published notices that are over by ``today``."""
+    days = {day for item in issues for day in _UNTIL.findall(item.get("content", ""))}
+    return sorted(day for day in days if day < today.isoformat())
+
+
+def stylesheet(config: Config, passed: list[str]) -> str:
+    """The archive's style.css: the template's, with ``passed`` notices marked expired."""
+    css = (config.templates / "archive" / "style.css").read_text(encoding="utf-8")
+    if not passed:
+        return css
+
+    def rule(match: re.Match[str]) -> str:
+        selector = match.group(1)
+        extra = [selector.replace(".notice.expired", f'.notice[data-until="{day}"]')
+                 for day in passed]
+        return ", ".join([selector, *extra]) + match.group(2)
+
+    return _EXPIRED_RULE.sub(rule, css)
 
 
 def material_problems(config: Config) -> list[Problem]:

@@ -87,6 +87,7 @@ def write_render(folder: Path, config: Config, out: Path | None = None,
         })
     write("web.html", rendered.web_html)
     shutil.copy2(config.templates / "archive" / "style.css", out / "style.css")
+    shutil.copy2(config.templates / "archive" / "site.js", out / "site.js")
     for brand in filter(None, (config.brand.logo, config.brand.favicon)):  # web.html shows them
         if (config.root / brand).is_file():
             (out / "material").mkdir(exist_ok=True)

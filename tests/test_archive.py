@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import xml.etree.ElementTree as ET
+from datetime import date
 from pathlib import Path
 
 import feedparser
@@ -14,7 +15,7 @@ from pipeline.archive import ArchiveError, build_archive, publish_edition
 from pipeline.config import Config, WelcomeItem
 from pipeline.edition import build_edition
 from pipeline.issue import load_issue
-from tests.conftest import EXAMPLE, ROOT, visible
+from tests.conftest import EXAMPLE, ROOT, visible, write_second_issue
 
 
 @pytest.fixture
@@ -72,7 +73,7 @@ def test_build_writes_index_year_feeds_sitemap_and_statement(site: Config) -> No
     root = site.root / "archive"
     assert {p.relative_to(root).as_posix() for p in files} == {
         "index.html", "2027/index.html", "tillganglighet/index.html", "feed.xml", "atom.xml",
-        "sitemap.xml", "style.css", "sok/index.html", "sok/search.js",
+        "sitemap.xml", "style.css", "site.js", "sok/index.html", "sok/search.js",
         "material/logotyp.png", "material/favicon.png", "material/klistermarke.png"}
     assert (root / "pagefind" / "pagefind.js").exists()  # the search index
     index = visible((root / "index.html").read_text(encoding="utf-8"))
@@ -117,6 +118,12 @@ def test_personal_data_fails_publish_and_build(site: Config) -> None:
     assert (site.root / "archive" / "index.html").read_text(encoding="utf-8") == before
 
 
+def _publish_both(site: Config) -> None:
+    publish_edition(_edition(site), site)
+    second = write_second_issue(site.root)
+    publish_edition(build_edition(load_issue(second, site), site), site)
+
+
 def test_the_brand_files_are_published_byte_for_byte_and_shown(site: Config) -> None:
     publish_edition(_edition(site), site)
     build_archive(site)
@@ -156,3 +163,31 @@ def test_material_the_archive_cannot_check_is_refused(site: Config, name: str, c
     assert [p.message for p in caught.value.problems] == [why]
     assert not (site.root / "archive" / "material").exists()
     assert not (site.root / "archive" / "index.html").exists()
+
+
+def test_the_build_marks_the_notices_already_over_in_the_stylesheet(site: Config) -> None:
+    _publish_both(site)
+    page = (site.root / "archive" / "2027" / "2" / "index.html").read_text(encoding="utf-8")
+    assert '<section id="anmalan" class="notice" data-until="2027-05-20"' in page
+    assert ('<span class="notice-urgent">Viktigt · </span><span class="notice-until">gäller '
+            'till</span> <span class="nobr">20 maj 2027</span>') in page
+    build_archive(site, today=date(2027, 3, 5))  # the first issue's notice on its last day
+    css = (site.root / "archive" / "style.css").read_text(encoding="utf-8")
+    assert css == (ROOT / "templates" / "archive" / "style.css").read_text(encoding="utf-8")
+    build_archive(site, today=date(2027, 5, 20))  # the second's last day: still urgent
+    css = (site.root / "archive" / "style.css").read_text(encoding="utf-8")
+    assert 'data-until="2027-03-05"' in css and 'data-until="2027-05-20"' not in css
+    build_archive(site, today=date(2027, 5, 21))
+    css = (site.root / "archive" / "style.css").read_text(encoding="utf-8")
+    assert ('section.notice.expired .notice-urgent, section.notice[data-until="2027-03-05"] '
+            '.notice-urgent, section.notice[data-until="2027-05-20"] .notice-urgent {') in css
+    assert 'section.notice.expired, section.notice[data-until="2027-03-05"], ' \
+           'section.notice[data-until="2027-05-20"] {' in css
+
+
+def test_a_notice_already_over_when_the_issue_went_out_is_not_urgent(site: Config) -> None:
+    section = site.root / "issues" / "2027-1" / "02-anmalan-konferens.md"
+    section.write_text(section.read_text().replace("until: 2027-03-05", "until: 2027-02-10"))
+    page = _edition(site).web_page
+    assert 'class="notice expired" data-until="2027-02-10"' in page
+    assert '<span class="notice-until">gällde till</span>' in page

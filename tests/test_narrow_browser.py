@@ -1,7 +1,8 @@
 """What readers see on a 320 px phone, in headless Debian chromium: the archive breaks words
 only at a hyphen and never inside a time, date or phone number; tables stack with labelled
 cells and nothing scrolls sideways, in the archive and in the emails (also in a mail program
-that drops the <style> block); the favicon and the logotype load."""
+that drops the <style> block); a notice stops looking urgent the day after its last day
+(the browser's clock set, no waiting); the favicon and the logotype load."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import re
 import shutil
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -22,6 +25,7 @@ from pipeline.render import VariantKey, render_issue
 from tests.conftest import EXAMPLE, ROOT, loopback_only, write_second_issue
 
 ARTIFACTS = ROOT / "test-artifacts" / "narrow"
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 # For every run of non-space characters in a text node of <main>: where the line breaks
 # inside it, and the character before each break. A .nobr element must be on one line.
@@ -78,7 +82,7 @@ def site(config: Config, tmp_path_factory: pytest.TempPathFactory) -> Config:
     site = config.model_copy(update={"root": root})
     for folder in (EXAMPLE, write_second_issue(root)):
         publish_edition(build_edition(load_issue(folder, site), site), site)
-    build_archive(site)
+    build_archive(site, today=datetime(2027, 1, 1).date())  # no notice over yet
     return site
 
 
@@ -202,6 +206,48 @@ def test_emails_fit_a_320_px_phone_with_and_without_media_queries(
     assert min(bare["sizes"]) >= 14  # type: ignore[type-var]
     desktop = _email_at(browser, html, 600)
     assert set(desktop["labels"]) == {"none"} and set(desktop["cells"]) == {"table-cell"}
+
+
+def _notice(browser, served: str, when: datetime | None, script: bool = True
+            ) -> dict[str, str]:
+    context, page = _page(browser, 1280, java_script_enabled=script)
+    try:
+        if when is not None:
+            page.clock.set_fixed_time(when)
+        page.goto(served + "2027/2/index.html")
+        return page.eval_on_selector("#anmalan", """e => ({
+            label: e.querySelector(".notice-label").innerText,
+            background: getComputedStyle(e).backgroundColor,
+            classes: e.className})""")
+    finally:
+        context.close()
+
+
+URGENT = "rgb(255, 244, 214)"  # #fff4d6
+
+
+@pytest.mark.browser
+def test_a_notice_stops_looking_urgent_the_day_after_its_last_day(browser, served: str
+                                                                  ) -> None:
+    last_day = _notice(browser, served, datetime(2027, 5, 20, 23, 59, tzinfo=STOCKHOLM))
+    assert last_day == {"label": "VIKTIGT · GÄLLER TILL 20 MAJ 2027", "background": URGENT,
+                        "classes": "notice"}
+    after = _notice(browser, served, datetime(2027, 5, 21, 0, 1, tzinfo=STOCKHOLM))
+    assert after["label"] == "GÄLLDE TILL 20 MAJ 2027" and after["background"] != URGENT
+    assert after["classes"] == "notice expired"
+    unscripted = _notice(browser, served, None, script=False)  # readable without JavaScript
+    assert unscripted["label"] == "VIKTIGT · GÄLLER TILL 20 MAJ 2027"
+
+
+@pytest.mark.browser
+def test_after_a_build_past_the_day_the_notice_is_calm_without_javascript(
+        browser, site: Config, served: str) -> None:
+    build_archive(site, today=datetime(2027, 6, 1).date())
+    try:
+        calm = _notice(browser, served, None, script=False)
+    finally:
+        build_archive(site, today=datetime(2027, 1, 1).date())
+    assert calm["label"] == "GÄLLER TILL 20 MAJ 2027" and calm["background"] != URGENT
 
 
 @pytest.mark.browser

@@ -63,13 +63,15 @@ def test_variant_page_shows_desktop_mobile_and_text(preview) -> None:
         _get(f"{base}/nummer/../../newsletter.toml")
 
 
-def test_the_web_version_shows_its_logotype(preview) -> None:
+def test_the_web_version_shows_its_logotype_and_script(preview) -> None:
     base, _state, _folder = preview
     web = _get(f"{base}/web")
     assert 'src="/material/logotyp.png"' in web and 'href="/material/favicon.png"' in web
+    assert '<script src="/site.js" defer>' in web
     with urllib.request.urlopen(f"{base}/material/logotyp.png", timeout=10) as image:
         assert image.headers["Content-Type"] == "image/png"
         assert image.read() == (ROOT / "templates" / "brand" / "logotyp.png").read_bytes()
+    assert "notice-until" in _get(f"{base}/site.js")
     for name in ("klistermarke.png", "../newsletter.toml"):  # only what the page shows
         with pytest.raises(urllib.error.HTTPError):
             _get(f"{base}/material/{name}")

@@ -77,6 +77,9 @@ class PreviewHandler(BaseHTTPRequestHandler):
         if path == "/style.css" and snapshot.config:
             css = snapshot.config.templates / "archive" / "style.css"
             return self._send(css.read_bytes(), content_type="text/css; charset=utf-8")
+        if path == "/site.js" and snapshot.config:
+            script = snapshot.config.templates / "archive" / "site.js"
+            return self._send(script.read_bytes(), content_type="text/javascript; charset=utf-8")
         if path.startswith("/material/") and snapshot.config:  # the web version's logotype
             brand = snapshot.config.brand
             files = {Path(f).name: snapshot.config.root / f for f in (brand.logo, brand.favicon)
@@ -94,7 +97,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
         if path == "/web":
             html = snapshot.rendered.web_html.replace('src="images/', f'src="{ISSUE_PREFIX}images/')
             html = html.replace('href="style.css"', 'href="/style.css"').replace(
-                '="material/', '="/material/')
+                'src="site.js"', 'src="/site.js"').replace('="material/', '="/material/')
             return self._send(html.encode(), policy=CSP_WEB)
         kind, _sep, name = path[1:].partition("/")
         key = VariantKey.parse(name)

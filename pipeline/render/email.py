@@ -205,6 +205,8 @@ class Renderer:
         return {
             "id": section.id, "kind": front.kind.value, "heading": front.heading,
             "until": swedish_date(front.until) if front.until else None,
+            "until_iso": front.until.isoformat() if front.until else None,
+            "expired": bool(front.until and front.until < issue.meta.send_at.date()),
             "image": image, "cta": front.cta, "audience": audience,
             "focus": [self.config.focus_area(f).name for f in front.focus],
             "html": Markup(body.html), "text": body.text,
