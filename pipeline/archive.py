@@ -191,9 +191,7 @@ def build_archive(config: Config, renderer: Renderer | None = None,
     for group in groups:
         page("archive/index.html.j2", f"{group['year']}/index.html", "../", years=[group],
              year=group["year"])
-    newest = max((i.get("published_at", i["date"]) for i in issues), default=None)
-    page("archive/statement.html.j2", "tillganglighet/index.html", "../",
-         updated=swedish_date(datetime.fromisoformat(newest).date()) if newest else "–")
+    page("archive/statement.html.j2", "tillganglighet/index.html", "../")
     page("archive/search.html.j2", "sok/index.html", "../")
     pages[root / "feed.xml"] = rss(config, issues, base)
     pages[root / "atom.xml"] = atom(config, issues, base)

@@ -165,6 +165,24 @@ def test_material_the_archive_cannot_check_is_refused(site: Config, name: str, c
     assert not (site.root / "archive" / "index.html").exists()
 
 
+def test_publishing_an_issue_leaves_the_accessibility_statement_as_it_was(
+        site: Config) -> None:
+    publish_edition(_edition(site), site)
+    build_archive(site)
+    statement = site.root / "archive" / "tillganglighet" / "index.html"
+    before = statement.read_bytes()
+    second = write_second_issue(site.root)
+    publish_edition(build_edition(load_issue(second, site), site), site)
+    build_archive(site)
+    assert "Nytt år" in (site.root / "archive" / "index.html").read_text(encoding="utf-8")
+    assert "2027/2/index.html" in (site.root / "archive" / "index.html").read_text(
+        encoding="utf-8")
+    assert statement.read_bytes() == before
+    assert re.search(r'uppdaterades senast <time datetime="\d{4}-\d{2}-\d{2}">\d{1,2} '
+                     r"(?:januari|februari|mars|april|maj|juni|juli|augusti|september|oktober|"
+                     r"november|december) \d{4}</time>\.", visible(before.decode()))
+
+
 def test_the_build_marks_the_notices_already_over_in_the_stylesheet(site: Config) -> None:
     _publish_both(site)
     page = (site.root / "archive" / "2027" / "2" / "index.html").read_text(encoding="utf-8")
