@@ -15,6 +15,7 @@ from pipeline.archive import ArchiveError, build_archive, publish_edition
 from pipeline.config import Config, WelcomeItem
 from pipeline.edition import build_edition
 from pipeline.issue import load_issue
+from pipeline.render import VariantKey, render_issue
 from tests.conftest import EXAMPLE, ROOT, visible, write_second_issue
 
 
@@ -209,3 +210,36 @@ def test_a_notice_already_over_when_the_issue_went_out_is_not_urgent(site: Confi
     page = _edition(site).web_page
     assert 'class="notice expired" data-until="2027-02-10"' in page
     assert '<span class="notice-until">gällde till</span>' in page
+
+
+_ENGLISH = re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|"
+                      r"October|November|December|Monday|Tuesday|Wednesday|Thursday|Friday|"
+                      r"Saturday|Sunday|(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|"
+                      r"Wed|Thu|Fri|Sat|Sun)\.?)\b")
+
+
+def test_weekdays_and_months_are_swedish_wherever_people_read_them(site: Config) -> None:
+    """Machine dates keep their formats: RFC 822 in RSS's pubDate, ISO in Atom and in
+    datetime attributes."""
+    _publish_both(site)
+    build_archive(site)
+    root = site.root / "archive"
+    for path in [*root.rglob("*.html"), root / "feed.xml", root / "atom.xml"]:
+        text = visible(path.read_text(encoding="utf-8"))
+        if path.name == "feed.xml":
+            stamps = re.findall(r"<pubDate>(.*?)</pubDate>", text)
+            assert stamps and all(re.fullmatch(r"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d "
+                                               r"[+-]\d{4}", s) for s in stamps)
+            text = re.sub(r"<pubDate>.*?</pubDate>", "", text)
+        assert _ENGLISH.findall(text) == [], path
+    index = visible((root / "index.html").read_text(encoding="utf-8"))
+    assert '<time datetime="2027-05-11">11 maj 2027</time>' in index
+    assert '<time datetime="2027-02-16">16 februari 2027</time>' in index
+    assert "16 februari 2027" in visible((root / "feed.xml").read_text(encoding="utf-8"))
+    for folder in (site.root / "issues" / "2027-1", site.root / "issues" / "2027-2"):
+        for mail in render_issue(load_issue(folder, site), site).variants.values():
+            for text in (visible(mail.html), mail.text):
+                assert _ENGLISH.findall(text) == []
+    second = render_issue(load_issue(site.root / "issues" / "2027-2", site), site)
+    mail = second.variants[VariantKey("general")]
+    assert "gäller till 20 maj 2027" in visible(mail.html) and "torsdag 20 maj 2027" in mail.text
