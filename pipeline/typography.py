@@ -101,6 +101,7 @@ def hyphenate(word: str) -> str:
     return str(_dictionary().inserted(word, hyphen=SOFT_HYPHEN))
 
 
+@lru_cache(maxsize=8192)  # the variants of an issue share nearly all their runs of text
 def typeset_text(text: str, nowrap: Nowrap | None) -> str:
     """One run of text between tags (HTML-escaped, as it stands in the page)."""
     if not _WORK.search(text):  # most runs: no digit, no long word (the quick way out)
