@@ -12,7 +12,7 @@ import click
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from tests.conftest import EXAMPLE, ROOT
+from tests.conftest import EXAMPLE, ROOT, copy_brand
 
 CONFIG = ["--config", str(ROOT / "newsletter.toml")]
 
@@ -51,6 +51,7 @@ def test_severity_is_configurable(make_issue, tmp_path: Path) -> None:
     config = tmp_path / "newsletter.toml"
     config.write_text(strict.replace('templates_dir = "templates"',
                                      f'templates_dir = "{ROOT / "templates"}"'))
+    copy_brand(tmp_path)  # the files [brand] names, beside newsletter.toml
     result = CliRunner().invoke(main, ["check", str(folder), "--config", str(config)])
     assert result.exit_code == 0, result.output
 

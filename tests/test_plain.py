@@ -18,7 +18,7 @@ from pipeline.lint import check_issue
 from pipeline.plain import lix, section_readability, segment_readability, variant_readability
 from pipeline.plain.prose import Block
 from pipeline.render.variants import VariantKey
-from tests.conftest import BASE_ISSUE, EXAMPLE, ROOT, require
+from tests.conftest import BASE_ISSUE, EXAMPLE, ROOT, copy_brand, require
 
 PLAIN = {Rule.LIX, Rule.LONG_SENTENCE, Rule.PLAIN_WORDS, Rule.SPELLING}
 DICTIONARY = Path("/usr/share/hunspell/sv_SE.dic")
@@ -38,6 +38,7 @@ def _config(tmp_path: Path, edits: dict[str, str] | None = None,
         assert old in text
         text = text.replace(old, new)
     (tmp_path / "newsletter.toml").write_text(text, encoding="utf-8")
+    copy_brand(tmp_path)  # the files [brand] names, beside newsletter.toml
     for name, content in (files or {}).items():
         (tmp_path / name).write_text(content, encoding="utf-8")
     return load_config(tmp_path / "newsletter.toml")
