@@ -5,8 +5,9 @@
                                                 the record of what was sent (meta.json names
                                                 the edition)
       2027/index.html                           one page per year
-      index.html  feed.xml  atom.xml  sitemap.xml  tillganglighet/  style.css
+      index.html  feed.xml  atom.xml  sitemap.xml  tillganglighet/  style.css  site.js
       sok/  pagefind/                           search: a page, and Pagefind's prebuilt index
+      material/                                 the logotype, favicon and downloads ([brand])
 
 Pages use relative links only, so the folder can be served from any base path. Nothing
 personal may appear: ``check_private`` fails the build on any address other than the board's,
@@ -19,28 +20,29 @@ import difflib
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import format_datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
+from pipeline.archive_files import ArchiveError as ArchiveError  # raised by both, caught outside
+from pipeline.archive_files import (
+    index_search,
+    material_problems,
+    passed_notices,
+    stylesheet,
+    write_material,
+)
 from pipeline.config import Config
 from pipeline.edition import Edition
-from pipeline.errors import NewsletterError, Problem
+from pipeline.errors import Problem
+from pipeline.feeds import atom, rss, sitemap
 from pipeline.privacy import check_private
-from pipeline.render.email import Renderer, site_context, swedish_date
+from pipeline.render.email import Renderer, site_context
 from pipeline.source import NOT_RASTER, raster_format
+from pipeline.typography import Nowrap, swedish_date, typeset
 
 _TEXT_FILES = {".html", ".xml", ".json", ".txt", ".css", ".js", ".csv", ".md", ".svg"}
-
-
-class ArchiveError(NewsletterError):
-    """The archive cannot be written as asked."""
 
 
 @dataclass
@@ -129,13 +131,13 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def _check_files(root: Path, config: Config, skip: set[Path]) -> list[Problem]:
-    """Every file already in archive/ (but the search index, rebuilt from the pages, and
-    the ``skip``ped ones about to be replaced): images must be raster images, anything
-    else a page or feed without personal data."""
+    """Every file already in archive/ (but the search index, rebuilt from the pages,
+    material/, replaced from [brand], and the ``skip``ped ones about to be replaced): images
+    must be raster images, anything else a page or feed without personal data."""
     problems = []
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root).parts
-        if relative[0] == "pagefind" or path in skip \
+        if relative[0] in ("pagefind", "material") or path in skip \
                 or any(part.startswith(".") for part in relative):
             continue
         image = relative[-2:-1] == ("images",)
@@ -161,15 +163,18 @@ def published(config: Config) -> list[dict[str, Any]]:
     return sorted(items, key=lambda m: (m["date"], m["year"], m["number"]), reverse=True)
 
 
-def build_archive(config: Config, renderer: Renderer | None = None) -> list[Path]:
-    """Regenerate everything around the frozen issue pages; returns the files written."""
+def build_archive(config: Config, renderer: Renderer | None = None,
+                  today: date | None = None) -> list[Path]:
+    """Regenerate everything around the frozen issue pages; returns the files written.
+    ``today`` (Swedish time by default) decides which notices style.css marks as past."""
     renderer = renderer or Renderer(config)
+    today = today or datetime.now(config.zone).date()
     root = archive_root(config)
     root.mkdir(parents=True, exist_ok=True)
     issues = published(config)
     for item in issues:
         item["date_iso"] = item["date"]
-        item["date_text"] = swedish_date(datetime.fromisoformat(item["date"]).date())
+        item["date_text"] = swedish_date(date.fromisoformat(item["date"]))
     years: dict[int, list[dict[str, Any]]] = {}
     for item in issues:
         years.setdefault(item["year"], []).append(item)
@@ -179,97 +184,33 @@ def build_archive(config: Config, renderer: Renderer | None = None) -> list[Path
 
     def page(template: str, target: str, rel_root: str, **extra: Any) -> None:
         context = site_context(config, rel_root, base + target.removesuffix("index.html"))
-        pages[root / target] = renderer.html_env.get_template(template).render(
-            context | extra)
+        pages[root / target] = typeset(renderer.html_env.get_template(template).render(
+            context | extra), Nowrap.CLASS)
 
     page("archive/index.html.j2", "index.html", "", years=groups, year=None)
     for group in groups:
         page("archive/index.html.j2", f"{group['year']}/index.html", "../", years=[group],
              year=group["year"])
-    newest = max((i.get("published_at", i["date"]) for i in issues), default=None)
-    page("archive/statement.html.j2", "tillganglighet/index.html", "../",
-         updated=swedish_date(datetime.fromisoformat(newest).date()) if newest else "–")
+    page("archive/statement.html.j2", "tillganglighet/index.html", "../")
     page("archive/search.html.j2", "sok/index.html", "../")
-    pages[root / "feed.xml"] = _rss(config, issues, base)
-    pages[root / "atom.xml"] = _atom(config, issues, base)
-    urls = [base, *(base + f"{g['year']}/" for g in groups),
-            *(base + i["path"] for i in issues), base + "tillganglighet/"]
-    pages[root / "sitemap.xml"] = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
-        + "".join(f"  <url><loc>{escape(u)}</loc></url>\n" for u in urls) + "</urlset>\n")
+    pages[root / "feed.xml"] = rss(config, issues, base)
+    pages[root / "atom.xml"] = atom(config, issues, base)
+    pages[root / "sitemap.xml"] = sitemap(
+        [base, *(base + f"{g['year']}/" for g in groups),
+         *(base + i["path"] for i in issues), base + "tillganglighet/"])
+    pages[root / "style.css"] = stylesheet(config, passed_notices(issues, today))
+    for script, target in (("site.js", "site.js"), ("search.js", "sok/search.js")):
+        pages[root / target] = (config.templates / "archive" / script).read_text(
+            encoding="utf-8")
     problems = [p for path, text in pages.items()
                 for p in check_private(text, config, str(path))]
+    problems += material_problems(config)
     problems += _check_files(root, config, set(pages))
     if problems:
         raise ArchiveError("personal data in the archive; nothing was written", problems)
     for path, text in pages.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    shutil.copy2(config.templates / "archive" / "style.css", root / "style.css")
-    shutil.copy2(config.templates / "archive" / "search.js", root / "sok" / "search.js")
-    shutil.rmtree(root / "pagefind", ignore_errors=True)  # from scratch: no old fragments
+    material = write_material(config, root)
     index_search(root)
-    return [*pages, root / "style.css", root / "sok" / "search.js"]
-
-
-def index_search(root: Path) -> None:
-    """Pagefind's static index of the issue pages, in archive/pagefind/."""
-    result = subprocess.run([sys.executable, "-m", "pagefind", "--site", str(root),
-                             "--output-subdir", "pagefind", "--silent"],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        raise ArchiveError(f"the search index could not be built: {result.stderr.strip()}")
-
-
-def _absolute(content: str, item_url: str) -> str:
-    return re.sub(r'(src|href)="(?!https?:|mailto:|#)([^"]*)"',
-                  lambda m: f'{m.group(1)}="{item_url}{m.group(2)}"', content)
-
-
-def _rss(config: Config, issues: list[dict[str, Any]], base: str) -> str:
-    items = []
-    for item in issues:
-        url = base + item["path"]
-        when = datetime.fromisoformat(item["date"]).replace(hour=9, tzinfo=config.zone)
-        items.append(
-            f"    <item>\n      <title>{escape(item['title'])}</title>\n"
-            f"      <link>{escape(url)}</link>\n"
-            f'      <guid isPermaLink="true">{escape(url)}</guid>\n'
-            f"      <pubDate>{format_datetime(when)}</pubDate>\n"
-            f"      <description>{escape(item['summary'])}</description>\n"
-            f"      <content:encoded><![CDATA[{_absolute(item['content'], url)}]]>"
-            "</content:encoded>\n    </item>\n")
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" '
-            'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
-            'xmlns:atom="http://www.w3.org/2005/Atom">\n  <channel>\n'
-            f"    <title>{escape(config.name)}</title>\n    <link>{escape(base)}</link>\n"
-            f'    <atom:link href="{escape(base)}feed.xml" rel="self" '
-            'type="application/rss+xml"/>\n'
-            f"    <description>Nyhetsbrevet {escape(config.name)} från "
-            f"{escape(config.sender.name)}</description>\n    <language>sv-se</language>\n"
-            + "".join(items) + "  </channel>\n</rss>\n")
-
-
-def _atom(config: Config, issues: list[dict[str, Any]], base: str) -> str:
-    entries = []
-    updated = "1970-01-01T00:00:00Z"
-    for item in issues:
-        url = base + item["path"]
-        when = datetime.fromisoformat(item["date"]).replace(hour=9, tzinfo=config.zone)
-        stamp = when.isoformat()
-        updated = max(updated, item.get("published_at", stamp))
-        entries.append(
-            f"  <entry>\n    <title>{escape(item['title'])}</title>\n"
-            f'    <link rel="alternate" href="{escape(url)}"/>\n    <id>{escape(url)}</id>\n'
-            f"    <published>{stamp}</published>\n    <updated>{stamp}</updated>\n"
-            f"    <summary>{escape(item['summary'])}</summary>\n"
-            f'    <content type="html">{escape(_absolute(item["content"], url))}</content>\n'
-            "  </entry>\n")
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            '<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="sv">\n'
-            f"  <title>{escape(config.name)}</title>\n  <id>{escape(base)}</id>\n"
-            f'  <link rel="self" href="{escape(base)}atom.xml"/>\n'
-            f'  <link rel="alternate" href="{escape(base)}"/>\n  <updated>{updated}</updated>\n'
-            f"  <author><name>{escape(config.sender.name)}</name></author>\n"
-            + "".join(entries) + "</feed>\n")
+    return [*pages, *material]

@@ -1,5 +1,6 @@
 """Checks on the compiled HTML of every email and of the web version: the language, layout
-tables a screen reader should skip, script of any kind, and the heading outline."""
+tables a screen reader should skip, script of any kind (but the archive's own site.js in the
+web version), and the heading outline."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ if TYPE_CHECKING:
 
 
 class _Structure(HTMLParser):
-    def __init__(self) -> None:
+    def __init__(self, own_scripts: tuple[str, ...] = ()) -> None:
         super().__init__(convert_charrefs=True)
+        self.own_scripts = own_scripts
         self.lang: str | None = None
         self.headings: list[int] = []
         self.tables: list[dict[str, bool]] = []
@@ -26,7 +28,7 @@ class _Structure(HTMLParser):
         values = dict(attrs)
         self.scripts += [f"<{tag} {name}>" for name, value in attrs if name.startswith("on")
                          or (value or "").strip().lower().startswith("javascript:")]
-        if tag in ("script", "iframe", "object", "embed"):
+        if tag in ("script", "iframe", "object", "embed") and not self._own(tag, values):
             self.scripts.append(f"<{tag}>")
         if tag == "html":
             self.lang = values.get("lang")
@@ -38,6 +40,12 @@ class _Structure(HTMLParser):
         elif tag in ("th", "caption") and self.tables:
             self.tables[-1]["header"] = True
 
+    def _own(self, tag: str, values: dict[str, str | None]) -> bool:
+        """The archive layout's own script file, beside its pages (the web version only)."""
+        src = values.get("src") or ""
+        return (tag == "script" and ":" not in src and not src.startswith("//")
+                and src.rsplit("/", 1)[-1] in self.own_scripts)
+
     def handle_endtag(self, tag: str) -> None:
         if tag == "table" and self.tables:
             table = self.tables.pop()
@@ -46,8 +54,11 @@ class _Structure(HTMLParser):
 
 
 def lint_html(html: str, where: tuple[str, int, str], found: _Findings,
-               headings: bool = True, lang: str = "sv") -> None:
-    parser = _Structure()
+               headings: bool = True, own_scripts: tuple[str, ...] = (),
+               lang: str = "sv") -> None:
+    """``own_scripts``: script files a page may load (the archive's site.js, which the
+    page's Content-Security-Policy limits to its own folder); none in an email."""
+    parser = _Structure(own_scripts)
     parser.feed(html)
     parser.close()
     if parser.lang != lang:

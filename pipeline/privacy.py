@@ -40,13 +40,14 @@ _SERVICE_NUMBERS = ("020", "077", "09")  # free-phone, shared-cost and premium: 
 
 
 def _decoded(line: str) -> str:
-    """The line as a browser or a search index reads it: entities and %-escapes undone."""
+    """The line as a browser or a search index reads it: entities and %-escapes undone, soft
+    hyphens (which typography puts into long words, and a reader never sees) left out."""
     for _attempt in range(3):
         decoded = unquote(html.unescape(line))
         if decoded == line:
             break
         line = decoded
-    return line
+    return line.replace("\u00ad", "")
 
 
 def _phone_digits(number: str) -> str:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -40,6 +41,15 @@ def require(condition: bool, reason: str) -> None:
         if os.environ.get("NEWSLETTER_REQUIRE_ALL"):
             pytest.fail(f"{reason} (NEWSLETTER_REQUIRE_ALL is set)")
         pytest.skip(reason)
+
+
+_NOWRAP = re.compile(r'<span (?:style="?white-space:nowrap"?|class="?nobr"?)>(.*?)</span>')
+
+
+def visible(html: str) -> str:
+    """HTML without what typography adds (soft hyphens, the spans that keep times, dates and
+    phone numbers on one line), for tests that look for a text in a page or an email."""
+    return _NOWRAP.sub(r"\1", html).replace("\u00ad", "")
 
 
 @pytest.fixture(scope="session")
@@ -350,3 +360,51 @@ def cli_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, secret: str) ->
     monkeypatch.delenv("NEWSLETTER_CONFIG", raising=False)
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", secret)
     return root
+
+
+# A second issue for the archive tests: a notice with a last day, and a wide table of times,
+# dates, phone numbers (the board's, in both forms) and long compounds.
+SECOND_ISSUE: dict[str, str] = {
+    "issue.yaml": (
+        "number: 2\n"
+        "title: Våren 2027 i länsstyrelsernas jämställdhetsarbete\n"
+        "subject: \"Nr 2 2027: schema och anmälan\"\n"
+        "preheader: Schema, anmälan och könsuppdelad statistik.\n"
+        "send_at: 2027-05-11 09:00\n"
+        "editor:\n"
+        "  name: Redaktionen\n"
+        "  email: vastmanland@lansstyrelsen.se\n"
+        "sections:\n"
+        "  - 01-anmalan.md\n"
+        "  - 02-schema.md\n"
+    ),
+    "01-anmalan.md": (
+        "---\n"
+        "heading: Anmäl er till höstens utbildning\n"
+        "kind: notice\n"
+        "until: 2027-05-20\n"
+        "---\n"
+        "Anmälan stänger torsdag 20 maj 2027 kl. 17.00. Frågor: ring 010-224 90 00.\n"
+    ),
+    "02-schema.md": (
+        "---\n"
+        "heading: Schema för utbildningsdagen\n"
+        "---\n"
+        "Dagen handlar om jämställdhetsintegrering, könsuppdelad statistik och "
+        "länsstyrelsernas samordningsuppdrag.\n\n"
+        "| Tid | Innehåll | Telefon | Datum |\n"
+        "|---|---|---|---|\n"
+        "| 09.00–10.30 | Jämställdhetsintegrering i verksamhetsplaneringen | 010-224 90 00 "
+        "| 2027-03-05 |\n"
+        "| 13.15 | Könsuppdelad statistik i länsstyrelsernas uppföljningsarbete "
+        "| +46 10 224 90 00 | tisdag 9 februari 2027 |\n"
+    ),
+}
+
+
+def write_second_issue(root: Path) -> Path:
+    folder = root / "issues" / "2027-2"
+    for name, content in SECOND_ISSUE.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(content, encoding="utf-8")
+    return folder

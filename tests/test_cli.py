@@ -71,6 +71,8 @@ def test_render_writes_every_variant(tmp_path: Path) -> None:
     assert general["html_bytes"] < report["html_budget_bytes"]
     assert report["warnings"] == [] and report["errors"] == []
     assert (out / "web.html").exists() and (out / "images" / "natverk.jpg").exists()
+    for beside in ("style.css", "site.js", "material/logotyp.png", "material/favicon.png"):
+        assert (out / beside).is_file(), beside  # what web.html loads
     health = next(v for v in report["variants"] if v["name"] == "connected+halsa-och-vald")
     assert ["halsa"] in health["focus_choices"] and ["halsa", "vald"] in health["focus_choices"]
 

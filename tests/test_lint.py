@@ -54,6 +54,18 @@ def test_wrong_language_is_reported(tmp_path: Path) -> None:
         'web version: <html lang="en"> must be lang="sv" [lang]']
 
 
+@pytest.mark.parametrize("script", ['<script src="https://cdn.example/site.js"></script>',
+                                    '<script src="{{ root }}tracker.js"></script>',
+                                    "<script>alert(1)</script>"])
+def test_the_web_version_runs_no_script_but_the_archives_own(tmp_path: Path, script: str
+                                                             ) -> None:
+    config = _config_with(tmp_path, template_edit=("archive/base.html.j2", "</footer>",
+                                                   f"</footer>{script}"))
+    assert _messages(config, Rule.SCRIPT) == [
+        "web version: <script> runs script in the reader's mail program; remove it from the "
+        "template [script]"]
+
+
 def test_layout_table_without_role_is_reported(tmp_path: Path) -> None:
     config = _config_with(tmp_path, template_edit=(
         "partials/footer.mjml.j2", "<p>{{ footer_reason }}</p>",

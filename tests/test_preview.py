@@ -19,7 +19,7 @@ import pytest
 
 from pipeline.preview import start_preview
 from pipeline.preview.page import PHONE_SUBJECT_CHARS
-from tests.conftest import ROOT
+from tests.conftest import ROOT, visible
 
 
 def _get(url: str) -> str:
@@ -63,6 +63,20 @@ def test_variant_page_shows_desktop_mobile_and_text(preview) -> None:
         _get(f"{base}/nummer/../../newsletter.toml")
 
 
+def test_the_web_version_shows_its_logotype_and_script(preview) -> None:
+    base, _state, _folder = preview
+    web = _get(f"{base}/web")
+    assert 'src="/material/logotyp.png"' in web and 'href="/material/favicon.png"' in web
+    assert '<script src="/site.js" defer>' in web
+    with urllib.request.urlopen(f"{base}/material/logotyp.png", timeout=10) as image:
+        assert image.headers["Content-Type"] == "image/png"
+        assert image.read() == (ROOT / "templates" / "brand" / "logotyp.png").read_bytes()
+    assert "notice-until" in _get(f"{base}/site.js")
+    for name in ("klistermarke.png", "../newsletter.toml"):  # only what the page shows
+        with pytest.raises(urllib.error.HTTPError):
+            _get(f"{base}/material/{name}")
+
+
 class _Events:
     """A page's /events stream, read in a thread: each event's JSON data, in order."""
 
@@ -102,7 +116,7 @@ def test_editing_a_section_rerenders_only_its_variants(preview) -> None:
         events.close()
     assert message["changed"] == ["general"] and not message["failed"]
     assert len(message["variants"]) == 9
-    assert "En ny mening för prenumeranterna." in _get(f"{base}/email/general")
+    assert "En ny mening för prenumeranterna." in visible(_get(f"{base}/email/general"))
     for name in message["variants"]:
         if name != "general":  # the connected variants: the very same render, not redone
             assert _get(f"{base}/email/{name}") == before[name]

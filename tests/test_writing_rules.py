@@ -12,7 +12,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from tests.conftest import BASE_ISSUE, ROOT
+from tests.conftest import BASE_ISSUE, ROOT, visible
 
 CONFIG = ["--config", str(ROOT / "newsletter.toml")]
 PICTURE = str(BASE_ISSUE["02-bild.md"])
@@ -76,9 +76,9 @@ def test_the_explanatory_line_is_what_those_readers_see(make_issue, tmp_path: Pa
     line = "Det här numret har ingen artikel om just de fokusområden ni har valt."
     nothing = email.message_from_bytes((out / "connected.eml").read_bytes(),
                                        policy=email.policy.default)
-    html = nothing.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    html = visible(nothing.get_body(("html",)).get_content())  # type: ignore[union-attr]
     text = nothing.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "Ert fokus" in html and line in html and "ERT FOKUS" in text and line in text
-    focused = (out / "connected+bild.html").read_text(encoding="utf-8")
+    focused = visible((out / "connected+bild.html").read_text(encoding="utf-8"))
     assert "Ert fokus" in focused and line not in focused
     assert "Ert fokus" not in (out / "general.html").read_text(encoding="utf-8")

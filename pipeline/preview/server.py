@@ -77,6 +77,15 @@ class PreviewHandler(BaseHTTPRequestHandler):
         if path == "/style.css" and snapshot.config:
             css = snapshot.config.templates / "archive" / "style.css"
             return self._send(css.read_bytes(), content_type="text/css; charset=utf-8")
+        if path == "/site.js" and snapshot.config:
+            script = snapshot.config.templates / "archive" / "site.js"
+            return self._send(script.read_bytes(), content_type="text/javascript; charset=utf-8")
+        if path.startswith("/material/") and snapshot.config:  # the web version's logotype
+            brand = snapshot.config.brand
+            files = {Path(f).name: snapshot.config.templates / f
+                     for f in (brand.logo, brand.favicon) if f}
+            name = path.removeprefix("/material/")
+            return self._image(files[name]) if name in files else self._not_found()
         if snapshot.rendered is None or snapshot.config is None:
             if path == "/" or path.startswith(("/variant/", "/email/")):
                 return self._send(page.shell(snapshot, "Fel", page.broken_body(
@@ -87,7 +96,8 @@ class PreviewHandler(BaseHTTPRequestHandler):
             return self._send(page.shell(snapshot, "Förhandsvisning", body))
         if path == "/web":
             html = snapshot.rendered.web_html.replace('src="images/', f'src="{ISSUE_PREFIX}images/')
-            html = html.replace('href="style.css"', 'href="/style.css"')
+            html = html.replace('href="style.css"', 'href="/style.css"').replace(
+                'src="site.js"', 'src="/site.js"').replace('="material/', '="/material/')
             return self._send(html.encode(), policy=CSP_WEB)
         kind, _sep, name = path[1:].partition("/")
         key = VariantKey.parse(name)
@@ -174,6 +184,11 @@ class PreviewHandler(BaseHTTPRequestHandler):
         root = self.state.issue.resolve()
         target = file.resolve()
         if root not in target.parents or not target.is_file():
+            return self._not_found()
+        self._image(target)
+
+    def _image(self, target: Path) -> None:
+        if not target.is_file():
             return self._not_found()
         kinds = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
                  ".gif": "image/gif", ".webp": "image/webp"}  # never SVG: it can hold script

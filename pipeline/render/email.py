@@ -1,22 +1,22 @@
 """Issue + variant key → responsive HTML email, text part, and the web version.
 
 Markdown → sanitised HTML (markdown.py) → Jinja2 (autoescape, StrictUndefined) fills the MJML
-templates → mjml-python compiles, inlining ``<mj-style inline="inline">`` with css-inline →
-minify-html with email-safe options.
+templates → Swedish typography on the text (soft hyphens, no break inside times, dates and
+phone numbers: pipeline/typography.py) → mjml-python compiles, inlining
+``<mj-style inline="inline">`` with css-inline → minify-html with email-safe options
+(mjml.py). The web version gets the same typography after Jinja. The text part gets none.
 
 Compile once per segment: the variants of a segment differ only in the "Ert fokus" list, so the
 segment's MJML is compiled once with every focus item between marker comments, and each variant
 keeps its own items (``splice_focus``). Compiled HTML is cached by the hash of its MJML source.
-Each variant still gets its own full MJML (``RenderedEmail.mjml``), which the conformance test
-compiles with the reference implementation and compares pixel by pixel.
+Each variant still gets its own full MJML (``RenderedEmail.mjml``, typography included), which
+the conformance test compiles with the reference implementation and compares pixel by pixel.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -29,23 +29,33 @@ from pipeline.errors import Problem, RenderError
 from pipeline.i18n import _
 from pipeline.issue import Issue, Section
 from pipeline.render.markdown import Body, render_markdown
+from pipeline.render.mjml import compile_mjml, splice_focus
 from pipeline.render.personalise import placeholder
 from pipeline.render.variants import VariantKey, variant_keys
+from pipeline.typography import Nowrap, swedish_date, typeset
 
 EMAIL_WIDTH = 550  # 600 px body less 2 × 25 px padding
-MONTHS = ("januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti",
-          "september", "oktober", "november", "december")
-
-
-def swedish_date(day: date) -> str:
-    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
 
 
 def site_context(config: Config, root: str, canonical: str) -> dict[str, Any]:
-    """What every page of the archive's layout needs."""
+    """What every page of the archive's layout needs: links, and the board's identity from
+    [brand] (its files are published under material/, see ``material_path``)."""
+    brand = config.brand
+    logo = None
+    if brand.logo:  # its height follows from its width (no file read: rendering stays pure)
+        logo = {"src": root + material_path(brand.logo), "alt": brand.logo_alt,
+                "width": brand.logo_width}
     return {"newsletter": config, "root": root, "canonical": canonical,
             "subscribe_url": f"{config.web_url}/prenumerera",
-            "join_url": f"{config.web_url}/anslut"}
+            "join_url": f"{config.web_url}/anslut", "logo": logo,
+            "favicon": root + material_path(brand.favicon) if brand.favicon else None,
+            "home_url": brand.home_url, "privacy_url": brand.privacy_url}
+
+
+def material_path(file: str) -> str:
+    """A brand file's or download's path in the archive (``Config.material_url`` less the
+    archive's address)."""
+    return f"material/{Path(file).name}"
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,7 @@ class Renderer:
         self.html_env = jinja2.Environment(autoescape=True, **options)
         self.text_env = jinja2.Environment(autoescape=False, **options)
         self._compiled: dict[str, str] = {}
+        self._typeset_mjml: dict[str, str] = {}
         self._bodies: dict[tuple[Path, str, str], Body] = {}
 
     def body(self, section: Section, image_base: str) -> Body:
@@ -92,16 +103,25 @@ class Renderer:
 
     def render_email(self, issue: Issue, key: VariantKey) -> RenderedEmail:
         context = self._email_context(issue, key)
-        mjml = self._template(self.html_env, "email.mjml.j2", context)
+        mjml = self._typeset(self._template(self.html_env, "email.mjml.j2", context))
         text = self._template(self.text_env, "text.txt.j2", context).strip() + "\n"
         if not key.focus_sections and self.config.segment(key.segment).empty_focus:
             html = self._compile(mjml)  # its own "Ert fokus": the line, not an empty list
         else:
             every_item = self._email_context(issue, VariantKey(key.segment, _ALL), markers=True)
-            base = self._template(self.html_env, "email.mjml.j2", every_item)
+            base = self._typeset(self._template(self.html_env, "email.mjml.j2", every_item))
             html = splice_focus(self._compile(base), key.focus_sections)
         return RenderedEmail(key, issue.meta.subject, issue.meta.preheader or "", html, text,
                              mjml)
+
+    def _typeset(self, mjml: str) -> str:
+        """The MJML with Swedish typography in its text, cached by the hash of its source
+        (the variants of a segment share one)."""
+        digest = hashlib.sha256(mjml.encode()).hexdigest()
+        if digest not in self._typeset_mjml:
+            _bounded(self._typeset_mjml)
+            self._typeset_mjml[digest] = typeset(mjml, Nowrap.STYLE)
+        return self._typeset_mjml[digest]
 
     def _compile(self, mjml: str) -> str:
         """Compiled HTML of ``mjml``, cached by its hash."""
@@ -120,7 +140,8 @@ class Renderer:
         day = issue.meta.send_at.date()
         context |= site_context(self.config, root, issue.archive_url(self.config)) | {
             "year": issue.year, "date_iso": day.isoformat(), "date_text": swedish_date(day)}
-        return self._template(self.html_env, "archive/issue.html.j2", context)
+        return typeset(self._template(self.html_env, "archive/issue.html.j2", context),
+                       Nowrap.CLASS)
 
     def _template(self, env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
         try:
@@ -184,6 +205,8 @@ class Renderer:
         return {
             "id": section.id, "kind": front.kind.value, "heading": front.heading,
             "until": swedish_date(front.until) if front.until else None,
+            "until_iso": front.until.isoformat() if front.until else None,
+            "expired": bool(front.until and front.until < issue.meta.send_at.date()),
             "image": image, "cta": front.cta, "audience": audience,
             "focus": [self.config.focus_area(f).name for f in front.focus],
             "html": Markup(body.html), "text": body.text,
@@ -192,6 +215,7 @@ class Renderer:
     def clear_cache(self) -> None:
         """Forget compiled HTML (benchmarks measure the full cost with it)."""
         self._compiled.clear()
+        self._typeset_mjml.clear()
 
 
 def _bounded(cache: dict[Any, Any], size: int = 256) -> None:
@@ -213,16 +237,6 @@ def _template_line(exc: BaseException, fallback: Path) -> tuple[str, int]:
 
 
 _ALL: tuple[str, ...] = ("*",)  # every focus section: the segment's shared compile
-_BLOCK = re.compile(r"<!--focus-block-->(.*?)<!--/focus-block-->", re.DOTALL)
-_ITEM = re.compile(r"<!--focus:([\w-]+)-->(.*?)<!--/focus:\1-->", re.DOTALL)
-
-
-def splice_focus(html: str, sections: tuple[str, ...]) -> str:
-    """Keep the focus items of ``sections`` (drop the block if none) and the markers."""
-    if not sections:
-        return _BLOCK.sub("", html)
-    kept = _ITEM.sub(lambda m: m.group(2) if m.group(1) in sections else "", html)
-    return kept.replace("<!--focus-block-->", "").replace("<!--/focus-block-->", "")
 
 
 def _image_size(path: Path) -> tuple[int, int]:
@@ -232,57 +246,6 @@ def _image_size(path: Path) -> tuple[int, int]:
     except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError):
         raise RenderError(_("%(file)s: not a JPEG, PNG, GIF or WebP image; export it as one "
                             "of those") % {"file": path}) from None
-
-
-_MJ_TAG = re.compile(r"<mj-[\w-]+(?:\s+[\w-]+=\"[^\"<>]*\")*\s*/?>")
-_MJ_VALUE = re.compile(r'="([^"]*)"')
-
-
-def escape_mjml_attributes(source: str) -> str:
-    """Escape ``&`` once more in the attributes of ``<mj-…>`` tags.
-
-    mjml-python decodes entities in attribute values and writes them back raw, so the
-    ``&quot;`` Jinja wrote for a ``"`` in an image's alt text would close the attribute in
-    the HTML. Escaped twice, it comes out escaped once.
-    """
-    def tag(match: re.Match[str]) -> str:
-        return _MJ_VALUE.sub(lambda v: '="' + v.group(1).replace("&", "&amp;") + '"',
-                             match.group(0))
-
-    return _MJ_TAG.sub(tag, source)
-
-
-_MJ_TITLE = re.compile(r"(<mj-title>)(.*?)(</mj-title>)", re.DOTALL)
-_TITLE_SLOT = "mjml-title-slot-5e0c"
-
-
-def compile_mjml(source: str, template: Path) -> str:
-    """MJML → HTML with inlined CSS, minified with email-safe options."""
-    import minify_html
-    from mjml import mjml_to_html
-
-    # mjml-python copies the title's decoded text into the body's aria-label unescaped: give
-    # it a slot and put the (Jinja-escaped) title in afterwards, in <title> and aria-label.
-    title = _MJ_TITLE.search(source)
-    protected = escape_mjml_attributes(source)
-    if title:
-        protected = _MJ_TITLE.sub(lambda m: m.group(1) + _TITLE_SLOT + m.group(3), protected, 1)
-    try:
-        result = mjml_to_html(protected)
-    except Exception as exc:  # mjml-python raises bare exceptions on malformed MJML
-        raise RenderError(f"{template}: MJML could not be compiled: {exc}") from exc
-    if result.errors:
-        raise RenderError(f"{template}: MJML errors: {'; '.join(result.errors)}")
-    html = result.html.replace(_TITLE_SLOT, title.group(2).strip()) if title else result.html
-    return str(minify_html.minify(
-        html,
-        keep_comments=True,            # Outlook's conditional comments live in comments
-        keep_closing_tags=True,
-        keep_html_and_head_opening_tags=True,
-        minify_css=False,              # it rewrites media queries to range syntax clients lack
-        minify_js=False,
-        preserve_brace_template_syntax=True,  # keep {{placeholders}} intact
-    ))
 
 
 def render_issue(issue: Issue, config: Config, keys: list[VariantKey] | None = None,

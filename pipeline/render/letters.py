@@ -20,7 +20,8 @@ import jinja2
 from pipeline.config import Config, Rule
 from pipeline.errors import Problem, RenderError
 from pipeline.i18n import load_translations
-from pipeline.render.email import RenderedEmail, compile_mjml
+from pipeline.render.email import RenderedEmail
+from pipeline.render.mjml import compile_mjml
 from pipeline.render.variants import VariantKey
 
 HTML_TEMPLATE = "service/mail/letter.mjml.j2"

@@ -3,13 +3,20 @@
 Author content is data: raw HTML is not interpreted (markdown-it ``html=False``), the result
 passes an allow-list sanitiser (nh3) so no script, event attribute or ``javascript:``/``data:``
 URL survives, and nothing here is ever evaluated as a template.
+
+A table gets ``class="stack"`` and, in every cell, its column's header as a label
+(``<span class="cell-label">Datum: </span>``): hidden on wide screens, shown where a narrow
+screen stacks the rows (the archive's style.css, the email's media query), so each value
+still says which column it belongs to.
 """
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass, field
 from functools import cache
+from html import escape, unescape
 
 import nh3
 from markdown_it import MarkdownIt
@@ -102,8 +109,33 @@ def render_markdown(source: str, first_line: int = 1, image_base: str = "") -> B
             elif child.type == "text" and not in_link:
                 bare += [Link(w, w, line) for w in child.content.split()
                          if w.startswith(("http://", "https://", "www."))]
-    html = sanitise(md.renderer.render(tokens, md.options, {}))
+    html = label_cells(sanitise(md.renderer.render(tokens, md.options, {})))
     return Body(html, _text(tokens), tuple(links), tuple(images), tuple(headings), tuple(bare))
+
+
+_TABLE = re.compile(r"<table>(.*?)</table>", re.DOTALL)
+_HEADER = re.compile(r"<th[^>]*>(.*?)</th>", re.DOTALL)
+_ROW = re.compile(r"<tr>.*?</tr>", re.DOTALL)
+_CELL = re.compile(r"<td[^>]*>")
+_TAG = re.compile(r"<[^>]*>")
+
+
+def label_cells(html: str) -> str:
+    """Mark sanitised tables for stacking and label each cell with its column's header
+    (escaped text, as the header cell holds it)."""
+    def table(match: re.Match[str]) -> str:
+        head, end, rows = match.group(1).partition("</thead>")
+        labels = [escape(unescape(_TAG.sub("", cell))).strip() for cell in _HEADER.findall(head)]
+
+        def row(tr: re.Match[str]) -> str:
+            names = iter(labels)
+            return _CELL.sub(lambda td: td.group(0) + (
+                f'<span class="cell-label">{name}: </span>' if (name := next(names, "")) else ""),
+                tr.group(0))
+
+        return f'<table class="stack">{head}{end}{_ROW.sub(row, rows)}</table>'
+
+    return _TABLE.sub(table, html)
 
 
 def _inline_text(children: list[Token], start: int, until: str) -> str:
