@@ -1,6 +1,11 @@
-"""Redraw docs/web-pages-mobile.png: four pages of the web service at 320 px, side by side.
+"""Redraw the README's screenshots: the email, the web service at 320 px, a transactional mail.
 
     .venv/bin/python docs/screenshots.py
+
+docs/email-connected-desktop-mobile.png is a connected-actors variant of the example issue at
+600 and 375 px; docs/welcome-mail-light-dark.png the welcome mail at 375 px in light and dark
+mode (prefers-color-scheme); both rendered by the pipeline, images and logotype from disk.
+docs/web-pages-mobile.png shows four pages of the web service at 320 px, side by side.
 
 Serves the service on 127.0.0.1 with the example audience in a throwaway SQLite register
 (as tests/test_web_browser.py does), opens it in Debian's chromium through Playwright (never a
@@ -53,6 +58,51 @@ def shoot(page: Any, clip_from: str | None = None) -> Image.Image:
     return image
 
 
+def sheet(shots: list[Image.Image], target: Path) -> None:
+    height = max(shot.height for shot in shots)
+    width = GAP + sum(shot.width + GAP for shot in shots)
+    canvas = Image.new("RGB", (width, height + 2 * GAP), BACKGROUND)
+    x = GAP
+    for shot in shots:
+        canvas.paste(shot, (x, GAP))
+        x += shot.width + GAP
+    canvas.save(target, optimize=True)
+    print(f"wrote {target.relative_to(ROOT)} ({canvas.width}×{canvas.height})")
+
+
+def email_shot(browser: Any, html: str, width: int, scheme: str = "light",
+               height: int = 1400) -> Image.Image:
+    from tests.test_email_browser import _route
+
+    page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
+    page.route("**/*", _route)
+    page.set_content(html, wait_until="load")
+    path = Path(tempfile.mkstemp(suffix=".png")[1])
+    page.screenshot(path=str(path), full_page=True)
+    page.close()
+    with Image.open(path) as whole:
+        image = whole.convert("RGB").crop((0, 0, width, min(height, whole.height)))
+    path.unlink()
+    return image
+
+
+def emails(browser: Any) -> None:
+    from pipeline.issue import load_issue
+    from pipeline.render import VariantKey, render_issue
+    from pipeline.render.letters import render_letter
+    from tests.conftest import EXAMPLE
+    from tests.test_email_browser import letters
+
+    config = load_config(ROOT / "newsletter.toml")
+    mail = render_issue(load_issue(EXAMPLE, config), config).variants[
+        VariantKey("connected", ("makt-och-ekonomi",))]
+    sheet([email_shot(browser, mail.html, 600), email_shot(browser, mail.html, 375)],
+          ROOT / "docs" / "email-connected-desktop-mobile.png")
+    welcome = render_letter(config, letters(config)["welcome-sv"][0]).html
+    sheet([email_shot(browser, welcome, 375), email_shot(browser, welcome, 375, "dark")],
+          ROOT / "docs" / "welcome-mail-light-dark.png")
+
+
 def main() -> None:
     chromium = shutil.which("chromium")
     if chromium is None:
@@ -93,6 +143,7 @@ def main() -> None:
         page.get_by_role("button", name="Bekräfta").click()
         page.wait_for_selector("h1:has-text('Tack!')")
         shots.append(shoot(page))
+        emails(browser)
         browser.close()
     store.close()
     sheet = Image.new("RGB", (GAP + len(shots) * (WIDTH + GAP), HEIGHT + 2 * GAP), BACKGROUND)

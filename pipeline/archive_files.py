@@ -26,16 +26,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Config
+from pipeline.config import MATERIAL_TEXT, Config
 from pipeline.errors import NewsletterError, Problem
 from pipeline.i18n import _
 from pipeline.privacy import check_private
 from pipeline.render.email import material_path
 from pipeline.source import raster_format
 from pipeline.typography import without_soft_hyphens
-
-MATERIAL_TEXT = {".txt", ".csv", ".md"}  # what a download may be besides a raster image
-
 
 
 class ArchiveError(NewsletterError):

@@ -236,6 +236,9 @@ class DeliverySettings(_Strict):
     sendgrid: SendGridSettings = SendGridSettings()
 
 
+MATERIAL_TEXT = {".txt", ".csv", ".md"}  # what a download may be besides a raster image
+
+
 class WelcomeItem(_Strict):
     """One item of the welcome package; ``download`` is a file the archive publishes under
     ``material/`` (the digital sticker), linked from the join page and the welcome mail."""
@@ -438,6 +441,11 @@ def _check_material(config: Config, lines: Lines) -> Config:
                         "file": file, "folder": config.templates, "name": Path(file).name}
         elif loc[0] == "brand" and raster_format(path) not in ("PNG", "JPEG"):
             why = _("'%(file)s' is not a PNG or JPEG image") % {"file": file}
+        elif path.suffix.lower() not in MATERIAL_TEXT and raster_format(path) is None:
+            why = _("'%(file)s' is neither an image (JPEG, PNG, GIF, WebP) nor a text file "
+                    "(%(kinds)s): the archive publishes only what it can check for personal "
+                    "data; link a PDF from the board's own site instead") % {
+                        "file": file, "kinds": ", ".join(sorted(MATERIAL_TEXT))}
         else:
             continue
         problems.append(Problem(lines.path, lines.line(loc), format_loc(loc), why))

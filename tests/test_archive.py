@@ -131,7 +131,7 @@ def test_the_brand_files_are_published_byte_for_byte_and_shown(site: Config) -> 
     root = site.root / "archive"
     for file in site.material_files().values():
         name = Path(file).name
-        assert (root / "material" / name).read_bytes() == (ROOT / file).read_bytes()
+        assert (root / "material" / name).read_bytes() == (ROOT / "templates" / file).read_bytes()
         assert site.material_url(file) == f"{site.archive_url}/material/{name}"
     for page, up in (("index.html", ""), ("2027/index.html", "../"),
                      ("2027/1/index.html", "../../"), ("sok/index.html", "../")):
@@ -155,7 +155,7 @@ def test_the_brand_files_are_published_byte_for_byte_and_shown(site: Config) -> 
 def test_material_the_archive_cannot_check_is_refused(site: Config, name: str, content: bytes,
                                                       why: str) -> None:
     (site.root / "templates" / "brand" / name).write_bytes(content)
-    package = [WelcomeItem(text="Ett paket", download=f"templates/brand/{name}")]
+    package = [WelcomeItem(text="Ett paket", download=f"brand/{name}")]
     odd = site.model_copy(update={"web": site.web.model_copy(
         update={"welcome_package": package})})
     publish_edition(_edition(odd), odd)

@@ -112,6 +112,13 @@ def test_brand_files_must_be_images_in_the_templates_folder_and_the_logo_needs_a
         f"newsletter.toml:{_line(text, 'favicon = ')}: brand.favicon: '../favicon.png' is not a "
         f"file in the templates folder ({tmp_path / 'templates'}); give its path from there, "
         "e.g. brand/favicon.png"]
+    (tmp_path / "templates" / "brand" / "broschyr.pdf").write_bytes(b"%PDF-1.4")
+    text = SOURCE.replace('download = "brand/klistermarke.png"', 'download = "brand/broschyr.pdf"')
+    assert _problems(tmp_path, text) == [
+        f"newsletter.toml:{_line(text, 'welcome_package = ')}: web.welcome_package[0].download: "
+        "'brand/broschyr.pdf' is neither an image (JPEG, PNG, GIF, WebP) nor a text file (.csv, "
+        ".md, .txt): the archive publishes only what it can check for personal data; link a "
+        "PDF from the board's own site instead"]
     config = load_config(ROOT / "newsletter.toml")
     assert config.material_url(config.brand.logo or "") == (
         f"{config.archive_url}/material/logotyp.png")
