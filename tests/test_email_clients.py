@@ -47,6 +47,10 @@ HARMLESS = {
     "outline": "MJML's image reset; cosmetic",
     "word-spacing": "MJML's body reset; cosmetic",
     "word-break": "MJML's text reset; long words still wrap",
+    "hyphens": "an enhancement: the soft hyphens pipeline/typography.py puts in long words "
+               "work in every program",
+    "white-space": "nowrap keeps a time, date or phone number on one line; where it is "
+                   "ignored the number may wrap, and nothing gets wider",
     "target attribute": "links open in a new tab anyway",
     "role attribute": "accessibility only: the client ignores it",
     "aria-label attribute": "accessibility only",

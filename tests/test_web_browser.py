@@ -19,7 +19,7 @@ from pipeline.audience.tokens import Purpose, make_token
 from pipeline.config import Config
 from tests.conftest import ROOT, assert_accessible, loopback_only
 from tests.test_deliver import populate
-from tests.webserver import SECRET, local, outbox_mails, served, text_of
+from tests.webserver import SECRET, local, outbox_mails, served, settle, text_of
 
 ARTIFACTS = ROOT / "test-artifacts" / "web"
 Site = tuple[str, Store, Path]
@@ -67,6 +67,7 @@ def test_subscribe_mail_click_confirmed(browser, site: Site) -> None:
     page.get_by_label("Jag vill få nyhetsbrevet", exact=False).check()
     page.get_by_role("button", name="Prenumerera").click()
     page.wait_for_selector("h1:has-text('Bekräfta din prenumeration')")
+    settle(base)  # the service mails after its answer
     [mail] = [m for m in outbox_mails(outbox)
               if m["To"].addresses[0].addr_spec == "webb.lasare@example.se"]
     link = re.search(r"https://\S+/(bekrafta/\S+)", text_of(mail))

@@ -109,7 +109,9 @@ class PreviewHandler(BaseHTTPRequestHandler):
             return self._send(self._variant_page(snapshot, key))
         email = personalise(snapshot.rendered.variants[key].html, SAMPLE_READER, is_html=True)
         base = snapshot.rendered.issue.archive_url(snapshot.config)
-        self._send(email.replace(base, ISSUE_PREFIX).encode(), policy=CSP_EMAIL)
+        email = email.replace(base, ISSUE_PREFIX)  # the issue's images, from its folder
+        email = email.replace(snapshot.config.material_url(""), "/material/")  # the logotype
+        self._send(email.encode(), policy=CSP_EMAIL)
 
     def _variant_page(self, snapshot: Snapshot, key: VariantKey, addresses: str | None = None,
                       result: str = "") -> bytes:
