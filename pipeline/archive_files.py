@@ -26,7 +26,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import MATERIAL_TEXT, Config
+from pipeline.config import MATERIAL_TEXT, Config, inside
 from pipeline.errors import NewsletterError, Problem
 from pipeline.i18n import _
 from pipeline.privacy import check_private
@@ -71,7 +71,7 @@ def material_problems(config: Config) -> list[Problem]:
     for file in config.material_files().values():
         path = config.templates / file
         name = material_path(file)
-        if path.is_symlink() or not path.is_file():
+        if not inside(config.templates, file) or not path.is_file():
             why = _("not a file in the templates folder")
         elif name in seen and seen[name] != file:
             why = _("has the same name as %(other)s; rename one of them") % {"other": seen[name]}

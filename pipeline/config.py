@@ -428,14 +428,25 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     return _check_material(config, lines)
 
 
+def inside(folder: Path, file: str) -> bool:
+    """Whether ``folder/file`` stays in ``folder``: a relative path, no link on the way."""
+    current = folder
+    if Path(file).is_absolute():
+        return False
+    for part in Path(file).parts:
+        current = current / part
+        if current.is_symlink():
+            return False
+    return current.resolve().is_relative_to(folder.resolve())
+
+
 def _check_material(config: Config, lines: Lines) -> Config:
     """Every brand file and download is a file in the project (no link out of it), and the
     logotype and favicon are images."""
     problems = []
     for loc, file in config.material_files().items():
         path = config.templates / file
-        if (Path(file).is_absolute() or ".." in Path(file).parts or path.is_symlink()
-                or not path.is_file()):
+        if not inside(config.templates, file) or not path.is_file():
             why = _("'%(file)s' is not a file in the templates folder (%(folder)s); give its "
                     "path from there, e.g. brand/%(name)s") % {
                         "file": file, "folder": config.templates, "name": Path(file).name}

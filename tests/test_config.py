@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,15 @@ def test_brand_files_must_be_images_in_the_templates_folder_and_the_logo_needs_a
         f"newsletter.toml:{_line(text, 'favicon = ')}: brand.favicon: '../favicon.png' is not a "
         f"file in the templates folder ({tmp_path / 'templates'}); give its path from there, "
         "e.g. brand/favicon.png"]
+    outside = tmp_path / "outside"  # a linked folder would publish what is outside
+    outside.mkdir()
+    shutil.copy(ROOT / "templates" / "brand" / "logotyp.png", outside / "hemlig.png")
+    (tmp_path / "templates" / "ext").symlink_to(outside)
+    text = SOURCE.replace('logo = "brand/logotyp.png"', 'logo = "ext/hemlig.png"')
+    assert _problems(tmp_path, text) == [
+        f"newsletter.toml:{_line(text, 'logo = ')}: brand.logo: 'ext/hemlig.png' is not a file "
+        f"in the templates folder ({tmp_path / 'templates'}); give its path from there, e.g. "
+        "brand/hemlig.png"]
     (tmp_path / "templates" / "brand" / "broschyr.pdf").write_bytes(b"%PDF-1.4")
     text = SOURCE.replace('download = "brand/klistermarke.png"', 'download = "brand/broschyr.pdf"')
     assert _problems(tmp_path, text) == [

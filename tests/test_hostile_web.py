@@ -356,7 +356,7 @@ def test_an_unknown_unsubscribe_scope_is_refused(web, scope: str) -> None:
 # -- 19: the organisation number is checked ---------------------------------------------------
 
 @pytest.mark.parametrize("number", ["556677-8898", "abc", "55667788", "٥٥٦٦٧٧-٨٨٩٩",
-                                    "556677-88999", ""])
+                                    "99556677-8899", "556677-88999", ""])
 def test_the_organisation_number_is_validated(web, number: str) -> None:
     base, store, outbox = web
     status, page = join(base, organisation="Nytt bolag", org_number=number,

@@ -14,7 +14,7 @@ from pipeline.config import Config
 from pipeline.issue import load_issue
 from pipeline.render import Renderer, VariantKey, render_issue, variant_key, variant_keys
 from pipeline.render.mime import build_message, check_header
-from pipeline.render.personalise import SAMPLE_READER, Reader, personalise, unresolved
+from pipeline.render.personalise import SAMPLE_READER, Reader, address_as, personalise, unresolved
 from tests.conftest import EXAMPLE, ROOT, visible
 
 GOLDEN = ROOT / "tests" / "golden" / "2027-1"
@@ -200,3 +200,19 @@ def test_variants_have_names_a_communicator_reads(config: Config) -> None:
         "Anslutna aktörer · hälsa, våld"
     assert variant_label(VariantKey("connected"), issue, config, short=True) == \
         "Anslutna aktörer · inget eget fokus"
+
+
+@pytest.mark.parametrize(("name", "form", "greeting"), [
+    ("Sara Lind", "first_name", "Hej Sara!"),
+    ("Anna-Karin Berg", "first_name", "Hej Anna-Karin!"),
+    ("Lind, Sara", "first_name", "Hej Sara!"),
+    ("Dr. Sara Lind", "first_name", "Hej Dr. Sara Lind!"),
+    ("von Essen Eva", "first_name", "Hej von Essen Eva!"),
+    ("A Berg", "first_name", "Hej A Berg!"),
+    ("  ", "first_name", "Hej!"), (None, "full_name", "Hej!"),
+    ("Sara Lind", "full_name", "Hej Sara Lind!"), ("Sara Lind", "none", "Hej!"),
+])
+def test_the_greeting_uses_a_given_name_only_when_it_is_one(name: str | None, form: str,
+                                                             greeting: str) -> None:
+    reader = Reader(address_as(name, form), "https://x.se/a", "https://x.se/p")
+    assert reader.values()["reader_greeting"] == greeting

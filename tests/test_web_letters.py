@@ -7,9 +7,11 @@ page that opens."""
 from __future__ import annotations
 
 import re
+import urllib.request
 from datetime import timedelta
 
 from pipeline.config import Config
+from tests.conftest import ROOT
 from tests.test_web_account import join, web  # noqa: F401  (the fixture)
 from tests.webserver import csrf_of, outbox_mails, request, text_of
 
@@ -42,13 +44,40 @@ def test_join_confirm_and_welcome_are_real_mails(web, config: Config) -> None:  
     assert "Hej Eva!" in text and "Hej Eva!" in html  # the first name ([audience] greeting)
     for area in ("En jämn fördelning av makt och inflytande", "Jämställd hälsa"):
         assert area in text and area in html
-    sticker = config.material_url("brand/klistermarke.png")
+    sticker = f"{config.web_url}/material/klistermarke.png"  # served by the service itself
     assert f'href="{sticker}"' in html or f"href={sticker}>" in html
+    with urllib.request.urlopen(f"{base}/material/klistermarke.png") as answer:
+        assert answer.read() == (ROOT / "templates" / "brand" / "klistermarke.png").read_bytes()
+        assert answer.headers["Content-Type"] == "image/png"  # before any archive build
+    logo = f"{config.web_url}/material/logotyp.png"
+    assert f'src="{logo}"' in html or f"src={logo} " in html
     assert config.brand.privacy_url and config.brand.privacy_url in html
     preferences = re.search(r"(https://\S+/installningar/[\w.-]+)", text)
     assert preferences is not None and "längst ner i varje nummer" not in text
     status, _, page = request(base + preferences.group(1).split("/vastmanland", 1)[1])
     assert status == 200 and "Sala kommun" in page  # the link opens the preferences page
+
+
+def test_typed_braces_are_never_filled_in_and_an_english_letter_says_so(
+        web, config: Config) -> None:  # noqa: F811
+    base, _store, outbox = web
+    name = "Org {{unsubscribe_url}} {{foo}}"  # a placeholder, and one delivery does not know
+    join(base, organisation=name, org_number="222000-0018", contact_1_name="Bo",
+         contact_1_email="bo@org.example", focus=["makt"], consent="ja")
+    [ask] = outbox_mails(outbox)
+    path = re.search(r"/bekrafta/(\S+)", text_of(ask))
+    assert path is not None
+    _status, _, confirm = request(f"{base}/bekrafta/{path.group(1)}",
+                                  headers={"Accept-Language": "en"})
+    request(f"{base}/bekrafta/{path.group(1)}", {"csrf": csrf_of(confirm)},
+            headers={"Accept-Language": "en"})
+    [welcome] = outbox_mails(outbox)[1:]
+    text = text_of(welcome)
+    assert welcome["Subject"] == f"Welcome to {config.name}"
+    assert welcome["Content-Language"] == "en" and ("lang=en" in _html(welcome) or
+                                                    'lang="en"' in _html(welcome))
+    assert "Org {\u200b{unsubscribe_url}} {\u200b{foo}}" in text  # shown, not filled in
+    assert "/avregistrera/" not in text and "Hello Bo!" in text
 
 
 def test_a_subscriber_confirms_from_a_button(web) -> None:  # noqa: F811

@@ -13,7 +13,7 @@ import re
 
 from pipeline.audience.models import OrganisationKind
 
-_ORG_NUMBER = re.compile(r"(?:[0-9]{2})?([0-9]{6})-?([0-9]{4})")
+_ORG_NUMBER = re.compile(r"(?:16|19|20)?([0-9]{6})-?([0-9]{4})")  # an optional century
 
 
 def org_number_digits(value: str) -> str | None:

@@ -154,18 +154,19 @@ class MessageTemplate:
 
     def __init__(self, email: MailParts, config: Config, list_id: str,
                  subject_prefix: str = "", list_headers: bool = True,
-                 inline: Sequence[InlineImage] = ()) -> None:
+                 inline: Sequence[InlineImage] = (), language: str | None = None) -> None:
         """``list_headers=False``: no List-Unsubscribe(-Post), for mail that is not an issue
         and has no reader link to unsubscribe with (confirmation requests, welcome mail, test
         copies). ``inline``: images the HTML refers to as ``cid:``; the HTML and they then
-        form a multipart/related part (RFC 2387) as the HTML alternative."""
+        form a multipart/related part (RFC 2387) as the HTML alternative. ``language``: the
+        Content-Language of a letter in the reader's language (default: the newsletter's)."""
         boundary = "=_" + secrets.token_hex(16)
         sender = config.sender
         fixed = [
             _mailbox("From", (sender.name, sender.email)),
             _header("Subject", subject_prefix + email.subject),
             "MIME-Version: 1.0",
-            f"Content-Language: {config.language}",
+            f"Content-Language: {language or config.language}",
             _list_id(list_id),
             *(["List-Unsubscribe-Post: List-Unsubscribe=One-Click"] if list_headers else []),
             f'Content-Type: multipart/alternative; boundary="{boundary}"',

@@ -17,7 +17,8 @@ def send_letter(config: Config, addresses: list[str], letter: Letter) -> int:
     """Render ``letter`` and send one copy to each address; returns how many were accepted.
     A letter has no List-Unsubscribe headers: there is no list to leave."""
     email = render_letter(config, letter)
-    template = MessageTemplate(email, config, config.list_id, list_headers=False)
+    template = MessageTemplate(email, config, config.list_id, list_headers=False,
+                               language=letter.language)
     transport = open_transport(config.delivery.transport, config)
     domain = config.sender.email.rsplit("@", 1)[1]
     reader = Reader("", f"{config.web_url}/", f"{config.web_url}/")

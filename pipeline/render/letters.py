@@ -5,7 +5,8 @@ A ``Letter`` is what to say (paragraphs, a button, a list of links); ``render_le
 out with the issue's own partials (masthead with the logotype, button, footer with the privacy
 notice) from ``templates/service/mail/``, in the reader's language, as a responsive HTML part
 and a text part. ``lint_letter`` checks the result with the issue's HTML rules (language, size,
-link text, no unresolved placeholders), so a letter is held to the same standard as an issue.
+link text, no unresolved placeholders); the tests run it on every letter, so the templates are
+held to the same standard as an issue's. Letters get the issue's Swedish typography too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -23,6 +25,7 @@ from pipeline.i18n import load_translations
 from pipeline.render.email import RenderedEmail
 from pipeline.render.mjml import compile_mjml
 from pipeline.render.variants import VariantKey
+from pipeline.typography import Nowrap, typeset
 
 HTML_TEMPLATE = "service/mail/letter.mjml.j2"
 TEXT_TEMPLATE = "service/mail/letter.txt.j2"
@@ -57,13 +60,29 @@ def render_letter(config: Config, letter: Letter) -> RenderedEmail:
         "newsletter": config, "letter": letter, "language": letter.language,
         "issue": {"subject": letter.subject, "preheader": letter.preheader},
         "masthead_line": config.name, "masthead_title": letter.title,
+        # the service sends letters and serves the logotype: it shows before any archive build
+        "logo_url": service_material_url(config, config.brand.logo or ""),
         "footer_reason": letter.reason,
         "footer_links": [(link.text, link.url) for link in letter.footer_links],
     }
     mjml = _render(config, letter.language, HTML_TEMPLATE, context)
+    if letter.language == "sv":  # the hyphenation dictionary is Swedish
+        mjml = typeset(mjml, Nowrap.STYLE)
     html = compile_mjml(mjml, config.templates / HTML_TEMPLATE)
     text = _render(config, letter.language, TEXT_TEMPLATE, context, html=False).strip() + "\n"
-    return RenderedEmail(VariantKey("letter"), letter.subject, letter.preheader, html, text, mjml)
+    # A letter has no reader placeholders: "{{…}}" in it is text someone typed (an
+    # organisation's name), which neither delivery nor SendGrid may fill in.
+    return RenderedEmail(VariantKey("letter"), _inert(letter.subject), letter.preheader,
+                         html.replace("{{", "{&#8203;{"), _inert(text), mjml)
+
+
+def _inert(text: str) -> str:
+    return text.replace("{{", "{\u200b{")
+
+
+def service_material_url(config: Config, file: str) -> str:
+    """Where the web service serves a brand file or download (``/material/<name>``)."""
+    return f"{config.web_url}/material/{Path(file).name}"
 
 
 def lint_letter(config: Config, email: RenderedEmail, language: str) -> list[Problem]:

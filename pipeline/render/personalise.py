@@ -15,13 +15,25 @@ PLACEHOLDERS = ("reader_greeting", "unsubscribe_url", "preferences_url")
 TOKEN = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
+_PARTICLES = {"af", "av", "da", "de", "del", "der", "di", "du", "la", "le", "van", "von"}
+
+
 def address_as(name: str | None, form: str = "first_name") -> str:
     """The name a greeting uses (``[audience] greeting``): "Sara" (first_name), "Sara Lind"
-    (full_name) or "" (none, or no name)."""
+    (full_name) or "" (none, or no name). "Lind, Sara" is Sara; where the first word is not a
+    given name ("Dr. Sara Lind", "von Essen Eva", an initial) the whole name is used."""
     words = (name or "").split()
     if not words or form == "none":
         return ""
-    return words[0] if form == "first_name" else " ".join(words)
+    if form == "full_name":
+        return " ".join(words)
+    if "," in (name or ""):  # "Lind, Sara"
+        given = (name or "").split(",", 1)[1].split()
+        return given[0] if given else " ".join(words).rstrip(",")
+    first = words[0]
+    if first.endswith(".") or first.lower() in _PARTICLES or len(first.rstrip(".")) < 2:
+        return " ".join(words)
+    return first
 
 
 def greeting(name: str) -> str:

@@ -25,7 +25,9 @@ from starlette.routing import Route
 from pipeline.config import Config
 from pipeline.source import raster_format
 
-MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg"}  # what the config accepts
+MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif",
+               "WEBP": "image/webp", ".txt": "text/plain; charset=utf-8",
+               ".csv": "text/csv; charset=utf-8", ".md": "text/markdown; charset=utf-8"}
 
 
 @dataclass(frozen=True)
@@ -47,13 +49,15 @@ class BrandView:
 
 
 def brand_files(config: Config) -> dict[str, tuple[Path, str]]:
-    """The files the service serves under /material/: name → (path, media type)."""
+    """The files the service serves under /material/ (the logotype and favicon its pages and
+    letters show, the downloads the join page and the welcome mail link): name → (path,
+    media type)."""
     files: dict[str, tuple[Path, str]] = {}
-    for file in (config.brand.logo, config.brand.favicon):
-        if file and Path(file).name not in files:
+    for file in config.material_files().values():
+        if Path(file).name not in files:
             path = config.templates / file
-            files[Path(file).name] = (path, MEDIA_TYPES.get(raster_format(path) or "",
-                                                            "application/octet-stream"))
+            kind = raster_format(path) or path.suffix.lower()  # what the config accepts
+            files[Path(file).name] = (path, MEDIA_TYPES.get(kind, "application/octet-stream"))
     return files
 
 

@@ -15,7 +15,7 @@ from pipeline.audience.signup import Contact
 from pipeline.config import Config
 from pipeline.deliver.notify import privacy_links
 from pipeline.i18n import Gettext
-from pipeline.render.letters import Letter, Link
+from pipeline.render.letters import Letter, Link, service_material_url
 from pipeline.render.personalise import address_as
 
 
@@ -55,8 +55,8 @@ def welcome_letter(config: Config, t: NullTranslations, language: str, person: P
     organisation = person.organisation or ""
     areas = [config.focus_area(slug).name for slug in person.focus
              if slug in {f.slug for f in config.focus_areas}]
-    package = tuple(Link(item.text, config.material_url(item.download) if item.download else "")
-                    for item in config.web.package)
+    package = tuple(Link(item.text, service_material_url(config, item.download)
+                         if item.download else "") for item in config.web.package)
     chosen = t.ngettext(
         "%(organisation)s has chosen to focus on this area:",
         "%(organisation)s has chosen to focus on these areas:", len(areas)) % {

@@ -16,6 +16,8 @@ changes nothing and goes to the board (``audience.signup``).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -123,7 +125,7 @@ def routes(site: Site) -> list[Route]:
                            errors=errors, csrf=site.form_token("join"),
                            focus_choices=site.focus_choices(), kind_choices=kind_choices(_),
                            welcome_package=config.web.package,
-                           material_url=config.material_url,
+                           material_url=lambda file: f"/material/{Path(file).name}",
                            privacy_notice=config.audience.privacy_notice)
 
     async def join_page(request: Request) -> Response:
