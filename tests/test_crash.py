@@ -6,8 +6,8 @@ Each life is killed by the parent after it reported 1–3 recorded batches (plus
 short offset), or kills itself at a random point the parent rarely hits (between freezing
 and publishing, between the in-flight mark and the send, between the provider's yes and the
 ledger write). Every parent kill follows recorded progress, so the test finishes however
-slow the machine is. Seeds and size: NEWSLETTER_CRASH_SEEDS (6), NEWSLETTER_CRASH_RECIPIENTS
-(20,000); bench/crash.py runs 100 seeds of 50,000.
+slow the machine is. Seeds and size: NEWSLETTER_CRASH_SEEDS (4), NEWSLETTER_CRASH_RECIPIENTS
+(12,000); bench/crash.py runs 100 seeds of 50,000.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from pipeline.deliver.models import EntryState
 from pipeline.edition import load_edition
 from tests.conftest import EXAMPLE, ROOT, addressee
 
-RECIPIENTS = int(os.environ.get("NEWSLETTER_CRASH_RECIPIENTS", "20000"))
-SEEDS = int(os.environ.get("NEWSLETTER_CRASH_SEEDS", "6"))
+RECIPIENTS = int(os.environ.get("NEWSLETTER_CRASH_RECIPIENTS", "12000"))
+SEEDS = int(os.environ.get("NEWSLETTER_CRASH_SEEDS", "4"))
 CHILD = ROOT / "tests" / "crash_child.py"
 STUCK = 600  # seconds without a line from a child: a hung child fails the test, not CI
 
