@@ -36,7 +36,7 @@ from pipeline.config import load_config  # noqa: E402
 from tests.conftest import CHROMIUM_FLAGS, loopback_only  # noqa: E402
 from tests.test_deliver import populate  # noqa: E402
 from tests.test_web_browser import subscriber_id  # noqa: E402
-from tests.webserver import SECRET, local, outbox_mails, served, text_of  # noqa: E402
+from tests.webserver import SECRET, local, outbox_mails, served, settle, text_of  # noqa: E402
 
 WIDTH, HEIGHT, GAP = 320, 1100, 24
 BACKGROUND = (217, 212, 228)
@@ -136,6 +136,7 @@ def main() -> None:
         page.locator("#consent").check()
         page.get_by_role("button", name="Anslut").click()
         page.wait_for_selector("h1")
+        settle(base)  # the service mails after its answer
         [mail] = outbox_mails(root / "outbox")
         link = re.search(r"/(bekrafta/\S+)", text_of(mail))
         assert link is not None
