@@ -26,11 +26,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import MATERIAL_TEXT, Config, inside
+from pipeline.config import Config, inside
 from pipeline.errors import NewsletterError, Problem
 from pipeline.i18n import _
 from pipeline.privacy import check_private
 from pipeline.render.email import material_path
+from pipeline.settings import MATERIAL_TEXT
 from pipeline.source import raster_format
 from pipeline.typography import without_soft_hyphens
 

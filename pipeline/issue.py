@@ -28,11 +28,12 @@ from pydantic import (
     field_validator,
 )
 
-from pipeline.config import Config, HttpsUrl, Mailbox, Text
+from pipeline.config import Config
 from pipeline.errors import IssueError, Problem
 from pipeline.hints import focus_hint
 from pipeline.i18n import _, ngettext
 from pipeline.sendtime import dst_problem
+from pipeline.settings import HttpsUrl, Mailbox, Text
 from pipeline.source import (
     Lines,
     image_folder_problems,

@@ -3,7 +3,7 @@
 Content checks point at the Markdown or YAML line that caused them; checks on the rendered HTML
 name the variant. Two checks compare the folder with the skeleton ``newsletter new`` copies from
 ``templates/new-issue/``: text still equal to its placeholders, and Markdown files that
-``sections:`` does not list. Each problem carries its rule (see ``config.Rule``), whose severity
+``sections:`` does not list. Each problem carries its rule (see ``settings.Rule``), whose severity
 ``[check.severity]`` in newsletter.toml sets to error, warning or off.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from pipeline.config import Config, Rule
+from pipeline.config import Config
 from pipeline.errors import IssueError, Problem, RenderError, Severity
 from pipeline.i18n import _, ngettext
 from pipeline.issue import Issue, PartialIssue, load_issue
@@ -23,6 +23,7 @@ from pipeline.render.markdown import Link
 from pipeline.render.mime import header_problem
 from pipeline.render.personalise import PLACEHOLDERS, placeholder, unresolved
 from pipeline.sendtime import send_time_notes
+from pipeline.settings import Rule
 from pipeline.skeleton import lint_unedited
 from pipeline.source import image_problem
 

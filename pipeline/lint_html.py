@@ -7,8 +7,8 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 
-from pipeline.config import Rule
 from pipeline.i18n import _
+from pipeline.settings import Rule
 
 if TYPE_CHECKING:
     from pipeline.lint import _Findings

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 from markdown_it import MarkdownIt
 
-from pipeline.config import Config, Rule
+from pipeline.config import Config
 from pipeline.i18n import _
 from pipeline.issue import Issue, PartialIssue
+from pipeline.settings import Rule
 
 if TYPE_CHECKING:
     from pipeline.lint import _Findings

@@ -16,7 +16,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.config import Config, Mailbox
+from pipeline.config import Config
 from pipeline.edition import process_images
 from pipeline.errors import IssueError, Problem, Severity
 from pipeline.i18n import _
@@ -25,6 +25,7 @@ from pipeline.plain import issue_readability, section_readability, segment_reada
 from pipeline.render.email import material_path
 from pipeline.render.mime import build_message
 from pipeline.render.personalise import SAMPLE_READER
+from pipeline.settings import Mailbox
 
 SAMPLE_RECIPIENT = Mailbox(name="Förnamn Efternamn", email="mottagare@example.invalid")
 _OUTPUTS = ("*.html", "*.txt", "*.eml", "*.mjml", "report.json")

@@ -13,8 +13,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from pipeline.config import WEEKDAYS, Config
+from pipeline.config import Config
 from pipeline.i18n import _
+from pipeline.settings import WEEKDAYS
 
 
 @cache

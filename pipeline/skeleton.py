@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 
 import jinja2
 
-from pipeline.config import Config, Rule
+from pipeline.config import Config
 from pipeline.i18n import _
 from pipeline.issue import Issue, PartialIssue
+from pipeline.settings import Rule
 from pipeline.source import Lines, load_yaml
 
 if TYPE_CHECKING:

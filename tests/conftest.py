@@ -310,7 +310,7 @@ APPROVER = "Granskare Testsson <granskare@example.se>"
 def sandbox(config: Config, root: Path, approval: bool = False) -> Config:
     """The project's config writing under ``root`` (archive/, outbox/), reading the repo's
     templates; approval not required unless ``approval``."""
-    from pipeline.config import ApprovalSettings
+    from pipeline.settings import ApprovalSettings
 
     return config.model_copy(update={"root": root, "templates_dir": str(ROOT / "templates"),
                                      "approval": ApprovalSettings(required=approval)})

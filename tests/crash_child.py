@@ -24,11 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline.audience.store import Store  # noqa: E402
-from pipeline.config import ApprovalSettings, load_config  # noqa: E402
+from pipeline.config import load_config  # noqa: E402
 from pipeline.deliver import engine as engine_module  # noqa: E402
 from pipeline.deliver import ledger  # noqa: E402
 from pipeline.deliver import run as run_module  # noqa: E402
 from pipeline.deliver.run import SendOptions, send_issue  # noqa: E402
+from pipeline.settings import ApprovalSettings  # noqa: E402
 
 
 def die() -> None:

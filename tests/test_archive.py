@@ -12,10 +12,11 @@ import feedparser
 import pytest
 
 from pipeline.archive import ArchiveError, build_archive, publish_edition
-from pipeline.config import Config, WelcomeItem
+from pipeline.config import Config
 from pipeline.edition import build_edition
 from pipeline.issue import load_issue
 from pipeline.render import VariantKey, render_issue
+from pipeline.settings import WelcomeItem
 from tests.conftest import EXAMPLE, ROOT, visible, write_second_issue
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Rule, load_config
+from pipeline.config import load_config
 from pipeline.errors import ConfigError, Severity
+from pipeline.settings import Rule
 from tests.conftest import ROOT
 
 BAD_EMAIL = 'email = "vastmanland"'

@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 from pipeline.audience.models import Organisation, Status, Suppression
 from pipeline.audience.store import Store
 from pipeline.audience.tokens import Purpose, make_token
-from pipeline.config import Config, WebSettings
+from pipeline.config import Config
+from pipeline.settings import WebSettings
 from tests.test_deliver import populate
 from tests.test_web_account import join, person, statuses
 from tests.test_web_events import Key, signed, with_key

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Config, Rule, load_config
+from pipeline.config import Config, load_config
 from pipeline.errors import Severity
 from pipeline.lint import check_issue
+from pipeline.settings import Rule
 from tests.conftest import EXAMPLE, ROOT
 
 

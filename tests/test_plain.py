@@ -12,12 +12,13 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.config import Config, Rule, load_config
+from pipeline.config import Config, load_config
 from pipeline.issue import load_issue
 from pipeline.lint import check_issue
 from pipeline.plain import lix, section_readability, segment_readability, variant_readability
 from pipeline.plain.prose import Block
 from pipeline.render.variants import VariantKey
+from pipeline.settings import Rule
 from tests.conftest import BASE_ISSUE, EXAMPLE, ROOT, require
 
 PLAIN = {Rule.LIX, Rule.LONG_SENTENCE, Rule.PLAIN_WORDS, Rule.SPELLING}

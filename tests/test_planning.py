@@ -12,13 +12,14 @@ from click.testing import CliRunner
 
 from pipeline.audience.store import Store
 from pipeline.cli import main
-from pipeline.config import Config, Rule
+from pipeline.config import Config
 from pipeline.deliver import ledger
 from pipeline.deliver.models import DeliveryState
 from pipeline.errors import NewsletterError, Severity
 from pipeline.lint import check_issue
 from pipeline.planning import new_issue, planned_sends, schedule_issue, unschedule_issue
 from pipeline.sendtime import dst_problem, non_working_days, propose
+from pipeline.settings import Rule
 from tests.conftest import ROOT
 
 CONFIG = ["--config", str(ROOT / "newsletter.toml")]

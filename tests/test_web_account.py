@@ -263,7 +263,7 @@ def test_oversized_forms_are_refused_before_parsing(web) -> None:
 
 def test_rate_limits_per_address_and_per_client_are_configurable(store: Store, config: Config,
                                                                  tmp_path: Path) -> None:
-    from pipeline.config import WebSettings
+    from pipeline.settings import WebSettings
 
     web = WebSettings(**{**config.web.model_dump(), "requests_per_address_per_hour": 2,
                          "requests_per_client_per_hour": 4})

@@ -16,7 +16,8 @@ import pytest
 
 from pipeline.audience.store import Store
 from pipeline.audience.tokens import Purpose, make_token
-from pipeline.config import BrandSettings, Config
+from pipeline.config import Config
+from pipeline.settings import BrandSettings
 from tests.conftest import ROOT
 from tests.test_deliver import populate
 from tests.test_web_account import join, person

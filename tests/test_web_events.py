@@ -21,10 +21,11 @@ from sqlalchemy import func, select, update
 from pipeline.audience.models import Status, Subscriber, Suppression
 from pipeline.audience.store import Store
 from pipeline.cli import main
-from pipeline.config import Config, WebSettings
+from pipeline.config import Config
 from pipeline.deliver.events import apply_events
 from pipeline.deliver.models import EntryState, LedgerEntry, ProviderEvent
 from pipeline.deliver.transports.outbox import OutboxTransport
+from pipeline.settings import WebSettings
 from tests.conftest import ROOT
 from tests.test_deliver import populate, run
 from tests.webserver import request, served

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline.config import Config, Rule
+from pipeline.config import Config
 from pipeline.i18n import _, or_list
 from pipeline.issue import Issue, PartialIssue
 from pipeline.plain import (
@@ -21,6 +21,7 @@ from pipeline.plain import (
 from pipeline.plain.prose import Block, markdown_blocks, plain_blocks
 from pipeline.plain.spelling import LIBRARY, DictionaryMissing, Speller, load_speller
 from pipeline.plain.words import AvoidList, load_avoid_list
+from pipeline.settings import Rule
 
 Finding = tuple[Rule, Path, int, str, str]
 

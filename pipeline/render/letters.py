@@ -19,12 +19,13 @@ from typing import Any
 
 import jinja2
 
-from pipeline.config import Config, Rule
+from pipeline.config import Config
 from pipeline.errors import Problem, RenderError
 from pipeline.i18n import load_translations
 from pipeline.render.email import RenderedEmail
 from pipeline.render.mjml import compile_mjml
 from pipeline.render.variants import VariantKey
+from pipeline.settings import Rule
 from pipeline.typography import Nowrap, typeset
 
 HTML_TEMPLATE = "service/mail/letter.mjml.j2"

@@ -9,10 +9,11 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
-from pipeline.config import Config, Mailbox
+from pipeline.config import Config
 from pipeline.i18n import _
 from pipeline.render.email import RenderedEmail
 from pipeline.render.personalise import Reader, personalise
+from pipeline.settings import Mailbox
 
 
 def _address(box: Mailbox) -> Address:

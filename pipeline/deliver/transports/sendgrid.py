@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.error import URLError
 
-from pipeline.config import Config, SendGridSettings
+from pipeline.config import Config
 from pipeline.deliver.message import Envelope, MessageTemplate, ascii_address
 from pipeline.deliver.transports.base import (
     PermanentError,
@@ -34,6 +34,7 @@ from pipeline.deliver.transports.base import (
     UnknownOutcome,
 )
 from pipeline.render.personalise import PLACEHOLDERS, placeholder
+from pipeline.settings import SendGridSettings
 
 DEFAULT_HOST = "https://api.sendgrid.com"
 SAFETY_MARGIN = 60  # seconds before send_at after which a cancel may come too late

@@ -1,0 +1,288 @@
+"""The sections of newsletter.toml and the field types they share (``pipeline.config`` reads
+the file into a ``Config`` made of these).
+
+Every model is strict (an unknown key is an error at its line) and frozen. Text fields refuse
+line breaks, addresses and URLs are checked, and each section's defaults are the shipped ones.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from pipeline.errors import Severity
+from pipeline.i18n import _
+
+_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[A-Za-z]{2,}$")
+_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError(_("'%(value)s' is not an email address") % {"value": value})
+    return value
+
+
+def _https(value: str) -> str:
+    if not value.startswith("https://") or any(c.isspace() for c in value):
+        raise ValueError(_("'%(value)s' must be an absolute https:// URL") % {"value": value})
+    return value.rstrip("/")
+
+
+def _slug(value: str) -> str:
+    if not _SLUG.match(value):
+        raise ValueError(_("'%(value)s' is not a slug (lower-case letters, digits and "
+                           "hyphens)") % {"value": value})
+    return value
+
+
+
+def _one_line(value: str) -> str:
+    if any(c in value for c in "\r\n\0\u2028\u2029"):
+        raise ValueError(_("must be a single line"))
+    return value
+
+
+Email = Annotated[str, AfterValidator(_email)]
+HttpsUrl = Annotated[str, AfterValidator(_https)]
+Slug = Annotated[str, AfterValidator(_slug)]
+Text = Annotated[str, Field(min_length=1), AfterValidator(_one_line)]
+
+
+class Rule(StrEnum):
+    """The checks ``newsletter check`` runs on an issue's rendered result."""
+
+    SUBJECT_LENGTH = "subject-length"
+    PREHEADER = "preheader"
+    IMAGE = "image"
+    LINK_SCHEME = "link-scheme"
+    LINK_TEXT = "link-text"
+    HEADING_ORDER = "heading-order"
+    LANG = "lang"
+    LAYOUT_TABLE = "layout-table"
+    HTML_SIZE = "html-size"
+    PLACEHOLDER = "placeholder"
+    NOTICE_EXPIRED = "notice-expired"
+    SEND_TIME = "send-time"
+    UNEDITED = "unedited"
+    UNLISTED_SECTION = "unlisted-section"
+    SCRIPT = "script"
+    HEADER = "header"
+    RAW_HTML = "raw-html"
+    ALT_TEXT = "alt-text"
+    EMPTY_FOCUS = "empty-focus"
+    LIX = "lix"
+    LONG_SENTENCE = "long-sentence"
+    PLAIN_WORDS = "plain-words"
+    SPELLING = "spelling"
+
+
+DEFAULT_SEVERITY: dict[Rule, Severity] = {rule: Severity.ERROR for rule in Rule} | {
+    Rule.SUBJECT_LENGTH: Severity.WARNING,
+    Rule.NOTICE_EXPIRED: Severity.WARNING,
+    Rule.SEND_TIME: Severity.WARNING,
+    Rule.UNLISTED_SECTION: Severity.WARNING,
+    Rule.EMPTY_FOCUS: Severity.WARNING,
+    Rule.LIX: Severity.WARNING,
+    Rule.LONG_SENTENCE: Severity.WARNING,
+    Rule.PLAIN_WORDS: Severity.WARNING,
+    Rule.SPELLING: Severity.WARNING,
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Mailbox(_Strict):
+    name: Text
+    email: Email
+
+
+
+class PlainSettings(_Strict):
+    """Klarspråk: thresholds of the `lix`, `long-sentence`, `plain-words` and `spelling` rules."""
+
+    lix_max: float = Field(50, gt=0, description="LIX target of every segment's text.")
+    lix_by_segment: dict[Slug, float] = Field(default_factory=dict, description=(
+        "A segment's own LIX target, e.g. {general = 45}."))
+    lix_min_words: int = Field(100, ge=1, description=(
+        "A section or an email shorter than this gets no LIX warning (too few words to "
+        "measure); a short section still counts in its segment's email."))
+    sentence_max_words: int = Field(25, gt=0)
+    avoid_words: str = Field("ord-att-undvika.txt", description=(
+        "The board's words to avoid, added to the built-in list; beside newsletter.toml."))
+    word_list: str = Field("ordlista.txt", description=(
+        "Names and terms the spelling check accepts, one a line; beside newsletter.toml."))
+    dictionary: str = Field("/usr/share/hunspell/sv_SE", description=(
+        "Hunspell dictionary (.aff and .dic without the ending); Debian's hunspell-sv."))
+
+    def lix_target(self, segment: str) -> float:
+        return self.lix_by_segment.get(segment, self.lix_max)
+
+
+class CheckSettings(_Strict):
+    html_budget_kb: int = Field(80, gt=0)
+    subject_max_chars: int = Field(60, gt=0)
+    preheader_max_chars: int = Field(140, gt=0)
+    plain: PlainSettings = PlainSettings()
+    severity: dict[Rule, Severity] = Field(default_factory=dict)
+
+    def level(self, rule: Rule) -> Severity:
+        return self.severity.get(rule, DEFAULT_SEVERITY[rule])
+
+
+class AudienceSettings(_Strict):
+    database_url: Text = "sqlite:///newsletter.db"
+    precedence: list[Slug] = Field(default_factory=lambda: ["connected", "general"],
+                                   description="Which segment's email a reader in several gets.")
+    pending_retention_days: int = Field(30, gt=0)
+    privacy_notice: Text = "1"
+    greeting: Literal["first_name", "full_name", "none"] = Field("first_name", description=(
+        "How emails greet a reader with a name: 'Hej Sara!', 'Hej Sara Lind!' or 'Hej!'."))
+
+
+class SmtpSettings(_Strict):
+    host: Text = "127.0.0.1"
+    port: int = Field(587, gt=0, lt=65536)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None  # the password comes from NEWSLETTER_SMTP_PASSWORD
+    timeout_seconds: float = Field(30, gt=0)
+
+    @field_validator("username")
+    @classmethod
+    def _no_password_in_clear(cls, value: str | None, info: ValidationInfo) -> str | None:
+        host = str(info.data.get("host", ""))
+        if value and info.data.get("security") == "none" and not _loopback(host):
+            raise ValueError(f"with security = \"none\" the password would cross the network "
+                             f"to {host} unencrypted; use \"starttls\" or \"ssl\" (\"none\" "
+                             "with a login is allowed only for a server on this machine)")
+        return value
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class SendGridSettings(_Strict):
+    categories: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(
+        default_factory=lambda: ["nyhetsbrev"], max_length=10)
+    open_tracking: bool = False
+    click_tracking: bool = False
+    timeout_seconds: float = Field(10, gt=0)
+    asm_group_id: int | None = None
+
+
+class DeliverySettings(_Strict):
+    transport: Literal["outbox", "smtp", "sendgrid"] = "outbox"
+    outbox_dir: str = "outbox"
+    list_id: str | None = None
+    fence_minutes: int = Field(15, ge=10, description="SendGrid send_at this far ahead.")
+    messages_per_second: float = Field(0, ge=0, description="0: as fast as the provider takes.")
+    lease_seconds: float = Field(60, ge=1, description=(
+        "A sender's claim on a delivery lapses this long after its last heartbeat."))
+    error_threshold: float = Field(0.1, gt=0, le=1,
+                                   description="Pause when this share of sends fails.")
+    smtp: SmtpSettings = SmtpSettings()
+    sendgrid: SendGridSettings = SendGridSettings()
+
+
+MATERIAL_TEXT = {".txt", ".csv", ".md"}  # what a download may be besides a raster image
+
+
+class WelcomeItem(_Strict):
+    """One item of the welcome package; ``download`` is a file the archive publishes under
+    ``material/`` (the digital sticker), linked from the join page and the welcome mail."""
+
+    text: Text
+    download: str | None = Field(None, description="A file in the templates folder.")
+
+
+class WebSettings(_Strict):
+    welcome_package: list[Text | WelcomeItem] = Field(default_factory=list, description=(
+        "What joining organisations get: shown on the join page and in the welcome mail."))
+    max_contacts: int = Field(3, ge=1, le=10, description="Contact rows on the join form.")
+    requests_per_client_per_hour: int = Field(20, gt=0, description="Subscribe and join.")
+    requests_per_address_per_hour: int = Field(3, gt=0, description="Subscribe and join.")
+    sendgrid_webhook_key: str = Field("", description=(
+        "SendGrid's event-webhook verification key (base64); the environment's "
+        "SENDGRID_WEBHOOK_PUBLIC_KEY overrides it. Empty: the webhook refuses every request."))
+    webhook_max_age_seconds: int = Field(300, gt=0, description=(
+        "Signed webhook requests older than this are refused (replays)."))
+
+    @property
+    def package(self) -> list[WelcomeItem]:
+        return [WelcomeItem(text=i) if isinstance(i, str) else i for i in self.welcome_package]
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _clock(value: str) -> str:
+    if not re.fullmatch(r"(?:[01]\d|2[0-3]):[0-5]\d", value):
+        raise ValueError(_("'%(value)s' is not a time of day (HH:MM)") % {"value": value})
+    return value
+
+
+Clock = Annotated[str, AfterValidator(_clock)]
+
+
+class ScheduleSettings(_Strict):
+    months: list[Annotated[int, Field(ge=1, le=12)]] = Field(
+        default_factory=lambda: [2, 5, 9, 11], min_length=1, max_length=12)
+    weekday: Literal[WEEKDAYS] = "tuesday"  # type: ignore[valid-type]
+    week_of_month: int = Field(2, ge=1, le=4)
+    send_time: Clock = "09:00"
+    window_start: Clock = "08:00"
+    window_end: Clock = "17:00"
+    grace_hours: float = Field(6, gt=0, description="A send missed by less runs on start.")
+    check_days_ahead: float = Field(2, ge=0, description="Pre-send check and test copies.")
+    editors: list[Email] = Field(default_factory=list,
+                                 description="Get test copies and problems; default: the "
+                                             "issue's editor.")
+
+
+class ApprovalSettings(_Strict):
+    required: bool = Field(True, description="send and the scheduler need an approved edition.")
+    approvers: list[Email] = Field(default_factory=list,
+                                   description="Who may approve; empty: anyone.")
+    four_eyes: bool = Field(True, description="The approver must not be the issue's editor.")
+
+
+class BrandSettings(_Strict):
+    """The board's identity and legal links: on every email, archive page and service page.
+    Files are in the templates folder; the archive publishes them under ``material/``."""
+
+    logo: str | None = Field(None, description="The logotype (PNG or JPEG, twice its width).")
+    logo_alt: Text = Field("", description="The logotype's alt text: the board's name.")
+    logo_width: int = Field(200, ge=40, le=560, description="Its width in the email, in px.")
+    favicon: str | None = Field(None, description="A square PNG for the browser tab.")
+    home_url: HttpsUrl | None = Field(None, description="The board's site: headers, thank-you "
+                                                          "pages.")
+    privacy_url: HttpsUrl | None = Field(None, description=(
+        "The privacy notice (GDPR art. 13): where data is collected and in every footer."))
+
+    @model_validator(mode="after")
+    def _alt_text(self) -> BrandSettings:
+        if self.logo and not self.logo_alt.strip():
+            raise ValueError(_("brand.logo needs logo_alt: the board's name, as the logotype "
+                               "says it"))
+        return self
