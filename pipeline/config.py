@@ -134,6 +134,12 @@ class Config(_Strict):
         slug = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")
         return self.delivery.list_id or f"{self.name} <{slug}.{domain}>"
 
+    def material_paths(self) -> dict[str, Path]:
+        """The brand files and downloads on disk, by the name they are published under
+        (``material/<name>``, in the archive and on the web service)."""
+        return {Path(file).name: self.templates / file
+                for file in self.material_files().values()}
+
     def material_url(self, file: str) -> str:
         """Where the archive publishes a brand file or a download (``material/<name>``)."""
         return f"{self.archive_url}/material/{Path(file).name}"

@@ -22,7 +22,6 @@ from pipeline.errors import IssueError, Problem, Severity
 from pipeline.i18n import _
 from pipeline.lint import check_issue
 from pipeline.plain import issue_readability, section_readability, segment_readability
-from pipeline.render.email import material_path
 from pipeline.render.mime import build_message
 from pipeline.render.personalise import SAMPLE_READER
 from pipeline.settings import Mailbox
@@ -89,10 +88,9 @@ def write_render(folder: Path, config: Config, out: Path | None = None,
     write("web.html", rendered.web_html)
     shutil.copy2(config.templates / "archive" / "style.css", out / "style.css")
     shutil.copy2(config.templates / "archive" / "site.js", out / "site.js")
-    for brand in filter(None, (config.brand.logo, config.brand.favicon)):  # web.html shows them
-        if (config.templates / brand).is_file():
-            (out / "material").mkdir(exist_ok=True)
-            shutil.copyfile(config.templates / brand, out / material_path(brand))
+    for name, path in config.material_paths().items():  # web.html shows the logotype
+        (out / "material").mkdir(exist_ok=True)
+        shutil.copyfile(path, out / "material" / name)
     images = process_images(issue.folder)  # as the archive gets them: no links followed
     if images:
         (out / "images").mkdir(exist_ok=True)

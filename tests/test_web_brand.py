@@ -99,12 +99,13 @@ def test_every_page_has_the_logotype_linking_home_and_the_legal_links(web) -> No
 
 def test_the_service_serves_the_brand_files_itself_and_nothing_beside_them(web) -> None:
     base, _, _ = web
-    for name in ("logotyp.png", "favicon.png"):
+    for name in ("logotyp.png", "favicon.png", "klistermarke.png"):  # the letters link them
         with urllib.request.urlopen(f"{base}/material/{name}", timeout=30) as answer:
             assert answer.headers["Content-Type"] == "image/png", name
             assert answer.headers["X-Content-Type-Options"] == "nosniff"
             assert answer.read() == (ROOT / "templates" / "brand" / name).read_bytes()
-    for name in ("klistermarke.png", "..%2Fnewsletter.toml", "logotyp.PNG", "style.css"):
+    for name in ("..%2Fnewsletter.toml", "..%2F..%2Fnewsletter.toml", "logotyp.PNG", "style.css",
+                 "symbol.png"):
         assert request(f"{base}/material/{name}")[0] == 404, name
     _, headers, _ = request(f"{base}/prenumerera")
     policy = headers["content-security-policy"]

@@ -131,8 +131,8 @@ def _template(edition: Edition, config: Config, name: str, marker: str, page: st
     mail = edition.mail(name)
     domain = config.sender.email.rsplit("@", 1)[1]
     markup, inline = testcopy.embed_images(mail.html, page + "images/", edition.images, domain)
-    brand = {Path(f).name: (config.templates / f).read_bytes()
-             for f in config.material_files().values()}
+    brand = {name: path.read_bytes() for name, path in config.material_paths().items()
+             if name == Path(config.brand.logo or "").name}  # the one image an email shows
     markup, logo = testcopy.embed_images(markup, config.material_url(""), brand, domain)
     inline += logo
     marked = testcopy.MarkedMail(mail.subject, testcopy.mark_html(markup, notes),

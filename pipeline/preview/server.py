@@ -82,8 +82,8 @@ class PreviewHandler(BaseHTTPRequestHandler):
             return self._send(script.read_bytes(), content_type="text/javascript; charset=utf-8")
         if path.startswith("/material/") and snapshot.config:  # the web version's logotype
             brand = snapshot.config.brand
-            files = {Path(f).name: snapshot.config.templates / f
-                     for f in (brand.logo, brand.favicon) if f}
+            shown = {Path(f).name for f in (brand.logo, brand.favicon) if f}  # nothing else
+            files = {n: p for n, p in snapshot.config.material_paths().items() if n in shown}
             name = path.removeprefix("/material/")
             return self._image(files[name]) if name in files else self._not_found()
         if snapshot.rendered is None or snapshot.config is None:

@@ -52,13 +52,9 @@ def brand_files(config: Config) -> dict[str, tuple[Path, str]]:
     """The files the service serves under /material/ (the logotype and favicon its pages and
     letters show, the downloads the join page and the welcome mail link): name → (path,
     media type)."""
-    files: dict[str, tuple[Path, str]] = {}
-    for file in config.material_files().values():
-        if Path(file).name not in files:
-            path = config.templates / file
-            kind = raster_format(path) or path.suffix.lower()  # what the config accepts
-            files[Path(file).name] = (path, MEDIA_TYPES.get(kind, "application/octet-stream"))
-    return files
+    return {name: (path, MEDIA_TYPES.get(raster_format(path) or path.suffix.lower(),
+                                         "application/octet-stream"))
+            for name, path in config.material_paths().items()}
 
 
 def brand_view(config: Config) -> BrandView:
