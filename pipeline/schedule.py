@@ -107,6 +107,18 @@ def _prechecked(store: Store, slug: str, planned: datetime) -> bool:
         return session.get(Setting, _check_key(slug, planned)) is not None
 
 
+_SAID: dict[str, str] = {}  # the last line logged about each subject
+
+
+def say(subject: str, level: int, message: str, *args: object) -> None:
+    """Log ``message`` unless it is what was last said about ``subject``: the journal gets a
+    line when something changes, not every minute the scheduler looks again."""
+    text = message % args if args else message
+    if _SAID.get(subject) != text:
+        _SAID[subject] = text
+        log.log(level, "%s", text)
+
+
 def sync_jobs(scheduler: Any, store: Store, config: Config, config_file: str,
               now: datetime | None = None, starting: bool = False) -> list[PlannedJob]:
     now = now or datetime.now(UTC)
@@ -126,8 +138,8 @@ def sync_jobs(scheduler: Any, store: Store, config: Config, config_file: str,
                           args=[job.slug, config_file], replace_existing=True,
                           misfire_grace_time=grace, coalesce=True, max_instances=1)
     for job in planned:
-        log.info("issue=%s run_at=%s %s", job.slug,
-                 job.run_at.isoformat() if job.run_at else "-", job.note)
+        say(f"plan:{job.kind}{job.slug}", logging.INFO, "issue=%s run_at=%s %s", job.slug,
+            job.run_at.isoformat() if job.run_at else "-", job.note)
     return planned
 
 
@@ -219,8 +231,14 @@ def run_precheck(slug: str, config_file: str) -> str:
             [str(p) for p in result.errors])
         outcome = "errors reported to the editors"
     else:
-        lines = send_test(folder, config, None, _editors(config, folder), store)
-        log.info("issue=%s action=precheck-ok %s", slug, "; ".join(lines))
+        try:
+            lines = send_test(folder, config, None, _editors(config, folder), store)
+        except NewsletterError as exc:  # the mail path is down: tried again at the next sync
+            say(f"precheck:{slug}", logging.ERROR,
+                "issue=%s action=precheck-not-sent reason=%s", slug, exc.message)
+            return f"test copies not sent: {exc.message}"
+        say(f"precheck:{slug}", logging.INFO, "issue=%s action=precheck-ok %s", slug,
+            "; ".join(lines))
         outcome = "test copies sent"
     if result.rendered is not None and not result.errors:
         meta = result.rendered.issue.meta

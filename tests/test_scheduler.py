@@ -86,6 +86,32 @@ def test_restart_keeps_one_job_per_issue(config: Config, tmp_path: Path) -> None
     store.close()
 
 
+def test_an_idle_day_writes_a_handful_of_journal_lines(config: Config, tmp_path: Path,
+                                                       monkeypatch, caplog) -> None:
+    """A day of syncs with the issue waiting, one every 5 minutes (production syncs every
+    minute; each sync used to repeat the whole plan, 4,300 lines a day): the plan is said
+    once."""
+    import logging
+
+    import pipeline.schedule
+
+    site, store = scheduled(tmp_path, config, monkeypatch)
+    monkeypatch.setattr(pipeline.schedule, "_SAID", {}, raising=False)  # a fresh memory
+    scheduler = make_scheduler(site)
+    scheduler.start(paused=True)
+    morning = datetime(2027, 5, 1, 6, 0, tzinfo=UTC)
+    try:
+        with caplog.at_level(logging.INFO):
+            for minute in range(0, 24 * 60, 5):
+                sync_jobs(scheduler, store, site, str(tmp_path / "newsletter.toml"),
+                          now=morning + timedelta(minutes=minute))
+    finally:
+        scheduler.shutdown(wait=False)
+        store.close()
+    lines = [r for r in caplog.records if r.name.startswith(("newsletter", "alembic"))]
+    assert 1 <= len(lines) < 50, [r.getMessage() for r in lines][:10]
+
+
 def test_missed_within_grace_runs_once_older_is_reported(config: Config, tmp_path: Path,
                                                          monkeypatch) -> None:
     site, store = scheduled(tmp_path, config, monkeypatch)

@@ -89,6 +89,12 @@ def test_two_issues_sent_published_and_sigterm(config: Config, tmp_path: Path,
         log, _ = process.communicate(timeout=60)
     assert process.returncode == 0, log.decode()[-2000:]
     assert b"action=stopped" in log
+    # a quiet journal: a plan line when the plan changes, not at every sync (twice a second
+    # here; every minute in production made 4,300 lines a day), and no Alembic chatter
+    journal = log.decode()
+    for slug in ("2027-1", "2027-2"):
+        assert 1 <= journal.count(f"issue={slug} run_at=") <= 4, journal[-3000:]
+    assert "alembic" not in journal and "Traceback" not in journal, journal[-3000:]
     sent = standin.delivered() - before
     assert sorted(sent.values()) == [2, 2, 2, 2]  # four readers, two issues, once each
     for slug in ("1", "2"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,6 +58,9 @@ def _redacted(url: str) -> str:
         return "(unparseable)"
 
 
+_MIGRATING = threading.Lock()
+
+
 @dataclass
 class Store:
     engine: Engine
@@ -85,7 +89,9 @@ class Store:
 
         alembic = AlembicConfig()
         alembic.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as connection:
+        # Alembic keeps its running context in module state: two threads migrating at once
+        # (the scheduler's jobs open the register in parallel) close each other's connection.
+        with _MIGRATING, self.engine.begin() as connection:
             alembic.attributes["connection"] = connection
             command.upgrade(alembic, "head")
 

@@ -101,11 +101,14 @@ def unschedule(issue: Path, config_file: Path | None) -> None:
 
 @main.command()
 @config_option
-def scheduler(config_file: Path | None) -> None:
+@click.option("--verbose", is_flag=True,
+              help="Also log the database migrations' and the job runner's own messages.")
+def scheduler(config_file: Path | None, verbose: bool) -> None:
     """Run the scheduler: send each scheduled issue at its planned time (SIGTERM stops it).
 
     Only one scheduler may run against a database. A send missed while it was down runs
-    once on start if it is less than [schedule] grace_hours late. Logs one line per decision.
+    once on start if it is less than [schedule] grace_hours late. Logs one line per decision
+    or change of state, and nothing while nothing changes.
 
     \b
     Example:
@@ -117,5 +120,7 @@ def scheduler(config_file: Path | None) -> None:
     from pipeline.schedule import run_scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    if not verbose:  # Alembic announces its context on every open of the register
+        for chatty in ("apscheduler", "alembic"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
     run_scheduler(config_path(config_file).resolve())
