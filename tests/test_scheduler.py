@@ -112,6 +112,31 @@ def test_an_idle_day_writes_a_handful_of_journal_lines(config: Config, tmp_path:
     assert 1 <= len(lines) < 50, [r.getMessage() for r in lines][:10]
 
 
+def test_a_mail_server_down_at_the_precheck_is_one_line_not_a_traceback_a_minute(
+        config: Config, tmp_path: Path, monkeypatch, caplog) -> None:
+    import logging
+    import socket
+
+    import pipeline.schedule
+    from pipeline.schedule import run_precheck
+
+    _site, store = scheduled(tmp_path, config, monkeypatch)
+    store.close()
+    monkeypatch.setattr(pipeline.schedule, "_SAID", {}, raising=False)
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    toml = tmp_path / "newsletter.toml"
+    toml.write_text(toml.read_text().replace('transport = "outbox"', 'transport = "smtp"')
+                    .replace("port = 587", f"port = {port}"))
+    with caplog.at_level(logging.INFO):
+        outcomes = [run_precheck("2027-1", str(toml)) for _ in range(3)]  # three minutes
+    assert all(o.startswith("test copies not sent: ") for o in outcomes), outcomes
+    said = [r for r in caplog.records if r.name == "newsletter.scheduler"]
+    assert len(said) == 1 and "action=precheck-not-sent" in said[0].getMessage()
+    assert said[0].exc_info is None  # no traceback
+
+
 def test_missed_within_grace_runs_once_older_is_reported(config: Config, tmp_path: Path,
                                                          monkeypatch) -> None:
     site, store = scheduled(tmp_path, config, monkeypatch)
