@@ -124,3 +124,30 @@ def scheduler(config_file: Path | None, verbose: bool) -> None:
         for chatty in ("apscheduler", "alembic"):
             logging.getLogger(chatty).setLevel(logging.WARNING)
     run_scheduler(config_path(config_file).resolve())
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="The findings as JSON.")
+@config_option
+def health(as_json: bool, config_file: Path | None) -> None:
+    """Whether the unattended pipeline is well: exit 0 ok, 1 warning, 2 critical.
+
+    Looks at the scheduler's heartbeat, the next send and its approval, and paused
+    deliveries or recipients in doubt; prints one line (or JSON) for a monitoring system.
+
+    \b
+    Example:
+        newsletter health || systemctl start newsletter-alert
+    """
+    import json
+
+    from pipeline.health import check_health
+
+    config = load(config_file)
+    store = open_store(config)
+    try:
+        found = check_health(store, config)
+    finally:
+        store.close()
+    click.echo(json.dumps(found.as_dict(), ensure_ascii=False) if as_json else found.summary())
+    raise SystemExit(int(found.level))
