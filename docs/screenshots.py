@@ -72,10 +72,10 @@ def sheet(shots: list[Image.Image], target: Path) -> None:
 
 def email_shot(browser: Any, html: str, width: int, scheme: str = "light",
                height: int = 1400) -> Image.Image:
-    from tests.test_email_browser import _route
+    from tests.emails import from_disk
 
     page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
-    page.route("**/*", _route)
+    page.route("**/*", from_disk)
     page.set_content(html, wait_until="load")
     path = Path(tempfile.mkstemp(suffix=".png")[1])
     page.screenshot(path=str(path), full_page=True)
@@ -91,7 +91,7 @@ def emails(browser: Any) -> None:
     from pipeline.render import VariantKey, render_issue
     from pipeline.render.letters import render_letter
     from tests.conftest import EXAMPLE
-    from tests.test_email_browser import letters
+    from tests.emails import letters
 
     config = load_config(ROOT / "newsletter.toml")
     mail = render_issue(load_issue(EXAMPLE, config), config).variants[
@@ -147,11 +147,7 @@ def main() -> None:
         emails(browser)
         browser.close()
     store.close()
-    sheet = Image.new("RGB", (GAP + len(shots) * (WIDTH + GAP), HEIGHT + 2 * GAP), BACKGROUND)
-    for n, shot in enumerate(shots):
-        sheet.paste(shot, (GAP + n * (WIDTH + GAP), GAP))
-    sheet.save(TARGET, optimize=True)
-    print(f"wrote {TARGET.relative_to(ROOT)} ({sheet.width}×{sheet.height})")
+    sheet(shots, TARGET)
 
 
 if __name__ == "__main__":

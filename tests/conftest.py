@@ -53,6 +53,14 @@ def visible(html: str) -> str:
 
 
 @pytest.fixture(scope="session")
+def mails(config: Config) -> dict[str, str]:
+    """Every email a reader gets (tests/emails.py), rendered once for the session."""
+    from tests.emails import every_email
+
+    return every_email(config)
+
+
+@pytest.fixture(scope="session")
 def config() -> Config:
     return load_config(ROOT / "newsletter.toml")
 
@@ -194,6 +202,18 @@ def fresh_database_url(backend: str, tmp_path: Path) -> str:
         connection.exec_driver_sql("CREATE SCHEMA public")
     engine.dispose()
     return url
+
+
+@pytest.fixture
+def web(store, config: Config, tmp_path: Path):
+    """The web service over real HTTP on 127.0.0.1, with the example audience in ``store``:
+    (base URL, store, outbox folder)."""
+    from tests.test_deliver import populate
+    from tests.webserver import local, served
+
+    populate(store, config, tmp_path)
+    with served(local(config, tmp_path), store) as base:
+        yield base, store, tmp_path / "outbox"
 
 
 @pytest.fixture(params=BACKENDS)

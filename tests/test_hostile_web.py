@@ -8,7 +8,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,6 @@ from pipeline.audience.store import Store
 from pipeline.audience.tokens import Purpose, make_token
 from pipeline.config import Config
 from pipeline.settings import WebSettings
-from tests.test_deliver import populate
 from tests.test_web_account import join, person, statuses
 from tests.test_web_events import Key, signed, with_key
 from tests.webserver import (
@@ -34,7 +32,6 @@ from tests.webserver import (
     text_of,
 )
 
-Site = tuple[str, Store, Path]
 SECURITY = ("content-security-policy", "x-content-type-options", "referrer-policy",
             "cache-control", "x-frame-options")
 VASTERAS = "212000-2080"  # in examples/audience/connected.csv
@@ -46,11 +43,6 @@ def key() -> Key:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-@pytest.fixture
-def web(store: Store, config: Config, tmp_path: Path) -> Iterator[Site]:
-    populate(store, config, tmp_path)
-    with served(local(config, tmp_path), store) as base:
-        yield base, store, tmp_path / "outbox"
 
 
 def mails(outbox: Path) -> list:

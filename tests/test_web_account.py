@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from pipeline.audience.models import ALL_SEGMENTS, Organisation, Status, Subscriber, Suppression
@@ -19,17 +17,7 @@ from pipeline.config import Config
 from pipeline.issue import load_issue
 from pipeline.render.variants import chooser
 from tests.conftest import EXAMPLE
-from tests.test_deliver import populate
 from tests.webserver import SECRET, csrf_of, local, outbox_mails, request, served, text_of
-
-Site = tuple[str, Store, Path]
-
-
-@pytest.fixture
-def web(store: Store, config: Config, tmp_path: Path) -> Iterator[Site]:
-    populate(store, config, tmp_path)
-    with served(local(config, tmp_path), store) as base:
-        yield base, store, tmp_path / "outbox"
 
 
 def person(store: Store, address: str) -> Subscriber:

@@ -8,22 +8,17 @@ from __future__ import annotations
 
 import re
 import urllib.request
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
-
-import pytest
 
 from pipeline.audience.store import Store
 from pipeline.audience.tokens import Purpose, make_token
 from pipeline.config import Config
 from pipeline.settings import BrandSettings
 from tests.conftest import ROOT
-from tests.test_deliver import populate
 from tests.test_web_account import join, person
 from tests.webserver import SECRET, csrf_of, local, outbox_mails, request, served, text_of
 
-Site = tuple[str, Store, Path]
 HOME = "https://www.lansstyrelsen.se/vastmanland"
 PRIVACY = ("https://www.lansstyrelsen.se/vastmanland/om-oss/om-webbplatsen/"
            "behandling-av-personuppgifter.html")
@@ -66,11 +61,6 @@ def links(page: str) -> dict[str, str]:
     return {href: " ".join(text.split()) for href, text in Elements(page).links}
 
 
-@pytest.fixture
-def web(store: Store, config: Config, tmp_path: Path) -> Iterator[Site]:
-    populate(store, config, tmp_path)
-    with served(local(config, tmp_path), store) as base:
-        yield base, store, tmp_path / "outbox"
 
 
 def pages(base: str, store: Store) -> dict[str, str]:

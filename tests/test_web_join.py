@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -17,18 +16,8 @@ from sqlalchemy import func, select, update
 from pipeline.audience.models import Organisation, Subscriber
 from pipeline.audience.store import Store
 from pipeline.config import Config
-from tests.test_deliver import populate
 from tests.test_web_account import join, person, preferences
-from tests.webserver import csrf_of, local, outbox_mails, request, served
-
-Site = tuple[str, Store, Path]
-
-
-@pytest.fixture
-def web(store: Store, config: Config, tmp_path: Path) -> Iterator[Site]:
-    populate(store, config, tmp_path)
-    with served(local(config, tmp_path), store) as base:
-        yield base, store, tmp_path / "outbox"
+from tests.webserver import csrf_of, outbox_mails, request
 
 SALA = {"organisation": "Sala kommun", "org_number": "222000-0018",
         "contact_1_name": "Eva Sjö", "contact_1_email": "eva.sjo@sala.example",

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from pipeline.config import Config
 from tests.conftest import ROOT
-from tests.test_web_account import join, web  # noqa: F401  (the fixture)
+from tests.test_web_account import join
 from tests.webserver import csrf_of, outbox_mails, request, text_of
 
 
@@ -20,7 +20,7 @@ def _html(message) -> str:
     return message.get_body(("html",)).get_content()
 
 
-def test_join_confirm_and_welcome_are_real_mails(web, config: Config) -> None:  # noqa: F811
+def test_join_confirm_and_welcome_are_real_mails(web, config: Config) -> None:
     base, _store, outbox = web
     status, _page = join(base, organisation="Sala kommun", org_number="222000-0018",
                          contact_1_name="Eva Sjö Berg", contact_1_email="eva.sjo@sala.example",
@@ -59,7 +59,7 @@ def test_join_confirm_and_welcome_are_real_mails(web, config: Config) -> None:  
 
 
 def test_typed_braces_are_never_filled_in_and_an_english_letter_says_so(
-        web, config: Config) -> None:  # noqa: F811
+        web, config: Config) -> None:
     base, _store, outbox = web
     name = "Org {{unsubscribe_url}} {{foo}}"  # a placeholder, and one delivery does not know
     join(base, organisation=name, org_number="222000-0018", contact_1_name="Bo",
@@ -80,7 +80,7 @@ def test_typed_braces_are_never_filled_in_and_an_english_letter_says_so(
     assert "/avregistrera/" not in text and "Hello Bo!" in text
 
 
-def test_a_subscriber_confirms_from_a_button(web) -> None:  # noqa: F811
+def test_a_subscriber_confirms_from_a_button(web) -> None:
     base, _store, outbox = web
     _status, _, page = request(f"{base}/prenumerera")
     request(f"{base}/prenumerera", [("csrf", csrf_of(page)), ("email", "ny.lasare@example.se"),
