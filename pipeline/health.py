@@ -8,19 +8,17 @@ that are paused or have recipients in doubt.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 
 from pipeline.approval import approval_state
-from pipeline.audience.models import Setting
 from pipeline.audience.store import Store
 from pipeline.config import Config
 from pipeline.deliver import ledger
 from pipeline.deliver.models import DeliveryState, EntryState
 from pipeline.i18n import _
-from pipeline.schedule import JOB_PREFIX, LOCK_KEY, STALE_SECONDS, plan_jobs
+from pipeline.schedule import JOB_PREFIX, STALE_SECONDS, SchedulerLock, plan_jobs
 
 
 class Level(IntEnum):
@@ -81,9 +79,8 @@ def check_health(store: Store, config: Config, now: datetime | None = None) -> H
 
 
 def _scheduler(store: Store, health: Health, needed: bool) -> None:
-    with store.session() as session:
-        lock = session.get(Setting, LOCK_KEY)
-    age = time.time() - int(lock.value.rpartition("|")[2] or 0) if lock else None
+    beat = SchedulerLock.heartbeat(store)
+    age = beat[1] if beat else None
     if age is None or age > STALE_SECONDS:
         what = _("the scheduler is not running") if age is None else _(
             "the scheduler's last heartbeat was %(minutes)d minutes ago") % {

@@ -18,7 +18,7 @@ from pipeline.i18n import _, ngettext
 from pipeline.issue import Issue, PartialIssue, load_issue
 from pipeline.lint_html import lint_html
 from pipeline.lint_text import lint_alt, lint_text
-from pipeline.render.email import RenderedIssue, Renderer, render_issue
+from pipeline.render.email import RenderedEmail, RenderedIssue, Renderer, render_issue
 from pipeline.render.markdown import Link
 from pipeline.render.mime import header_problem
 from pipeline.render.personalise import PLACEHOLDERS, placeholder, unresolved
@@ -55,17 +55,9 @@ def lint_issue(issue: Issue, rendered: RenderedIssue, config: Config,
     found.problems += _private(issue, config)
     _lint_plain(issue, config, found)
     meta_file = issue.lines.path
-    budget = config.check.html_budget_kb * 1024
     for key, email in rendered.variants.items():
         where = (meta_file, 1, f"variant {key.name}")
-        if email.html_bytes > budget:
-            found.add(Rule.HTML_SIZE, *where, _(
-                "HTML is %(size).1f KB, over the %(budget)d KB budget (Gmail clips at about "
-                "102 KB); shorten the issue or link to the web version") % {
-                    "size": email.html_bytes / 1024, "budget": config.check.html_budget_kb})
-        for token in sorted(set(unresolved(email.html) + unresolved(email.text))):
-            found.add(Rule.PLACEHOLDER, *where,
-                      _("unresolved placeholder %(token)s") % {"token": token})
+        lint_size_and_tokens(email, where, found)
         for name in PLACEHOLDERS:
             if placeholder(name) not in email.html:
                 found.add(Rule.PLACEHOLDER, *where, _("template lost the %(token)s "
@@ -77,6 +69,19 @@ def lint_issue(issue: Issue, rendered: RenderedIssue, config: Config,
     lint_html(rendered.web_html, (meta_file, 1, "web version"), found, headings,
               own_scripts=("site.js",))
     return sorted(found.problems)
+
+
+def lint_size_and_tokens(email: RenderedEmail, where: tuple[str, int, str],
+                         found: _Findings) -> None:
+    """An email over the size budget, or with a ``{{…}}`` left that nothing fills in."""
+    if email.html_bytes > found.config.check.html_budget_kb * 1024:
+        found.add(Rule.HTML_SIZE, *where, _(
+            "HTML is %(size).1f KB, over the %(budget)d KB budget (Gmail clips at about "
+            "102 KB); shorten the issue or link to the web version") % {
+                "size": email.html_bytes / 1024, "budget": found.config.check.html_budget_kb})
+    for token in sorted(set(unresolved(email.html) + unresolved(email.text))):
+        found.add(Rule.PLACEHOLDER, *where,
+                  _("unresolved placeholder %(token)s") % {"token": token})
 
 
 def _lint_plain(issue: Issue | PartialIssue, config: Config, found: _Findings) -> None:

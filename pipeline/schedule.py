@@ -248,6 +248,11 @@ def run_precheck(slug: str, config_file: str) -> str:
     return outcome
 
 
+def _holder(value: str) -> tuple[str, float]:
+    holder, _, beat = value.partition("|")
+    return holder, time.time() - int(beat or 0)
+
+
 class SchedulerLock:
     """One scheduler per database: a settings row naming its holder, with a heartbeat."""
 
@@ -257,6 +262,13 @@ class SchedulerLock:
 
     def _value(self) -> str:
         return f"{self.me}|{int(time.time())}"
+
+    @staticmethod
+    def heartbeat(store: Store) -> tuple[str, float] | None:
+        """Who holds the lock and how many seconds ago it last beat (None: nobody)."""
+        with store.session() as session:
+            row = session.get(Setting, LOCK_KEY)
+        return _holder(row.value) if row is not None else None
 
     def acquire(self) -> None:
         with self.store.session() as session, session.begin():
@@ -269,8 +281,7 @@ class SchedulerLock:
                     raise NewsletterError("another scheduler is starting against this "
                                           "database") from None
                 return
-            holder, _, beat = current.value.partition("|")
-            age = time.time() - int(beat or 0)
+            holder, age = _holder(current.value)
             if holder != self.me and age < STALE_SECONDS and not process_gone(holder):
                 raise NewsletterError(f"another scheduler ({holder}) is running against this "
                                       f"database (heartbeat {age:.0f} s ago); stop it first")

@@ -89,17 +89,13 @@ def service_material_url(config: Config, file: str) -> str:
 def lint_letter(config: Config, email: RenderedEmail, language: str) -> list[Problem]:
     """The issue's rules on a rendered letter: language, layout tables, script, headings,
     size, placeholders, and link text that says where the link goes."""
-    from pipeline.lint import VAGUE_LINK_TEXT, _Findings
+    from pipeline.lint import VAGUE_LINK_TEXT, _Findings, lint_size_and_tokens
     from pipeline.lint_html import lint_html
-    from pipeline.render.personalise import unresolved
 
     found = _Findings(config)
     where = (str(config.templates / HTML_TEMPLATE), 1, email.subject)
     lint_html(email.html, where, found, lang=language)
-    if email.html_bytes > config.check.html_budget_kb * 1024:
-        found.add(Rule.HTML_SIZE, *where, f"{email.html_bytes / 1024:.1f} KB")
-    for token in sorted(set(unresolved(email.html) + unresolved(email.text))):
-        found.add(Rule.PLACEHOLDER, *where, f"unresolved placeholder {token}")
+    lint_size_and_tokens(email, where, found)
     for text in _LINK_TEXT.findall(email.html):
         name = _ALT.sub(r" \1 ", text)  # a linked image is named by its alt text
         if re.sub(r"<[^>]+>|\s+", " ", name).strip().lower() in VAGUE_LINK_TEXT | {""}:

@@ -48,6 +48,11 @@ class BrandView:
     statement_url: str  # the accessibility statement (tillgänglighetsredogörelse)
 
 
+def href(file: str) -> str:
+    """Where the service serves a brand file or download: ``/material/<name>``."""
+    return f"/material/{Path(file).name}"
+
+
 def brand_files(config: Config) -> dict[str, tuple[Path, str]]:
     """The files the service serves under /material/ (the logotype and favicon its pages and
     letters show, the downloads the join page and the welcome mail link): name → (path,
@@ -63,9 +68,9 @@ def brand_view(config: Config) -> BrandView:
     if brand.logo:
         with Image.open(config.templates / brand.logo) as image:
             width, height = image.size
-        logo = Logo(f"/material/{Path(brand.logo).name}", brand.logo_alt, brand.logo_width,
+        logo = Logo(href(brand.logo), brand.logo_alt, brand.logo_width,
                     round(brand.logo_width * height / width))
-    return BrandView(logo, f"/material/{Path(brand.favicon).name}" if brand.favicon else None,
+    return BrandView(logo, href(brand.favicon) if brand.favicon else None,
                      brand.home_url, brand.privacy_url, f"{config.archive_url}/",
                      f"{config.archive_url}/tillganglighet/")
 

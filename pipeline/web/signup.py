@@ -16,8 +16,6 @@ changes nothing and goes to the board (``audience.signup``).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -32,6 +30,7 @@ from pipeline.audience.signup import (
 from pipeline.audience.tokens import Purpose, TokenError, make_token, read_token
 from pipeline.deliver.engine import links
 from pipeline.web.app import Site, TooLarge, one
+from pipeline.web.brand import href
 from pipeline.web.guards import same
 from pipeline.web.joining import Errors, Joining, check_joining, kind_choices, read_joining
 from pipeline.web.letters import board_letter, confirm_letter, welcome_letter
@@ -125,7 +124,7 @@ def routes(site: Site) -> list[Route]:
                            errors=errors, csrf=site.form_token("join"),
                            focus_choices=site.focus_choices(), kind_choices=kind_choices(_),
                            welcome_package=config.web.package,
-                           material_url=lambda file: f"/material/{Path(file).name}",
+                           material_url=href,
                            privacy_notice=config.audience.privacy_notice)
 
     async def join_page(request: Request) -> Response:
