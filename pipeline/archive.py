@@ -17,9 +17,12 @@ any unsubscribe or preferences token, template placeholder or tracking parameter
 from __future__ import annotations
 
 import difflib
+import fcntl
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -167,10 +170,26 @@ def build_archive(config: Config, renderer: Renderer | None = None,
                   today: date | None = None) -> list[Path]:
     """Regenerate everything around the frozen issue pages; returns the files written.
     ``today`` (Swedish time by default) decides which notices style.css marks as past."""
-    renderer = renderer or Renderer(config)
-    today = today or datetime.now(config.zone).date()
     root = archive_root(config)
     root.mkdir(parents=True, exist_ok=True)
+    with _building(root):
+        return _build(config, root, renderer or Renderer(config),
+                      today or datetime.now(config.zone).date())
+
+
+@contextmanager
+def _building(root: Path) -> Iterator[None]:
+    """One build of archive/ at a time, across threads and processes (a lock on the folder):
+    two deliveries publishing in the same minute replaced each other's material/ halfway."""
+    folder = os.open(root, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(folder)  # and the lock with it
+
+
+def _build(config: Config, root: Path, renderer: Renderer, today: date) -> list[Path]:
     issues = published(config)
     for item in issues:
         item["date_iso"] = item["date"]

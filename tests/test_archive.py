@@ -244,3 +244,45 @@ def test_weekdays_and_months_are_swedish_wherever_people_read_them(site: Config)
     second = render_issue(load_issue(site.root / "issues" / "2027-2", site), site)
     mail = second.variants[VariantKey("general")]
     assert "gäller till 20 maj 2027" in visible(mail.html) and "torsdag 20 maj 2027" in mail.text
+
+
+def test_two_builds_at_once_take_turns(site: Config, monkeypatch) -> None:
+    """Two deliveries publishing in the same minute both rebuild archive/: one waits for the
+    other (a lock on the folder), so neither removes material/ under the other's feet."""
+    import threading
+
+    import pipeline.archive
+
+    publish_edition(_edition(site), site)
+    real = pipeline.archive.write_material
+    inside, most = [0], [0]
+    arrived = threading.Event()
+
+    def watched(config: Config, root: Path) -> list[Path]:
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        if inside[0] == 2:
+            arrived.set()
+        else:
+            arrived.wait(2)  # time for the other build to come in, if nothing stops it
+        try:
+            return real(config, root)
+        finally:
+            inside[0] -= 1
+
+    monkeypatch.setattr(pipeline.archive, "write_material", watched)
+    failures: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            build_archive(site)
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert failures == [] and most[0] == 1
+    assert (site.root / "archive" / "material" / "logotyp.png").is_file()

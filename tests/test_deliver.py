@@ -208,3 +208,37 @@ def test_export_lists_send_history_and_erase_scrubs_the_ledger(store: Store, con
     with store.session() as session:
         assert session.scalar(select(LedgerEntry.email).where(
             LedgerEntry.email == "sara.ek@example.se")) is None
+
+
+def test_two_deliveries_syncing_suppressions_at_once_both_go_on(store) -> None:
+    """The scheduler sends two issues at the same minute: both deliveries read "never synced"
+    and record the sync; the second used to hit the unique key and leave its delivery stuck
+    as running. A barrier holds both inside the sync until each has read."""
+    import threading
+
+    from pipeline.audience.models import Setting
+    from pipeline.deliver.suppressions import SYNCED_AT, sync_suppressions
+
+    both_read = threading.Barrier(2, timeout=60)
+
+    class Source:
+        def suppressions(self, since: int):
+            both_read.wait()  # each has looked for the last sync before either records one
+            yield from [("studs@example.se", "bounces")]
+
+    failures: list[BaseException] = []
+
+    def sync() -> None:
+        try:
+            sync_suppressions(store, Source())
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=sync) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert failures == []
+    with store.session() as session:
+        assert session.get(Setting, SYNCED_AT) is not None

@@ -7,10 +7,11 @@ the matching status, so neither this delivery nor any later one mails the addres
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from pipeline.audience.gdpr import suppress
 from pipeline.audience.models import ALL_SEGMENTS, Setting, Status, Subscriber
@@ -21,6 +22,7 @@ REASONS = {"bounces": Status.BOUNCED, "blocks": Status.BOUNCED,
            "invalid_emails": Status.BOUNCED, "spam_reports": Status.COMPLAINED,
            "unsubscribes": Status.UNSUBSCRIBED}
 SYNCED_AT = "suppressions_synced_at"
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -36,14 +38,30 @@ def sync_suppressions(store: Store, source: SuppressionSource) -> int:
         since = int(session.scalar(select(Setting.value).where(Setting.key == SYNCED_AT))
                     or 0)
     started = int(now().timestamp())
-    count = _apply(store, source.suppressions(since))
+    found = list(source.suppressions(since))
+    count = _again_on_conflict(lambda: _apply(store, found))
+    _again_on_conflict(lambda: _record(store, str(started)))
+    return count
+
+
+def _again_on_conflict(work: Callable[[], T]) -> T:
+    """Two deliveries starting together (the scheduler sends two issues in the same minute)
+    sync the same lists at once: both find a suppression or the sync time missing and insert
+    it, and the second commit fails on the unique key. The work is idempotent, so it is done
+    once more, and then finds the other's rows."""
+    try:
+        return work()
+    except IntegrityError:
+        return work()
+
+
+def _record(store: Store, value: str) -> None:
     with store.session() as session, session.begin():
         setting = session.get(Setting, SYNCED_AT)
         if setting is None:
-            session.add(Setting(key=SYNCED_AT, value=str(started)))
+            session.add(Setting(key=SYNCED_AT, value=value))
         else:
-            setting.value = str(started)
-    return count
+            setting.value = value
 
 
 def _apply(store: Store, found: Iterable[tuple[str, str]]) -> int:
