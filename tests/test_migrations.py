@@ -6,7 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import pipeline.deliver.models
-import pipeline.edition  # noqa: F401  (the tables of every stage)
+import pipeline.edition
+import pipeline.report.models  # noqa: F401  (the tables of every stage)
 from pipeline.audience.store import Store
 from pipeline.db import Base
 

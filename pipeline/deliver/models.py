@@ -72,6 +72,11 @@ class Delivery(Base):
     lease_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     lease_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     transport_log: Mapped[str | None] = mapped_column(String(1000))  # --switch-transport
+    # paused by a temporary fault: the scheduler resumes it at retry_at (backoff), for as
+    # long as [schedule] retry_hours after fault_since; None: a person resumes it
+    retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    fault_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class LedgerEntry(Base):
@@ -104,6 +109,23 @@ class ProviderEvent(Base):
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     event: Mapped[str] = mapped_column(String(30))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class Alert(Base):
+    """Something an operator must hear about, once per cause (``alerts.py``). ``sent_at`` is
+    None while no channel has taken it: a pending alert."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cause: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    issue: Mapped[str | None] = mapped_column(String(20))
+    severity: Mapped[str] = mapped_column(String(10))  # warning, critical
+    message: Mapped[str] = mapped_column(String(1000))
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
 
 
 def state_word(state: str) -> str:

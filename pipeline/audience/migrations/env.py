@@ -4,7 +4,8 @@ from alembic import context
 
 import pipeline.audience.models
 import pipeline.deliver.models
-import pipeline.edition  # noqa: F401  (every stage's tables on the one base)
+import pipeline.edition
+import pipeline.report.models  # noqa: F401  (every stage's tables on the one base)
 from pipeline.db import Base
 
 connection = context.config.attributes["connection"]
