@@ -26,6 +26,7 @@ from pipeline.errors import ConfigError, Problem
 from pipeline.i18n import _, ngettext
 from pipeline.settings import (
     MATERIAL_TEXT,
+    AlertSettings,
     ApprovalSettings,
     AudienceSettings,
     BrandSettings,
@@ -91,6 +92,7 @@ class Config(_Strict):
     audience: AudienceSettings = AudienceSettings()
     delivery: DeliverySettings = DeliverySettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    alerts: AlertSettings = AlertSettings()
     web: WebSettings = WebSettings()
     approval: ApprovalSettings = ApprovalSettings()
     brand: BrandSettings = BrandSettings()

@@ -6,30 +6,29 @@ earlier, so the fenced ``send_at`` lands on the planned minute). ``sync_jobs`` r
 and every minute with ``replace_existing``, so editing a send time is enough. Jobs live in the
 project database (SQLAlchemy job store). A send missed during downtime by less than the grace
 runs once on start; older ones are reported and left alone. One scheduler per database: a lock
-row with a heartbeat. SIGTERM pauses a running delivery after its current batch, then stops.
+row with a heartbeat (``scheduler.py``, the process). A delivery paused by a temporary fault
+gets a job at its ``retry_at`` for ``[schedule] retry_hours``; one whose sender vanished (its
+lease expired while it was running: a crash, the database gone) is resumed.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-import os
-import socket
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline.audience.models import Setting
-from pipeline.audience.store import Store, database_url
+from pipeline.audience.store import Store, StoreError
 from pipeline.config import Config, load_config
-from pipeline.deliver.lease import process_gone
-from pipeline.deliver.models import DeliveryState
+from pipeline.deliver.models import Delivery, DeliveryState
 from pipeline.errors import NewsletterError
-from pipeline.i18n import _, ngettext, use_language
+from pipeline.i18n import _, ngettext
 
 if TYPE_CHECKING:
     from pipeline.lint import CheckResult
@@ -37,8 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("newsletter.scheduler")
 JOB_PREFIX = "send:"
 CHECK_PREFIX = "precheck:"
-LOCK_KEY = "scheduler_lock"
-STALE_SECONDS = 120
+PRECHECK_OK = "test copies sent"
 STOPPED = "the scheduler stopped; it resumes this delivery when it starts again"
 
 
@@ -48,6 +46,17 @@ class PlannedJob:
     run_at: datetime | None     # None: missed beyond the grace, not sent automatically
     note: str
     kind: str = JOB_PREFIX      # JOB_PREFIX: the send; CHECK_PREFIX: the pre-send check
+    resuming: bool = False      # a delivery already under way, not a planned send
+    held: bool = False          # refused at its time (no valid approval): waits for a change
+
+
+def retry_until(delivery: Delivery, config: Config) -> datetime | None:
+    """Until when the scheduler resumes a delivery paused by a temporary fault (else None)."""
+    if delivery.fault_since is None:
+        return None
+    since = delivery.fault_since
+    since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    return since + timedelta(hours=config.schedule.retry_hours)
 
 
 def plan_jobs(store: Store, config: Config, now: datetime,
@@ -70,11 +79,8 @@ def plan_jobs(store: Store, config: Config, now: datetime,
         delivery = ledger.current_delivery(store, folder.name)
         if delivery is None:
             continue
-        if delivery.state == DeliveryState.PAUSED and delivery.pause_reason == STOPPED:
-            jobs.append(PlannedJob(folder.name, now, "resuming after a scheduler stop"))
-            continue
-        if starting and delivery.state == DeliveryState.RUNNING:
-            jobs.append(PlannedJob(folder.name, now, "resuming an interrupted delivery"))
+        if (resume := _resumption(delivery, config, now, starting)) is not None:
+            jobs.append(resume)
             continue
         if delivery.state != DeliveryState.SCHEDULED:
             continue
@@ -89,22 +95,82 @@ def plan_jobs(store: Store, config: Config, now: datetime,
             jobs.append(PlannedJob(issue.slug, None, f"missed: planned {planned:%Y-%m-%d %H:%M}"
                                    f" UTC, more than {config.schedule.grace_hours} h ago; "
                                    "not sent automatically (newsletter send to send it)"))
+        elif _refused(store, config, folder, planned):
+            jobs.append(PlannedJob(issue.slug, start, f"planned {planned:%Y-%m-%d %H:%M} UTC;"
+                                   " not sent: waiting for a valid approval", held=True))
         else:
             jobs.append(PlannedJob(issue.slug, start, f"planned {planned:%Y-%m-%d %H:%M} UTC"))
             check_at = planned - timedelta(days=config.schedule.check_days_ahead)
-            if start > now and not _prechecked(store, issue.slug, planned):
+            if start > now and not _prechecked(store, config, folder, planned):
                 jobs.append(PlannedJob(issue.slug, max(check_at, now), "pre-send check",
                                        CHECK_PREFIX))
     return jobs
+
+
+def _resumption(delivery: Delivery, config: Config, now: datetime,
+                starting: bool) -> PlannedJob | None:
+    """A job resuming a delivery under way, if it should be resumed now or later."""
+    slug, state = delivery.issue, delivery.state
+    if state == DeliveryState.PAUSED and delivery.pause_reason == STOPPED:
+        return PlannedJob(slug, now, "resuming after a scheduler stop", resuming=True)
+    if state == DeliveryState.RUNNING and (starting or _orphaned(delivery, now)):
+        return PlannedJob(slug, now, "resuming an interrupted delivery", resuming=True)
+    until = retry_until(delivery, config)
+    if state == DeliveryState.PAUSED and delivery.retry_at is not None and until is not None:
+        if now >= until:
+            return PlannedJob(slug, None, f"paused since {delivery.fault_since:%Y-%m-%d %H:%M} "
+                              "UTC; no more tries (newsletter resume to go on)", resuming=True)
+        retry_at = delivery.retry_at if delivery.retry_at.tzinfo else \
+            delivery.retry_at.replace(tzinfo=UTC)
+        return PlannedJob(slug, max(retry_at, now), f"try {delivery.retries + 1} after a "
+                          f"temporary fault: {delivery.pause_reason}", resuming=True)
+    return None
+
+
+def _orphaned(delivery: Delivery, now: datetime) -> bool:
+    """Running, but its sender's lease ran out: it died or lost the database."""
+    expires = delivery.lease_expires
+    if expires is None:  # released without moving on: its sender failed
+        return True
+    return (expires if expires.tzinfo else expires.replace(tzinfo=UTC)) < now
+
+
+def _refusal(store: Store, config: Config, folder: Path) -> str:
+    from pipeline.edition import latest_approved
+
+    approved = latest_approved(store, folder.name)
+    return f"{approved.id if approved else 0}|{_sources(folder, config)}"
+
+
+def _refused(store: Store, config: Config, folder: Path, planned: datetime) -> bool:
+    """The send job was refused and nothing changed since (no new approval, no edit)."""
+    with store.session() as session:
+        row = session.get(Setting, f"refused:{folder.name}:{planned:%Y%m%d%H%M}")
+    return row is not None and row.value == _refusal(store, config, folder)
 
 
 def _check_key(slug: str, planned: datetime) -> str:
     return f"checked:{slug}:{planned:%Y%m%d%H%M}"
 
 
-def _prechecked(store: Store, slug: str, planned: datetime) -> bool:
+def _sources(folder: Path, config: Config) -> str:
+    """One digest of the issue's files: a pre-send check that found errors runs again when
+    they change, not every minute."""
+    import hashlib
+
+    from pipeline.edition import source_hashes
+
+    return hashlib.sha256(repr(sorted(source_hashes(folder, config).items())).encode()
+                          ).hexdigest()[:16]
+
+
+def _prechecked(store: Store, config: Config, folder: Path, planned: datetime) -> bool:
     with store.session() as session:
-        return session.get(Setting, _check_key(slug, planned)) is not None
+        row = session.get(Setting, _check_key(folder.name, planned))
+    if row is None:
+        return False
+    outcome, _sep, digest = row.value.partition("|")
+    return outcome == PRECHECK_OK or digest == _sources(folder, config)
 
 
 _SAID: dict[str, str] = {}  # the last line logged about each subject
@@ -123,7 +189,8 @@ def sync_jobs(scheduler: Any, store: Store, config: Config, config_file: str,
               now: datetime | None = None, starting: bool = False) -> list[PlannedJob]:
     now = now or datetime.now(UTC)
     planned = plan_jobs(store, config, now, starting)
-    wanted = {job.kind + job.slug: job for job in planned if job.run_at is not None}
+    wanted = {job.kind + job.slug: job for job in planned
+              if job.run_at is not None and not job.held}
     for job in scheduler.get_jobs():
         if job.id.startswith((JOB_PREFIX, CHECK_PREFIX)) and job.id not in wanted:
             scheduler.remove_job(job.id)
@@ -152,6 +219,22 @@ def _checked(slug: str, config_file: str) -> tuple[Config, Store, Path, CheckRes
     return config, Store.open(config), folder, check_issue(folder, config)
 
 
+def _database_faults(job: Callable[[str, str], str]) -> Callable[[str, str], str]:
+    """A job that loses the database (a restart) is one journal line, not a traceback; the
+    plan runs it again when the database is back (a send is resumed once its lease ends)."""
+    @functools.wraps(job)
+    def run(slug: str, config_file: str) -> str:
+        try:
+            return job(slug, config_file)
+        except (SQLAlchemyError, StoreError) as exc:
+            say(f"{job.__name__}:{slug}", logging.ERROR,
+                "issue=%s job=%s action=interrupted reason=database unreachable: %s", slug,
+                job.__name__, str(getattr(exc, "orig", None) or exc).splitlines()[0][:200])
+            return "interrupted: the database is unreachable"
+    return run
+
+
+@_database_faults
 def run_scheduled_send(slug: str, config_file: str) -> str:
     """The job: send the approved edition (publishing it first). Idempotent: a finished
     delivery is not sent again, and a delivery another process is sending is left to it."""
@@ -175,11 +258,13 @@ def run_scheduled_send(slug: str, config_file: str) -> str:
             transport.planned_send_at = int(to_utc(planned, config.zone).timestamp())
         return transport
 
+    before = ledger.current_delivery(store, slug)
     try:
         report = send_issue(store, config, folder, secret_from_env(), opened)
     except ApprovalError as exc:
         log.error("issue=%s action=not-sent reason=%s", slug, exc.message)
-        _tell_editors(config, folder, _("%(slug)s was not sent") % {"slug": slug}, [
+        _refuse(store, config, folder, planned_at(folder, config))
+        tell_editors(config, slug, _("%(slug)s was not sent") % {"slug": slug}, [
             _("The newsletter %(slug)s was not sent at the planned time: %(why)s. The "
               "delivery stays scheduled.") % {"slug": slug, "why": exc.message}],
             [str(p) for p in exc.problems])
@@ -193,7 +278,50 @@ def run_scheduled_send(slug: str, config_file: str) -> str:
         store.close()
     log.info("issue=%s delivery=%s state=%s sent=%s%s", slug, report.delivery_id,
              report.state, report.sent_now, f" reason={report.reason}" if report.reason else "")
+    if before is not None and before.fault_since is not None and \
+            report.state is DeliveryState.FINISHED:
+        _healed(config, before)
     return report.state.value
+
+
+def planned_at(folder: Path, config: Config) -> datetime | None:
+    """The issue's planned send time in UTC, from its issue.yaml even when a section has
+    problems (None: issue.yaml itself cannot be read)."""
+    from pipeline.errors import IssueError
+    from pipeline.issue import PartialIssue, load_issue
+    from pipeline.sendtime import to_utc
+
+    try:
+        meta = load_issue(folder, config).meta
+    except IssueError as exc:
+        if not isinstance(exc.partial, PartialIssue) or exc.partial.meta is None:
+            return None
+        meta = exc.partial.meta
+    return to_utc(meta.send_at.replace(tzinfo=None), config.zone)
+
+
+def _refuse(store: Store, config: Config, folder: Path, planned: datetime | None) -> None:
+    if planned is None:
+        return  # not planned again anyway: the plan cannot read the issue
+    with store.session() as session, session.begin():
+        session.merge(Setting(key=f"refused:{folder.name}:{planned:%Y%m%d%H%M}",
+                              value=_refusal(store, config, folder)))
+
+
+def _healed(config: Config, delivery: Delivery) -> None:
+    from pipeline.alerts import Raised, dispatch, raise_alert
+
+    store = Store.open(config)
+    try:
+        since = delivery.fault_since
+        raise_alert(store, Raised(f"healed:{delivery.id}:{since:%Y%m%d%H%M%S}", "healed", _(
+            "delivery %(id)d of %(slug)s was delivered after the fault mended itself (the "
+            "scheduler tried %(tries)d times)") % {
+                "id": delivery.id, "slug": delivery.issue, "tries": delivery.retries},
+            "resolved", delivery.issue))
+        dispatch(store, config)
+    finally:
+        store.close()
 
 
 def _editors(config: Config, folder: Path) -> list[str]:
@@ -202,33 +330,50 @@ def _editors(config: Config, folder: Path) -> list[str]:
     return editors_group(config, folder)
 
 
-def _tell_editors(config: Config, folder: Path, subject: str, paragraphs: list[str],
-                  problems: list[str]) -> None:
+def tell_editors(config: Config, issue: str | None, subject: str, paragraphs: list[str],
+                 problems: list[str]) -> None:
+    """Mail the issue's editors (or ``[schedule] editors``); a mail path that is down is a
+    journal line: the alert channels do not depend on it."""
     from pipeline.deliver.notify import editors_letter, send_letter
 
     try:
-        send_letter(config, _editors(config, folder),
-                    editors_letter(config, subject, paragraphs, problems))
+        editors = _editors(config, config.root / config.issues_dir / issue) if issue else \
+            list(config.schedule.editors)
+        if editors:
+            send_letter(config, editors, editors_letter(config, subject, paragraphs, problems))
     except NewsletterError as exc:
-        log.error("action=notify-failed reason=%s", exc.message)
+        say(f"notify:{subject}", logging.ERROR, "action=notify-failed reason=%s", exc.message)
 
 
+@_database_faults
 def run_precheck(slug: str, config_file: str) -> str:
-    """Days ahead: check the issue; send test copies of every variant, or say what is wrong."""
-    from pipeline.deliver.testsend import send_test
-    from pipeline.sendtime import to_utc
-
+    """Days ahead: check the issue; send test copies of every variant, or say what is wrong.
+    Errors are told once (an alert and the editors' mail), and again only after an edit."""
     config, store, folder, result = _checked(slug, config_file)
+    try:
+        return _precheck(config, store, folder, result)
+    finally:
+        store.close()
+
+
+def _precheck(config: Config, store: Store, folder: Path, result: CheckResult) -> str:
+    from pipeline.alerts import Raised, dispatch, raise_alert
+    from pipeline.deliver.testsend import send_test
+
+    slug = folder.name
+    planned = planned_at(folder, config) or datetime.now(UTC)
+    cause = f"precheck:{slug}:{planned:%Y%m%d%H%M}:{_sources(folder, config)}"
     if result.errors:
         log.warning("issue=%s action=precheck-failed errors=%s", slug, len(result.errors))
-        _tell_editors(config, folder, _("%(slug)s: errors to fix before the send") % {
-            "slug": slug}, [ngettext(
-                "newsletter check finds %(count)d error in %(slug)s. Fix it before the planned "
-                "time, or the issue is not sent.",
-                "newsletter check finds %(count)d errors in %(slug)s. Fix them before the "
-                "planned time, or the issue is not sent.", len(result.errors)) % {
-                    "count": len(result.errors), "slug": slug}],
-            [str(p) for p in result.errors])
+        what = ngettext(
+            "newsletter check finds %(count)d error in %(slug)s. Fix it before the planned "
+            "time, or the issue is not sent.",
+            "newsletter check finds %(count)d errors in %(slug)s. Fix them before the "
+            "planned time, or the issue is not sent.", len(result.errors)) % {
+                "count": len(result.errors), "slug": slug}
+        tell_editors(config, slug, _("%(slug)s: errors to fix before the send") % {
+            "slug": slug}, [what], [str(p) for p in result.errors])
+        raise_alert(store, Raised(cause, "precheck-failed", what, "critical", slug))
         outcome = "errors reported to the editors"
     else:
         try:
@@ -236,127 +381,16 @@ def run_precheck(slug: str, config_file: str) -> str:
         except NewsletterError as exc:  # the mail path is down: tried again at the next sync
             say(f"precheck:{slug}", logging.ERROR,
                 "issue=%s action=precheck-not-sent reason=%s", slug, exc.message)
+            raise_alert(store, Raised(cause + ":unsent", "precheck-failed", _(
+                "the test copies of %(slug)s could not be sent: %(why)s") % {
+                    "slug": slug, "why": exc.message}, "critical", slug))
+            dispatch(store, config)
             return f"test copies not sent: {exc.message}"
         say(f"precheck:{slug}", logging.INFO, "issue=%s action=precheck-ok %s", slug,
             "; ".join(lines))
-        outcome = "test copies sent"
-    if result.rendered is not None and not result.errors:
-        meta = result.rendered.issue.meta
-        planned = to_utc(meta.send_at.replace(tzinfo=None), config.zone)
-        with store.session() as session, session.begin():
-            session.merge(Setting(key=_check_key(slug, planned), value=outcome))
+        outcome = PRECHECK_OK
+    with store.session() as session, session.begin():
+        session.merge(Setting(key=_check_key(slug, planned),
+                              value=f"{outcome}|{_sources(folder, config)}"))
+    dispatch(store, config)
     return outcome
-
-
-def _holder(value: str) -> tuple[str, float]:
-    holder, _, beat = value.partition("|")
-    return holder, time.time() - int(beat or 0)
-
-
-class SchedulerLock:
-    """One scheduler per database: a settings row naming its holder, with a heartbeat."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.me = f"{socket.gethostname()}:{os.getpid()}"
-
-    def _value(self) -> str:
-        return f"{self.me}|{int(time.time())}"
-
-    @staticmethod
-    def heartbeat(store: Store) -> tuple[str, float] | None:
-        """Who holds the lock and how many seconds ago it last beat (None: nobody)."""
-        with store.session() as session:
-            row = session.get(Setting, LOCK_KEY)
-        return _holder(row.value) if row is not None else None
-
-    def acquire(self) -> None:
-        with self.store.session() as session, session.begin():
-            current = session.get(Setting, LOCK_KEY)
-            if current is None:
-                session.add(Setting(key=LOCK_KEY, value=self._value()))
-                try:
-                    session.flush()
-                except IntegrityError:
-                    raise NewsletterError("another scheduler is starting against this "
-                                          "database") from None
-                return
-            holder, age = _holder(current.value)
-            if holder != self.me and age < STALE_SECONDS and not process_gone(holder):
-                raise NewsletterError(f"another scheduler ({holder}) is running against this "
-                                      f"database (heartbeat {age:.0f} s ago); stop it first")
-            current.value = self._value()  # ours, or a stale one taken over
-
-    def beat(self) -> None:
-        with self.store.session() as session, session.begin():
-            session.execute(update(Setting).where(
-                Setting.key == LOCK_KEY, Setting.value.startswith(self.me + "|"))
-                .values(value=self._value()))
-
-    def release(self) -> None:
-        with self.store.session() as session, session.begin():
-            row = session.get(Setting, LOCK_KEY)
-            if row is not None and row.value.startswith(self.me + "|"):
-                session.delete(row)
-
-
-def pause_running(store: Store) -> int:
-    """Ask running deliveries to stop after their current batch (SIGTERM)."""
-    from pipeline.deliver import ledger
-    from pipeline.deliver.models import Delivery
-
-    with store.session() as session:
-        running = list(session.scalars(select(Delivery.id).where(
-            Delivery.state == DeliveryState.RUNNING)))
-    for delivery_id in running:
-        ledger.move(store, delivery_id, DeliveryState.PAUSED, STOPPED)
-    return len(running)
-
-
-def make_scheduler(config: Config) -> Any:
-    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-    from apscheduler.schedulers.background import BackgroundScheduler
-
-    return BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(url=database_url(config),
-                                                 tablename="scheduler_jobs")},
-        timezone=UTC)
-
-
-def run_scheduler(config_file: Path, stop: Any = None, sync_seconds: float | None = None
-                  ) -> None:
-    """Run until SIGTERM/SIGINT (or ``stop`` is set): sync jobs, keep the lock alive."""
-    import signal
-    import threading
-
-    config = load_config(config_file)
-    use_language(config.language)  # what the editors' mails and the jobs' messages speak
-    store = Store.open(config)
-    lock = SchedulerLock(store)
-    lock.acquire()
-    stop = stop or threading.Event()
-    if sync_seconds is None:
-        sync_seconds = float(os.environ.get("NEWSLETTER_SCHEDULER_SYNC_SECONDS", "60"))
-
-    def on_signal(signum: int, _frame: object) -> None:
-        log.info("signal=%s action=stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    scheduler = make_scheduler(config)
-    scheduler.start()
-    log.info("action=started holder=%s", lock.me)
-    starting = True
-    try:
-        while not stop.is_set():
-            sync_jobs(scheduler, store, config, str(config_file), starting=starting)
-            starting = False
-            lock.beat()
-            stop.wait(sync_seconds)
-    finally:
-        paused = pause_running(store)
-        log.info("action=stopping paused_deliveries=%s", paused)
-        scheduler.shutdown(wait=True)
-        lock.release()
-        log.info("action=stopped")

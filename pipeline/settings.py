@@ -258,6 +258,25 @@ class ScheduleSettings(_Strict):
     editors: list[Email] = Field(default_factory=list,
                                  description="Get test copies and problems; default: the "
                                              "issue's editor.")
+    retry_hours: float = Field(6, ge=0, description=(
+        "A delivery paused by a temporary fault resumes by itself for this long."))
+    retry_backoff_seconds: float = Field(60, gt=0, description=(
+        "The first wait before resuming; it doubles after each try, up to an hour."))
+
+
+class AlertSettings(_Strict):
+    """Where an operator hears that something needs them, besides the editors' mail (which
+    is down when the mail path is). The webhook's URL is a secret (Slack, Teams and Matrix
+    put the token in it), so it comes from the environment, NEWSLETTER_ALERT_WEBHOOK."""
+
+    command: list[Text] = Field(default_factory=list, description=(
+        "A program and its arguments, run with the alert as JSON on stdin."))
+    bounce_rate: float = Field(0.05, gt=0, le=1, description=(
+        "Alert when more of a delivery's handed-over messages bounce."))
+    complaint_rate: float = Field(0.002, gt=0, le=1, description=(
+        "Alert when more of a delivery's handed-over messages are reported as spam."))
+    min_sent: int = Field(50, ge=1, description="Rates count once this many are handed over.")
+    timeout_seconds: float = Field(10, gt=0, le=120)
 
 
 class ApprovalSettings(_Strict):

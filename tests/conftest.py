@@ -428,3 +428,85 @@ def write_second_issue(root: Path) -> Path:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(content, encoding="utf-8")
     return folder
+
+
+@pytest.fixture
+def alert_hook(monkeypatch):
+    """A local incoming webhook (as Slack's, Teams' or Matrix's) recording the alerts posted
+    to it; ``NEWSLETTER_ALERT_WEBHOOK`` points at it. ``down`` makes it answer 503."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Hook:
+        def __init__(self) -> None:
+            self.alerts: list[dict[str, object]] = []
+            self.down = False
+
+        def kinds(self) -> list[str]:
+            return [str(a["kind"]) for a in self.alerts]
+
+    hook = Hook()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if hook.down:
+                self.send_response(503)
+            else:
+                assert self.headers["Content-Type"].startswith("application/json")
+                payload = json.loads(body)
+                assert isinstance(payload["text"], str) and payload["text"]  # what chats show
+                hook.alerts.append(payload)
+                self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hooks/T0KEN-s3cret"
+    monkeypatch.setenv("NEWSLETTER_ALERT_WEBHOOK", url)
+    hook.url = url  # type: ignore[attr-defined]
+    yield hook
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def private_postgres(tmp_path_factory):
+    """A PostgreSQL server of this test's own (Debian's binaries, a fresh cluster on a free
+    port), so it can be stopped and started without disturbing anyone else's database."""
+    import glob
+    import subprocess
+    import tempfile
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if not found:
+        pytest.skip("Debian's postgresql package is not installed (./dev test installs it)")
+    pg_ctl = Path(found[-1])
+    as_user: list[str] = []
+    folder = Path(tempfile.mkdtemp(prefix="newsletter-pg-"))
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        as_user = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(folder, "postgres")
+    data, port = folder / "data", _free_port()
+    subprocess.run([*as_user, str(pg_ctl.parent / "initdb"), "-D", str(data), "-A", "trust",
+                    "-U", "postgres", "--no-sync", "-E", "UTF8"], check=True,
+                   capture_output=True)
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+
+    class Server:
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+
+        def ctl(self, *args: str) -> None:
+            subprocess.run([*as_user, str(pg_ctl), "-D", str(data), "-o", options, "-w",
+                            "-l", str(folder / "log"), *args], check=True, capture_output=True)
+
+    server = Server()
+    server.ctl("start")
+    yield server
+    server.ctl("stop", "-m", "immediate")
+    shutil.rmtree(folder, ignore_errors=True)

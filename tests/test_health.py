@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 from click.testing import CliRunner
 
+from pipeline.alerts import Raised, raise_alert
 from pipeline.cli import main
 from pipeline.config import Config
 from pipeline.deliver import ledger
-from pipeline.deliver.models import DeliveryState
-from pipeline.schedule import SchedulerLock
+from pipeline.deliver.models import Delivery, DeliveryState
+from pipeline.scheduler import SchedulerLock
 from tests.test_scheduler import scheduled
 
 
@@ -38,17 +40,42 @@ def test_each_state_has_its_exit_status(config: Config, tmp_path: Path, monkeypa
     section = tmp_path / "issues" / "2027-1" / "01-ledare.md"
     section.write_text(section.read_text() + "\nEn ändring efter godkännandet.\n")
     code, out = health(tmp_path)
-    assert (code, out) == (1, "WARNING: 2027-1 is planned for 2027-05-11 07:00 UTC but not "
-                              "approved")
+    assert (code, out) == (1, "WARNING: 2027-1 is planned for 2027-05-11 07:00 UTC but its "
+                              "approval no longer holds: issues/2027-1/01-ledare.md changed "
+                              "since; approve it again")
 
     delivery = ledger.current_delivery(store, "2027-1")
     assert delivery is not None
     ledger.move(store, delivery.id, DeliveryState.RUNNING)
-    ledger.move(store, delivery.id, DeliveryState.PAUSED, "the provider kept failing")
+    ledger.move(store, delivery.id, DeliveryState.PAUSED, "the provider kept failing",
+                retry_in=60)  # a temporary fault: the scheduler tries again by itself
+    code, out = health(tmp_path, "--json")
+    answer = json.loads(out)
+    assert code == 1 and answer["status"] == "warning"
+    assert answer["summary"].startswith(f"WARNING: 2027-1: delivery {delivery.id} is paused by "
+                                        "a temporary fault (the provider kept failing); the "
+                                        "scheduler tries again by itself until ")
+    with store.session() as session, session.begin():  # six hours of tries later
+        row = session.get(Delivery, delivery.id)
+        assert row is not None and row.fault_since is not None
+        row.fault_since -= timedelta(hours=6, minutes=1)
+    code, out = health(tmp_path)
+    assert code == 2 and out == (f"CRITICAL: 2027-1: delivery {delivery.id} is still paused "
+                                 "after 6 hours of tries (the provider kept failing); resume it "
+                                 "by hand when the fault is mended")
+
+    ledger.move(store, delivery.id, DeliveryState.RUNNING)
+    ledger.move(store, delivery.id, DeliveryState.PAUSED, "HTTP 401: bad API key")  # permanent
     code, out = health(tmp_path, "--json")
     answer = json.loads(out)
     assert code == 2 and answer["status"] == "critical"
-    assert answer["summary"] == (f"CRITICAL: 2027-1: delivery {delivery.id} is paused: the "
-                                 "provider kept failing")
+    assert answer["summary"] == (f"CRITICAL: 2027-1: delivery {delivery.id} is paused: HTTP "
+                                 "401: bad API key")
+    assert answer["findings"][-1]["kind"] == "paused"
+
+    raise_alert(store, Raised("test:1", "paused", "an alert no channel took"))
+    code, out = health(tmp_path, "--json")
+    assert "1 alert(s) not delivered: see the scheduler's journal" in [
+        f["what"] for f in json.loads(out)["findings"]]
     lock.release()
     store.close()

@@ -19,7 +19,8 @@ from pipeline.deliver import ledger
 from pipeline.deliver.models import DeliveryState, EntryState
 from pipeline.errors import NewsletterError
 from pipeline.planning import schedule_issue
-from pipeline.schedule import SchedulerLock, make_scheduler, plan_jobs, sync_jobs
+from pipeline.schedule import plan_jobs, sync_jobs
+from pipeline.scheduler import SchedulerLock, make_scheduler
 from tests.conftest import APPROVER, ROOT
 
 

@@ -70,8 +70,9 @@ class Store:
         """Connect and bring the schema up to date."""
         url = url or database_url(config)
         sqlite = make_url(url).get_backend_name() == "sqlite"
-        # hide_parameters: a database error must never print a reader's address or name
-        engine = create_engine(url, future=True, hide_parameters=True,
+        # hide_parameters: a database error must never print a reader's address or name;
+        # pre-ping: a connection a restarted server dropped is replaced, not used
+        engine = create_engine(url, future=True, hide_parameters=True, pool_pre_ping=not sqlite,
                                connect_args={"timeout": 60} if sqlite else {})
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)

@@ -117,7 +117,7 @@ def scheduler(config_file: Path | None, verbose: bool) -> None:
     import logging
 
     from pipeline.config import config_path
-    from pipeline.schedule import run_scheduler
+    from pipeline.scheduler import run_scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if not verbose:  # Alembic announces its context on every open of the register

@@ -74,6 +74,7 @@ class Engine:
         self.config = edition.config(config)  # the sender and List-Id the edition froze
         self.transport, self.secret, self.lease = transport, secret, lease
         self.sleep = sleep
+        self.faulted = False  # resumed after a temporary fault, nothing sent since
         self.templates: dict[str, MessageTemplate] = {}
         self.domain = self.config.sender.email.rsplit("@", 1)[1]
 
@@ -114,12 +115,11 @@ class Engine:
             try:
                 batch_id = self._new_batch()
             except (UnknownOutcome, PermanentError) as exc:
-                ledger.move(store, delivery_id, DeliveryState.PAUSED, str(exc))
+                self._pause(delivery_id, str(exc), isinstance(exc, UnknownOutcome))
                 report.reason = str(exc)
                 break
             if batch_id is None:
-                ledger.move(store, delivery_id, DeliveryState.PAUSED,
-                            "the provider kept answering 'try later'")
+                self._pause(delivery_id, "the provider kept answering 'try later'", True)
                 break
             try:
                 rows = ledger.claim(store, delivery_id, None, self.transport.batch_size,
@@ -158,6 +158,7 @@ class Engine:
         delivery = ledger.move(store, delivery_id, DeliveryState.RUNNING,
                                allowed_from={DeliveryState.DRAFT, DeliveryState.SCHEDULED,
                                              DeliveryState.RUNNING, DeliveryState.PAUSED})
+        self.faulted = delivery.fault_since is not None
         report = DeliveryReport(delivery.id, DeliveryState.RUNNING, {})
         self._settle_in_flight(delivery_id, report)
         if isinstance(self.transport, SuppressionSource):
@@ -166,8 +167,8 @@ class Engine:
                     synced = sync_suppressions(store, self.transport)
                     break
                 except TransportError as exc:  # never send without the provider's list
-                    if attempt == 2:
-                        ledger.move(store, delivery_id, DeliveryState.PAUSED, str(exc))
+                    if attempt == 2 or isinstance(exc, PermanentError):
+                        self._pause(delivery_id, str(exc), not isinstance(exc, PermanentError))
                         report.state, report.reason = DeliveryState.PAUSED, str(exc)
                         self.transport.close()
                         return report
@@ -260,15 +261,25 @@ class Engine:
                 return True
             late = [r for r in results if r.entry_id not in recorded]
             ledger.record(self.store, [_outcome(r) for r in late], batch_id)
+            if self.faulted:  # went out after a fault: the scheduler's tries start afresh
+                ledger.mended(self.store, delivery_id)
+                self.faulted = False
             report.sent_now += sum(r.accepted for r in late)
             report.failed_now += sum(not r.accepted for r in late)
             return False
         ledger.release(self.store, [i for i in ids if i not in recorded],
                        "provider kept failing")
-        ledger.move(self.store, delivery_id, DeliveryState.PAUSED, _(
+        self._pause(delivery_id, _(
             "the provider kept failing (%(tries)d tries); nothing of the last batch was sent; "
-            "resume when it recovers") % {"tries": MAX_RETRIES})
+            "resume when it recovers") % {"tries": MAX_RETRIES}, True)
         return True
+
+    def _pause(self, delivery_id: int, reason: str, temporary: bool) -> None:
+        """Pause; a temporary fault (the provider down, refusing connections, 429, 5xx
+        settled as not sent) is resumed by the scheduler for ``[schedule] retry_hours``."""
+        schedule = self.config.schedule
+        retry_in = schedule.retry_backoff_seconds if temporary and schedule.retry_hours else None
+        ledger.move(self.store, delivery_id, DeliveryState.PAUSED, reason, retry_in=retry_in)
 
     def _settle_in_flight(self, delivery_id: int, report: DeliveryReport) -> None:
         for batch_id, (ids, since) in ledger.in_flight(self.store, delivery_id).items():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, exists, func, insert, or_, select, update
@@ -114,8 +114,12 @@ def switch_transport(store: Store, delivery_id: int, old: str, new: str) -> None
 
 
 def move(store: Store, delivery_id: int, to: DeliveryState, reason: str | None = None,
-         allowed_from: Iterable[DeliveryState] | None = None) -> Delivery:
-    """Change a delivery's state if the transition is allowed; raise DeliveryError if not."""
+         allowed_from: Iterable[DeliveryState] | None = None,
+         retry_in: float | None = None) -> Delivery:
+    """Change a delivery's state if the transition is allowed; raise DeliveryError if not.
+
+    ``retry_in``: paused by a temporary fault, so the scheduler may resume it, after this
+    many seconds, doubled for every try since the fault began (at most an hour)."""
     with store.session() as session, session.begin():
         delivery = session.get(Delivery, delivery_id, with_for_update=True)
         if delivery is None:
@@ -129,11 +133,26 @@ def move(store: Store, delivery_id: int, to: DeliveryState, reason: str | None =
                                       "state": state_word(current), "to": state_word(to)})
         delivery.state = to
         delivery.pause_reason = reason if to is DeliveryState.PAUSED else None
+        if to is DeliveryState.PAUSED and retry_in is not None:
+            moment = now()
+            delivery.fault_since = delivery.fault_since or moment
+            delivery.retries = (delivery.retries or 0) + 1
+            delivery.retry_at = moment + timedelta(
+                seconds=min(retry_in * 2 ** (delivery.retries - 1), 3600))
+        elif to is not DeliveryState.RUNNING:  # a person resumes it, or it is over
+            delivery.fault_since, delivery.retry_at, delivery.retries = None, None, 0
         if to is DeliveryState.FINISHED:
             delivery.finished_at = now()
         if to in (DeliveryState.FINISHED, DeliveryState.CANCELLED):
             delivery.active_issue = None  # the issue may have another delivery now
     return delivery
+
+
+def mended(store: Store, delivery_id: int) -> None:
+    """The fault that paused the delivery is over: a batch went out."""
+    with store.session() as session, session.begin():
+        session.execute(update(Delivery).where(Delivery.id == delivery_id).values(
+            fault_since=None, retry_at=None, retries=0))
 
 
 def freeze(store: Store, delivery_id: int, recipients: Iterable[Recipient],

@@ -1,0 +1,105 @@
+"""Running unattended: alerts through a webhook and a command, once per cause, that do not
+depend on the mail path; a voided approval found before the send and at it, alerted once and
+never sent; the journal of a day of looking stays short."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import logging
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pipeline.alerts import Raised, dispatch, pending, raise_alert
+from pipeline.config import Config, load_config
+from pipeline.deliver import ledger
+from pipeline.deliver.models import DeliveryState
+from pipeline.schedule import JOB_PREFIX, run_precheck, run_scheduled_send, sync_jobs
+from pipeline.scheduler import make_scheduler, watch
+from tests.test_scheduler import scheduled
+
+
+def test_an_alert_goes_out_once_per_cause_and_waits_while_the_webhook_is_down(
+        config: Config, tmp_path: Path, monkeypatch, alert_hook, caplog) -> None:
+    site, store = scheduled(tmp_path, config, monkeypatch)
+    alert = Raised("paused:7:abc", "paused", "leveransen är pausad", "critical", "2027-1")
+    alert_hook.down = True
+    with caplog.at_level(logging.INFO):
+        assert raise_alert(store, alert)
+        assert not raise_alert(store, alert)  # the same cause: nothing new
+        assert dispatch(store, site) == 1 and pending(store) == 1
+        assert dispatch(store, site) == 1  # still down: tried again, said once
+        alert_hook.down = False
+        assert dispatch(store, site) == 0 and pending(store) == 0
+        assert dispatch(store, site) == 0
+    [posted] = alert_hook.alerts
+    assert posted["kind"] == "paused" and posted["issue"] == "2027-1"
+    assert posted["severity"] == "critical" and "leveransen är pausad" in str(posted["text"])
+    journal = "\n".join(r.getMessage() for r in caplog.records)
+    assert journal.count("action=not-delivered") == 1
+    assert "T0KEN" not in journal  # the webhook's URL holds its token: never in the journal
+    store.close()
+
+
+def test_an_alert_command_gets_the_alert_as_json_on_stdin(config: Config, tmp_path: Path,
+                                                          monkeypatch) -> None:
+    site, store = scheduled(tmp_path, config, monkeypatch)
+    monkeypatch.delenv("NEWSLETTER_ALERT_WEBHOOK", raising=False)
+    script = tmp_path / "alert.py"
+    script.write_text("import os, sys\nopen('got.json', 'a').write(sys.stdin.read() + '\\n')\n"
+                      "sys.exit(0 if os.environ['NEWSLETTER_ALERT_KIND'] == 'missed' else 3)\n")
+    toml = tmp_path / "newsletter.toml"
+    toml.write_text(toml.read_text() + f'\n[alerts]\ncommand = ["{sys.executable}", '
+                    f'"{script}"]\n')
+    site = load_config(toml)
+    raise_alert(store, Raised("missed:2027-1:x", "missed", "2027-1 skickades inte"))
+    raise_alert(store, Raised("paused:1:y", "paused", "pausad"))
+    assert dispatch(store, site) == 1  # the command failed for the second: it stays pending
+    lines = (tmp_path / "got.json").read_text().splitlines()
+    assert [json.loads(line)["kind"] for line in lines] == ["missed", "paused"]
+    store.close()
+
+
+def test_a_voided_approval_is_one_alert_and_no_send(config: Config, tmp_path: Path,
+                                                    monkeypatch, alert_hook, caplog) -> None:
+    """The last hours before the send, looked at every five minutes: the approval voided by
+    an edit is one alert (and one mail saying it was not sent), the send is refused once and
+    not tried again every minute, and no reader gets anything."""
+    site, store = scheduled(tmp_path, config, monkeypatch)  # planned 2027-05-11 07:00 UTC
+    section = tmp_path / "issues" / "2027-1" / "01-ledare.md"
+    section.write_text(section.read_text() + "\nEn ändring efter godkännandet.\n")
+    toml = str(tmp_path / "newsletter.toml")
+    scheduler = make_scheduler(site)
+    scheduler.start(paused=True)
+    ran = []
+    try:
+        with caplog.at_level(logging.INFO):
+            for minute in range(0, 4 * 60, 5):
+                now = datetime(2027, 5, 11, 5, 0, tzinfo=UTC) + timedelta(minutes=minute)
+                planned = sync_jobs(scheduler, store, site, toml, now=now)
+                for job in planned:  # what APScheduler would run now
+                    if job.run_at and job.run_at <= now and not job.held:
+                        if job.kind == JOB_PREFIX:
+                            ran.append(run_scheduled_send(job.slug, toml))
+                        else:
+                            assert run_precheck(job.slug, toml) == "test copies sent"
+                watch(store, site, planned, now)
+    finally:
+        scheduler.shutdown(wait=False)
+    assert len(ran) == 1 and ran[0].startswith("not sent: 2027-1: the approval no longer holds")
+    assert alert_hook.kinds() == ["approval-voided"]
+    assert alert_hook.alerts[0]["severity"] == "critical"  # hours before the send
+    assert "01-ledare.md changed since" in str(alert_hook.alerts[0]["text"])
+    delivery = ledger.current_delivery(store, "2027-1")
+    assert delivery is not None and delivery.state == DeliveryState.SCHEDULED
+    assert delivery.frozen_at is None
+    subjects = [str(email.message_from_bytes(p.read_bytes(), policy=email.policy.default)[
+        "Subject"]) for p in (tmp_path / "outbox").glob("*.eml")]
+    assert subjects.count("2027-1 was not sent") == 1, subjects
+    alerted = [s for s in subjects if s.startswith("Needs attention")]
+    assert alerted == ["Needs attention: Newsletter 2027-1"], subjects  # to the editor too
+    lines = [r for r in caplog.records if r.name.startswith("newsletter")]
+    assert len(lines) < 20, [r.getMessage() for r in lines]
+    store.close()
