@@ -273,3 +273,51 @@ def test_an_unknown_issue_is_one_line(cli_store: Store, subject: str, message: s
     result = CliRunner().invoke(main, ["report", subject, "--config",
                                        str(ROOT / "newsletter.toml")])
     assert result.exit_code == 1 and result.output == message
+
+
+def test_a_send_keeps_the_registers_counts_and_survives_a_failing_snapshot(
+        config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    from pipeline.deliver.transports.outbox import OutboxTransport
+    from pipeline.report.models import SnapshotCount
+    from tests.test_deliver import populate, run
+
+    store = Store.open(config, f"sqlite:///{tmp_path / 'register.db'}")
+    try:
+        populate(store, config, tmp_path)
+        report, frozen = run(store, config, OutboxTransport(tmp_path / "outbox"))
+        assert frozen == 6
+        with store.session() as session:
+            [snapshot] = session.scalars(select(Snapshot))
+            counts = {(c.measure, c.key): c.count for c in session.scalars(select(SnapshotCount))}
+        assert snapshot.reason == "send:2027-1"
+        assert counts[("readers", "connected")] + counts[("readers", "general")] == 6
+        sent = issue_report(store, config, "2027-1")
+        assert sent.title.startswith("Report on issue 2027-1: ")  # the edition's title
+        variants = {row[0] for row in sent.tables[1].rows}
+        assert "Prenumeranter" in variants and any(  # focus areas named from the edition
+            v.startswith("Anslutna aktörer · ") and "hälsa" in v for v in variants), variants
+        assert sent.tables[2].note.startswith("No events from the provider")
+        monkeypatch.setattr("pipeline.report.snapshots.load_register",
+                            lambda session: 1 / 0)
+        report, frozen = run(store, config, OutboxTransport(tmp_path / "outbox2"),
+                             new_delivery=True)
+        assert report.state == "finished" and frozen == 6
+        assert "could not record the register's snapshot for 2027-1" in caplog.text
+    finally:
+        store.close()
+
+
+def test_the_report_letter_to_the_editors(store: Store, config: Config) -> None:
+    from pipeline.render.letters import lint_letter, render_letter
+    from pipeline.report.issue import issue_report_letter
+
+    delivery = sent_issue(store)
+    apply_events(store, events_for(store, delivery))
+    use_language("sv")
+    letter = issue_report_letter(config, store, "2026-3")
+    email = render_letter(config, letter)
+    assert letter.subject == "Rapport för nummer 2026-3"
+    assert "Prenumeranter: mottagare 30, överlämnade 28" in email.text
+    assert "inga öppningar eller klick" in email.text
+    assert lint_letter(config, email, "sv") == []
