@@ -6,6 +6,8 @@ docs/email-connected-desktop-mobile.png is a connected-actors variant of the exa
 600 and 375 px; docs/welcome-mail-light-dark.png the welcome mail at 375 px in light and dark
 mode (prefers-color-scheme); both rendered by the pipeline, images and logotype from disk.
 docs/web-pages-mobile.png shows four pages of the web service at 320 px, side by side.
+docs/report-strategy.png is the top of `newsletter report strategy --html` at 1280 px, for the
+hand-built register of tests/test_report.py (its charts drawn by matplotlib).
 
 Serves the service on 127.0.0.1 with the example audience in a throwaway SQLite register
 (as tests/test_web_browser.py does), opens it in Debian's chromium through Playwright (never a
@@ -103,6 +105,33 @@ def emails(browser: Any) -> None:
           ROOT / "docs" / "welcome-mail-light-dark.png")
 
 
+def report(browser: Any) -> None:
+    """The strategy report's page as the board sees it: its lead, the first charts and table."""
+    from pipeline.i18n import use_language
+    from pipeline.report.output import write_html
+    from pipeline.report.strategy import strategy_report
+    from tests.test_report import AT, strategy_register
+
+    config = load_config(ROOT / "newsletter.toml")
+    folder = Path(tempfile.mkdtemp(prefix="report-"))
+    store = Store.open(config, f"sqlite:///{folder / 'register.db'}")
+    strategy_register(store)
+    use_language("sv")
+    write_html(strategy_report(store, config, AT), folder / "html", AT, config.zone)
+    store.close()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
+        "file://") else route.abort())
+    page.goto((folder / "html" / "index.html").as_uri(), wait_until="load")
+    path = Path(tempfile.mkstemp(suffix=".png")[1])
+    page.screenshot(path=str(path), full_page=True)
+    page.close()
+    with Image.open(path) as whole:
+        shot = whole.convert("RGB").crop((0, 0, 1280, min(1500, whole.height)))
+    path.unlink()
+    sheet([shot], ROOT / "docs" / "report-strategy.png")
+
+
 def main() -> None:
     chromium = shutil.which("chromium")
     if chromium is None:
@@ -145,6 +174,7 @@ def main() -> None:
         page.wait_for_selector("h1:has-text('Tack!')")
         shots.append(shoot(page))
         emails(browser)
+        report(browser)
         browser.close()
     store.close()
     sheet(shots, TARGET)

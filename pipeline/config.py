@@ -34,6 +34,7 @@ from pipeline.settings import (
     DeliverySettings,
     HttpsUrl,
     Mailbox,
+    ReportSettings,
     ScheduleSettings,
     Slug,
     Text,
@@ -96,6 +97,7 @@ class Config(_Strict):
     web: WebSettings = WebSettings()
     approval: ApprovalSettings = ApprovalSettings()
     brand: BrandSettings = BrandSettings()
+    reports: ReportSettings = ReportSettings()
     root: Path = Path(".")
 
     @model_validator(mode="after")

@@ -305,3 +305,10 @@ class BrandSettings(_Strict):
             raise ValueError(_("brand.logo needs logo_alt: the board's name, as the logotype "
                                "says it"))
         return self
+
+
+class ReportSettings(_Strict):
+    """The reports for the editors and the board (``pipeline.report``)."""
+
+    days_after_send: int = Field(7, ge=1, le=60, description=(
+        "The issue's report is mailed to the editors this many days after its send."))

@@ -167,7 +167,8 @@ def preview(issue: Path, port: int, config_file: Path | None) -> None:
 from pipeline.cli import archive as _archive  # noqa: E402  (registers the commands)
 from pipeline.cli import audience as _audience  # noqa: E402
 from pipeline.cli import delivery as _delivery  # noqa: E402
+from pipeline.cli import report as _report  # noqa: E402
 from pipeline.cli import schedule as _schedule  # noqa: E402
 from pipeline.cli import web as _web  # noqa: E402
 
-__all__ = ["_archive", "_audience", "_delivery", "_schedule", "_web", "main"]
+__all__ = ["_archive", "_audience", "_delivery", "_report", "_schedule", "_web", "main"]

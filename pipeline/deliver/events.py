@@ -12,24 +12,30 @@ in any order and with any duplicates, leaves the same state as one copy of each 
 - processed, deferred, delivered, bounce, blocked, dropped, spamreport on a message we sent
   (``custom_args`` delivery and entry, checked against the ledger's address): the entry's
   ``outcome``. An entry left ``uncertain`` by a crash becomes ``sent``: the provider has it.
+- those and unsubscribes on a message we sent: counted per delivery, hour and event
+  (``DeliveryEventCount``, the report's timeline), new events only, so a replay adds nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from pipeline.audience.models import ALL_SEGMENTS, Status, Subscriber, Subscription, Suppression
 from pipeline.audience.rows import email_key, normalise_email
 from pipeline.audience.store import Store, now
 from pipeline.deliver.models import EntryState, LedgerEntry, ProviderEvent
+from pipeline.report.models import DeliveryEventCount
 
 STRENGTH: dict[str, int] = {Status.PENDING: 0, Status.CONFIRMED: 0, Status.UNSUBSCRIBED: 1,
             Status.BOUNCED: 2, Status.COMPLAINED: 3, Status.ERASED: 4}
@@ -41,6 +47,7 @@ DROP_REASONS = {"bounced address": Status.BOUNCED, "invalid": Status.BOUNCED,
                 "unsubscribed address": Status.UNSUBSCRIBED}
 OUTCOMES = {"processed": 1, "deferred": 2, "delivered": 3, "blocked": 4, "bounce": 5,
             "dropped": 5, "spamreport": 6}
+COUNTED = {*OUTCOMES, "unsubscribe", "group_unsubscribe"}  # kept per hour for the report
 KEEP_IDS = timedelta(days=7)  # SendGrid retries a failed post for up to 24 hours
 
 
@@ -114,7 +121,9 @@ def apply_events(store: Store, events: Sequence[dict[str, Any]]) -> EventReport:
         session.add_all(ProviderEvent(key=k, event=_kind(e)[:30], received_at=moment)
                         for k, e in fresh.items())
         report.suppressed = _suppress(session, store, fresh.values())
-        report.ledger = _outcomes(session, fresh.values())
+        ours = _ours(session, fresh.values())
+        report.ledger = _outcomes(session, ours)
+        _count(session, ours)
         report.applied = len(fresh)
         session.execute(delete(ProviderEvent).where(
             ProviderEvent.received_at < moment - KEEP_IDS))
@@ -153,8 +162,10 @@ def _aware(moment: datetime | None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _outcomes(session: Session, events: Any) -> int:
-    mine = [(int(e["entry"]), e) for e in events if _kind(e) in OUTCOMES and
+def _ours(session: Session, events: Any) -> list[tuple[Any, dict[str, Any]]]:
+    """The events about a message we sent, each with its ledger row (id, delivery, address,
+    state, outcome): ``custom_args`` name the delivery and entry, checked against the ledger."""
+    mine = [(int(e["entry"]), e) for e in events if _kind(e) in COUNTED and
             str(e.get("entry") or "").isdigit() and str(e.get("delivery") or "").isdigit()]
     ids = sorted({entry for entry, _ in mine})
     rows: dict[int, Any] = {}
@@ -163,17 +174,42 @@ def _outcomes(session: Session, events: Any) -> int:
             LedgerEntry.id, LedgerEntry.delivery_id, LedgerEntry.email, LedgerEntry.state,
             LedgerEntry.outcome, LedgerEntry.outcome_at).where(
             LedgerEntry.id.in_(ids[start:start + 500]))))
-    # entry id → (rank, when, kind): the provider's strongest word, ties to the later event
-    best: dict[int, tuple[int, datetime, str]] = {}
+    found = []
     for entry, event in mine:
         row = rows.get(entry)
         address = str(event.get("email") or "").strip().lower()
         if row is None or str(event["delivery"]) != str(row.delivery_id) or \
                 (row.email is not None and address != row.email.lower()):
             continue  # not a message of ours, or not the one it names: ignore it
+        found.append((row, event))
+    return found
+
+
+def _count(session: Session, ours: list[tuple[Any, dict[str, Any]]]) -> None:
+    """Add the new events to their delivery's timeline (``DeliveryEventCount``, per hour)."""
+    counts = Counter((row.delivery_id, _when(event).replace(minute=0, second=0, microsecond=0),
+                      _kind(event)[:30]) for row, event in ours)
+    if not counts:
+        return
+    values = [{"delivery_id": d, "hour": h, "event": e, "count": n}
+              for (d, h, e), n in sorted(counts.items())]
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" \
+        else sqlite_insert
+    statement = insert(DeliveryEventCount)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=["delivery_id", "hour", "event"],
+        set_={"count": DeliveryEventCount.count + statement.excluded.count}), values)
+
+
+def _outcomes(session: Session, ours: list[tuple[Any, dict[str, Any]]]) -> int:
+    rows = {row.id: row for row, _ in ours}
+    # entry id → (rank, when, kind): the provider's strongest word, ties to the later event
+    best: dict[int, tuple[int, datetime, str]] = {}
+    for row, event in ours:
         kind = _kind(event)
-        best[entry] = max(best.get(entry, (0, _aware(None), "")),
-                          (OUTCOMES[kind], _when(event), kind))
+        if kind in OUTCOMES:
+            best[row.id] = max(best.get(row.id, (0, _aware(None), "")),
+                               (OUTCOMES[kind], _when(event), kind))
     changed = 0
     for entry, new in best.items():
         row = rows[entry]

@@ -2,7 +2,8 @@
 
     find or create the issue's one active delivery (atomic) with its edition
     → take the delivery's lease (or refuse: LeaseHeld, exit 3; or wait)
-    → freeze the audience (first run) → publish the edition's page (repaired on every run,
+    → freeze the audience (first run; the register's counts are kept for the reports)
+    → publish the edition's page (repaired on every run,
       before anything is sent) → the engine sends, batch by batch → release the lease
 
 The delivery keeps its edition and its transport for life: resuming never re-renders, and a
@@ -27,6 +28,7 @@ from pipeline.deliver.models import Delivery, DeliveryState, EntryState, LedgerE
 from pipeline.deliver.transports import Transport
 from pipeline.edition import Edition, EditionRow, load_edition
 from pipeline.i18n import _, ngettext
+from pipeline.report.snapshots import snapshot_at_send
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ def send_issue(store: Store, config: Config, folder: Path, secret: bytes,
                   "%(delivery)d, edition %(edition)s, %(transport)s).") % {
                       "issue": slug, "count": frozen, "delivery": delivery.id,
                       "edition": edition.short, "transport": transport.name})
+            snapshot_at_send(store, slug)  # the register as this issue went out (reports)
         problem = _publish(store, config, edition)
         if problem is not None:
             ledger.move(store, delivery.id, DeliveryState.RUNNING, allowed_from={
