@@ -330,6 +330,13 @@ def _editors(config: Config, folder: Path) -> list[str]:
     return editors_group(config, folder)
 
 
+def editors_of(config: Config, issue: str | None) -> list[str]:
+    """Who hears about an issue (``[schedule] editors``, else its editor)."""
+    if issue is None:
+        return list(config.schedule.editors)
+    return _editors(config, config.root / config.issues_dir / issue)
+
+
 def tell_editors(config: Config, issue: str | None, subject: str, paragraphs: list[str],
                  problems: list[str]) -> None:
     """Mail the issue's editors (or ``[schedule] editors``); a mail path that is down is a
@@ -337,8 +344,7 @@ def tell_editors(config: Config, issue: str | None, subject: str, paragraphs: li
     from pipeline.deliver.notify import editors_letter, send_letter
 
     try:
-        editors = _editors(config, config.root / config.issues_dir / issue) if issue else \
-            list(config.schedule.editors)
+        editors = editors_of(config, issue)
         if editors:
             send_letter(config, editors, editors_letter(config, subject, paragraphs, problems))
     except NewsletterError as exc:

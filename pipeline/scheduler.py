@@ -127,6 +127,18 @@ def watch(store: Store, config: Config, planned: list[Any], now: datetime | None
     dispatch(store, config)
 
 
+def routine(store: Store, config: Config, now: datetime | None = None) -> None:
+    """The day's register snapshot, and the reports due to the editors."""
+    from pipeline.report.routine import daily_snapshot, mail_due_reports
+
+    now = now or datetime.now(UTC)
+    daily_snapshot(store, config, now)
+    try:
+        mail_due_reports(store, config, now)
+    except NewsletterError as exc:  # the mail path is down: tried at the next sync
+        say("reports", logging.ERROR, "action=report-not-mailed reason=%s", exc.message)
+
+
 def mail_editors(config: Config) -> Any:
     def mail(issue: str | None, subject: str, text: str) -> None:
         tell_editors(config, issue, subject, [text], [])
@@ -170,6 +182,7 @@ def run_scheduler(config_file: Path, stop: Any = None, sync_seconds: float | Non
                 starting = False
                 lock.beat()
                 watch(store, config, planned)
+                routine(store, config)
                 if lost:
                     log.info("database=reachable again")
                 lost = False

@@ -103,3 +103,36 @@ def test_a_voided_approval_is_one_alert_and_no_send(config: Config, tmp_path: Pa
     lines = [r for r in caplog.records if r.name.startswith("newsletter")]
     assert len(lines) < 20, [r.getMessage() for r in lines]
     store.close()
+
+
+def test_the_register_is_counted_daily_and_each_report_mailed_once_when_due(
+        config: Config, tmp_path: Path, monkeypatch) -> None:
+    from sqlalchemy import func, select
+
+    from pipeline.audience.importer import import_audience
+    from pipeline.audience.models import LegalBasis
+    from pipeline.report.models import Snapshot
+    from pipeline.scheduler import routine
+    from tests.conftest import ROOT
+
+    site, store = scheduled(tmp_path, config, monkeypatch)
+    import_audience(store, site, ROOT / "examples/audience/connected.csv", "connected",
+                    LegalBasis.PUBLIC_TASK)
+    assert run_scheduled_send("2027-1", str(tmp_path / "newsletter.toml")) == "finished"
+    delivery = ledger.current_delivery(store, "2027-1")
+    assert delivery is not None and delivery.finished_at is not None
+    done = delivery.finished_at.replace(tzinfo=UTC)
+    outbox = tmp_path / "outbox"
+    before = set(outbox.glob("notice-*.eml"))
+    for minute in range(0, 9 * 24 * 60, 30):  # nine days, looked at every half hour
+        routine(store, site, done + timedelta(minutes=minute))
+    with store.session() as session:
+        daily = session.scalar(select(func.count()).select_from(Snapshot).where(
+            Snapshot.reason == "daily"))
+    assert daily in (9, 10)  # one per Swedish calendar day the nine days touch
+    mailed = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+              for p in set(outbox.glob("notice-*.eml")) - before]
+    assert len(mailed) == 1, [m["Subject"] for m in mailed]  # seven days after, once
+    assert "2027-1" in str(mailed[0]["Subject"])
+    assert "vastmanland@lansstyrelsen.se" in str(mailed[0]["To"])
+    store.close()
