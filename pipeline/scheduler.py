@@ -173,6 +173,7 @@ def run_scheduler(config_file: Path, stop: Any = None, sync_seconds: float | Non
             "the scheduler started again after %(holder)s stopped without shutting down (last "
             "heartbeat %(minutes)d minutes ago); interrupted deliveries resume now") % {
                 "holder": dead[0], "minutes": dead[1] // 60}, "warning"), mail_editors(config))
+        dispatch(store, config)
     starting, clean, lost = True, False, False
     try:
         while not stop.is_set():

@@ -20,7 +20,7 @@ from pipeline.deliver.models import DeliveryState, EntryState
 from pipeline.errors import NewsletterError
 from pipeline.planning import schedule_issue
 from pipeline.schedule import plan_jobs, sync_jobs
-from pipeline.scheduler import SchedulerLock, make_scheduler
+from pipeline.scheduler import SchedulerLock, make_scheduler, routine, watch
 from tests.conftest import APPROVER, ROOT
 
 
@@ -103,9 +103,12 @@ def test_an_idle_day_writes_a_handful_of_journal_lines(config: Config, tmp_path:
     morning = datetime(2027, 5, 1, 6, 0, tzinfo=UTC)
     try:
         with caplog.at_level(logging.INFO):
-            for minute in range(0, 24 * 60, 5):
-                sync_jobs(scheduler, store, site, str(tmp_path / "newsletter.toml"),
-                          now=morning + timedelta(minutes=minute))
+            for minute in range(0, 24 * 60, 5):  # each look as the scheduler's loop does it
+                now = morning + timedelta(minutes=minute)
+                planned = sync_jobs(scheduler, store, site, str(tmp_path / "newsletter.toml"),
+                                    now=now)
+                watch(store, site, planned, now)
+                routine(store, site, now)
     finally:
         scheduler.shutdown(wait=False)
         store.close()

@@ -83,6 +83,8 @@ def test_400_pauses_with_sendgrids_message(store: Store, config: Config, tmp_pat
     assert report.state is DeliveryState.PAUSED
     assert report.reason == ("SendGrid refused the request: 400 field_name: error message")
     assert report.counts[EntryState.PENDING] == 6  # nothing lost, nothing half-sent
+    delivery = ledger.get_delivery(store, report.delivery_id)
+    assert delivery.retry_at is None and delivery.fault_since is None  # a person, not a retry
 
 
 def test_429_waits_for_the_reset_then_pauses(store: Store, config: Config, tmp_path: Path,
@@ -99,6 +101,10 @@ def test_429_waits_for_the_reset_then_pauses(store: Store, config: Config, tmp_p
     assert report.state is DeliveryState.PAUSED
     assert sleeps == [1.0] * 6  # X-RateLimit-Reset lies in the past: the minimum wait
     assert report.counts[EntryState.PENDING] == 6
+    delivery = ledger.get_delivery(store, delivery_id)  # temporary: the scheduler resumes it
+    assert delivery.retry_at is not None and delivery.fault_since is not None
+    assert delivery.retries == 1
+    assert (delivery.retry_at - delivery.fault_since).total_seconds() == pytest.approx(60, abs=2)
 
 
 def test_lost_answers_are_cancelled_and_resent_exactly_once(store: Store, config: Config,

@@ -12,6 +12,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import select
+
 from pipeline.alerts import Raised, dispatch, pending, raise_alert
 from pipeline.config import Config, load_config
 from pipeline.deliver import ledger
@@ -51,8 +53,8 @@ def test_an_alert_command_gets_the_alert_as_json_on_stdin(config: Config, tmp_pa
     script.write_text("import os, sys\nopen('got.json', 'a').write(sys.stdin.read() + '\\n')\n"
                       "sys.exit(0 if os.environ['NEWSLETTER_ALERT_KIND'] == 'missed' else 3)\n")
     toml = tmp_path / "newsletter.toml"
-    toml.write_text(toml.read_text() + f'\n[alerts]\ncommand = ["{sys.executable}", '
-                    f'"{script}"]\n')
+    toml.write_text(toml.read_text().replace(
+        "command = []", f'command = ["{sys.executable}", "{script}"]'))
     site = load_config(toml)
     raise_alert(store, Raised("missed:2027-1:x", "missed", "2027-1 skickades inte"))
     raise_alert(store, Raised("paused:1:y", "paused", "pausad"))
@@ -135,4 +137,88 @@ def test_the_register_is_counted_daily_and_each_report_mailed_once_when_due(
     assert len(mailed) == 1, [m["Subject"] for m in mailed]  # seven days after, once
     assert "2027-1" in str(mailed[0]["Subject"])
     assert "vastmanland@lansstyrelsen.se" in str(mailed[0]["To"])
+    store.close()
+
+
+def test_bounces_over_the_threshold_are_one_alert(config: Config, tmp_path: Path,
+                                                  monkeypatch, alert_hook) -> None:
+    from sqlalchemy import update
+
+    from pipeline.audience.importer import import_audience
+    from pipeline.audience.models import LegalBasis
+    from pipeline.deliver.models import LedgerEntry
+    from tests.conftest import ROOT
+
+    site, store = scheduled(tmp_path, config, monkeypatch)
+    import_audience(store, site, ROOT / "examples/audience/connected.csv", "connected",
+                    LegalBasis.PUBLIC_TASK)
+    assert run_scheduled_send("2027-1", str(tmp_path / "newsletter.toml")) == "finished"
+    delivery = ledger.current_delivery(store, "2027-1")
+    assert delivery is not None and delivery.finished_at is not None
+    site = site.model_copy(update={"alerts": site.alerts.model_copy(update={"min_sent": 4})})
+    later = delivery.finished_at.replace(tzinfo=UTC) + timedelta(hours=2)
+    watch(store, site, [], later)
+    assert alert_hook.kinds() == []  # nothing bounced yet
+    with store.session() as session, session.begin():  # the provider's events: one bounce
+        first = session.scalar(select(LedgerEntry.id).where(
+            LedgerEntry.delivery_id == delivery.id).limit(1))
+        session.execute(update(LedgerEntry).where(LedgerEntry.id == first)
+                        .values(outcome="bounce"))
+    for minute in range(3):
+        watch(store, site, [], later + timedelta(minutes=minute))
+    assert alert_hook.kinds() == ["bounces"]
+    assert alert_hook.alerts[0]["message"] == (
+        f"2027-1: 1 of 4 messages of delivery {delivery.id} bounced, more than 5 %")
+    store.close()
+
+
+def test_a_start_after_a_dead_scheduler_is_an_alert(config: Config, tmp_path: Path,
+                                                    monkeypatch, alert_hook) -> None:
+    import signal
+    import socket
+    import threading
+    import time
+
+    from pipeline.audience.models import Setting
+    from pipeline.scheduler import LOCK_KEY, SchedulerLock, run_scheduler
+
+    _site, store = scheduled(tmp_path, config, monkeypatch)
+    dead = f"{socket.gethostname()}:{2 ** 22 + 7}"  # no such process: killed with -9
+    with store.session() as session, session.begin():
+        session.add(Setting(key=LOCK_KEY, value=f"{dead}|{int(time.time()) - 300}"))
+    stop = threading.Event()
+    stop.set()  # start, take over the lock, stop
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        run_scheduler(tmp_path / "newsletter.toml", stop=stop)
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+    assert alert_hook.kinds() == ["scheduler-restarted"]
+    assert dead in str(alert_hook.alerts[0]["message"])
+    assert SchedulerLock.heartbeat(store) is None  # released on the way out
+    store.close()
+
+
+def test_status_says_when_the_recipients_are_chosen_and_when_it_tries_again(
+        config: Config, tmp_path: Path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    _site, store = scheduled(tmp_path, config, monkeypatch)
+    toml = str(tmp_path / "newsletter.toml")
+
+    def status() -> str:
+        result = CliRunner().invoke(main, ["status", "--config", toml])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "(the recipients are chosen when it is sent)" in status()  # was "(empty)"
+    delivery = ledger.current_delivery(store, "2027-1")
+    assert delivery is not None
+    ledger.move(store, delivery.id, DeliveryState.RUNNING)
+    ledger.move(store, delivery.id, DeliveryState.PAUSED, "SMTP 421: try later", retry_in=60)
+    assert "  the scheduler tries again at " in status()
+    assert "(try 2; it keeps trying until " in status()
     store.close()

@@ -153,6 +153,7 @@ def status(issue: Path | None, recipients: str | None, config_file: Path | None)
     from pipeline.deliver import ledger
     from pipeline.deliver.models import Delivery, EntryState, state_word
     from pipeline.edition import EditionRow
+    from pipeline.schedule import retry_until
 
     config = load(config_file)
     store = open_store(config)
@@ -173,6 +174,8 @@ def status(issue: Path | None, recipients: str | None, config_file: Path | None)
         total = sum(counts.values())
         done = sum(counts[s] for s in (EntryState.SENT, EntryState.FAILED, EntryState.SKIPPED))
         line = ", ".join(f"{n} {state_word(s)}" for s, n in counts.items() if n)
+        if delivery.frozen_at is None:  # nobody chosen yet: not the same as nobody
+            line = _("the recipients are chosen when it is sent")
         click.echo(_("%(issue)s  delivery %(delivery)d  %(state)s %(done)d/%(total)d settled "
                      " (%(counts)s)  via %(transport)s") % {
                          "issue": delivery.issue, "delivery": delivery.id,
@@ -183,6 +186,12 @@ def status(issue: Path | None, recipients: str | None, config_file: Path | None)
                       if delivery.edition_id else ""))
         if delivery.pause_reason:
             click.echo(_("  paused: %(why)s") % {"why": delivery.pause_reason})
+        if delivery.state == "paused" and delivery.retry_at is not None and \
+                (until := retry_until(delivery, config)) is not None:
+            click.echo(_("  the scheduler tries again at %(at)s UTC (try %(try)d; it keeps "
+                         "trying until %(until)s UTC)") % {
+                             "at": f"{delivery.retry_at:%Y-%m-%d %H:%M:%S}",
+                             "try": delivery.retries + 1, "until": f"{until:%Y-%m-%d %H:%M}"})
         if delivery.lease_owner and delivery.state == "running":
             click.echo(_("  sending: %(holder)s since %(since)s UTC") % {
                 "holder": delivery.lease_owner,
