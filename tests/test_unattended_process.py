@@ -87,8 +87,7 @@ def test_the_mail_server_down_at_send_time_heals_by_itself_exactly_once(
     toml.write_text(toml.read_text().replace('transport = "outbox"', 'transport = "smtp"')
                     .replace("port = 587", f"port = {port}")
                     .replace('security = "starttls"', 'security = "none"')
-                    .replace("check_days_ahead = 2", "check_days_ahead = 2\n"
-                             "retry_backoff_seconds = 0.5"))
+                    .replace("retry_backoff_seconds = 60", "retry_backoff_seconds = 0.5"))
     site = load_config(toml)
     assert site.delivery.smtp.port == port and site.schedule.retry_backoff_seconds == 0.5
     store = Store.open(site, url)
