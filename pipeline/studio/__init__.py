@@ -1,0 +1,1 @@
+"""Redaktionen, the local web studio: communicators write, check and save issues in a browser."""
