@@ -25,7 +25,8 @@ def source_messages() -> set[str]:
     """What `pybabel extract -F babel.cfg` would find: the code's and templates' msgids."""
     found: set[str] = set()
     for folder, method in ((ROOT / "pipeline", "python"),
-                           (ROOT / "templates" / "service", "jinja2")):
+                           (ROOT / "templates" / "service", "jinja2"),
+                           (ROOT / "pipeline" / "studio" / "templates", "jinja2")):
         pattern = "**.py" if method == "python" else "**.j2"
         for _, _, message, _, _ in extract_from_dir(folder, [(pattern, method)]):
             found.add(message[0] if isinstance(message, tuple) else message)

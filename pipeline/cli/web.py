@@ -47,3 +47,26 @@ def serve(host: str, port: int, dev: bool, config_file: Path | None) -> None:
     app = create_app(config, open_store(config), secret)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
                 server_header=False, proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Answer other machines too (needs NEWSLETTER_STUDIO_PASSWORD).")
+@click.option("--port", default=0, help="0: any free port.")
+@click.option("--no-browser", is_flag=True, help="Only print the address to open.")
+@config_option
+def studio(host: str, port: int, no_browser: bool, config_file: Path | None) -> None:
+    """Redaktionen: write, check, preview, test and approve issues in the browser.
+
+    Opens the browser at a local address with a one-time secret in it; only that browser
+    can use the studio.
+
+    \b
+    Example:
+        newsletter studio
+        newsletter studio --no-browser
+    """
+    from pipeline.config import config_path
+    from pipeline.studio import serve_studio
+
+    serve_studio(config_path(config_file), host, port, not no_browser, click.echo)

@@ -1,0 +1,140 @@
+"""What the studio's pages show: an issue's form and sections, a section's editor, the live
+check and the previews (each variant's inbox row and email, from the preview's render)."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from pipeline.config import Config
+from pipeline.preview.page import PHONE_PREHEADER_CHARS, PHONE_SUBJECT_CHARS, cut
+from pipeline.preview.state import PreviewState
+from pipeline.render.personalise import SAMPLE_READER, personalise
+from pipeline.render.variants import VariantKey
+from pipeline.studio import editing, files
+
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+               ".gif": "image/gif", ".webp": "image/webp"}  # never SVG: it can hold script
+WEEKDAYS = ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag")
+MONTHS = ("januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti",
+          "september", "oktober", "november", "december")
+
+
+def swedish_date(day: date) -> str:
+    return f"{WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
+def variants(state: PreviewState, config: Config) -> list[dict[str, str]]:
+    snapshot = state.snapshot
+    if snapshot.rendered is None:
+        return []
+    shown = []
+    for key, email in snapshot.rendered.variants.items():
+        shown.append({"name": key.name, "label": snapshot.labels.get(key.name, key.name),
+                      "subject": cut(email.subject, PHONE_SUBJECT_CHARS),
+                      "preheader": cut(email.preheader, PHONE_PREHEADER_CHARS),
+                      "sender": config.sender.name})
+    return shown
+
+
+def status_json(state: PreviewState, config: Config, since: str = "") -> dict[str, Any]:
+    """The page's live part: version, problems by file and line, which frames to reload."""
+    changed = state.changed_since(int(since)) if since.isdigit() else None
+    snapshot = state.snapshot
+    return {
+        "version": snapshot.version, "failed": snapshot.rendered is None,
+        "changed": sorted(changed) if changed is not None else snapshot.names,
+        "variants": variants(state, config),
+        "problems": [{"file": Path(p.path).name, "line": p.line, "key": p.key,
+                      "message": p.message, "text": str(p),
+                      "severity": "error" if p.severity.name == "ERROR" else "warning"}
+                     for p in snapshot.problems],
+    }
+
+
+def email_document(state: PreviewState, variant: str, slug: str) -> str | None:
+    """A variant's email as the sample reader gets it, with the issue's images from here."""
+    snapshot = state.snapshot
+    key = VariantKey.parse(variant)
+    if snapshot.rendered is None or snapshot.config is None or \
+            key not in snapshot.rendered.variants:
+        return None
+    email = personalise(snapshot.rendered.variants[key].html, SAMPLE_READER, is_html=True)
+    base = snapshot.rendered.issue.archive_url(snapshot.config)
+    return email.replace(base, f"/nummer/{slug}/filer/").replace(
+        snapshot.config.material_url(""), "/material/")
+
+
+def image_response(folder: Path, relative: str) -> Response:
+    target = (folder / relative).resolve()
+    if folder.resolve() not in target.parents or not target.is_file() or \
+            target.suffix.lower() not in IMAGE_TYPES:
+        raise HTTPException(404, "Hittades inte.")
+    return Response(target.read_bytes(), media_type=IMAGE_TYPES[target.suffix.lower()])
+
+
+def month(config: Config, chosen: date) -> dict[str, Any]:
+    """The send date's month as a calendar: weekends, Swedish holidays, the chosen day."""
+    import holidays
+
+    free = holidays.country_holidays("SE", years=chosen.year)
+    weeks = []
+    for week in calendar.Calendar().monthdatescalendar(chosen.year, chosen.month):
+        weeks.append([{
+            "date": day.isoformat(), "day": day.day, "in_month": day.month == chosen.month,
+            "weekend": day.weekday() >= 5, "holiday": free.get(day),
+            "chosen": day == chosen, "label": swedish_date(day)} for day in week])
+    return {"title": f"{MONTHS[chosen.month - 1]} {chosen.year}", "weeks": weeks,
+            "window": f"{config.schedule.window_start}–{config.schedule.window_end}"}
+
+
+def issue_view(config: Config, folder: Path, state: PreviewState) -> dict[str, Any]:
+    from pipeline.studio.overview import issue_state
+
+    loaded = files.load(folder / "issue.yaml")
+    meta, _comment = files.split_meta(loaded.text)
+    send_at = str(meta.get("send_at") or "")
+    day, _sep, clock = send_at.partition(" ")
+    try:
+        chosen = datetime.strptime(day, "%Y-%m-%d").date()
+    except ValueError:
+        chosen = date.today()
+    editor = meta.get("editor") if isinstance(meta.get("editor"), dict) else {}
+    sections = []
+    for name in [str(n) for n in meta.get("sections") or []]:
+        front, _body = files.split_section(files.read(folder / name))
+        sections.append({"name": name, "heading": front.get("heading") or name,
+                         "exists": (folder / name).is_file(),
+                         "problems": editing.errors([p for p in state.problems
+                                                     if Path(p.path).name == name])})
+    return {
+        "slug": folder.name, "meta": meta, "base": loaded.base, "day": day, "clock": clock,
+        "editor": editor, "sections": sections, "month": month(config, chosen),
+        "problems": editing.problems_of(state, folder / "issue.yaml"),
+        "all_problems": list(state.problems), "variants": variants(state, config),
+        "version": state.version, "state": issue_state(config, folder),
+        "phone_subject": PHONE_SUBJECT_CHARS, "phone_preheader": PHONE_PREHEADER_CHARS,
+        "editors": ", ".join(config.schedule.editors) or (editor or {}).get("email", ""),
+    }
+
+
+def section_view(config: Config, folder: Path, path: Path, state: PreviewState
+                 ) -> dict[str, Any]:
+    loaded = files.load(path)
+    front, body = files.split_section(loaded.text)
+    image = front.get("image") if isinstance(front.get("image"), dict) else {}
+    cta = front.get("cta") if isinstance(front.get("cta"), dict) else {}
+    focus: list[Any] = front["focus"] if isinstance(front.get("focus"), list) else []
+    return {
+        "slug": folder.name, "name": path.name, "front": front, "body": body,
+        "base": loaded.base, "body_from": editing.body_start(loaded.text), "image": image,
+        "cta": cta, "focus": [str(f) for f in focus or []],
+        "areas": config.focus_areas, "segments": config.segments,
+        "problems": editing.problems_of(state, path, editing.body_start(loaded.text)),
+        "variants": variants(state, config), "version": state.version,
+    }

@@ -1,0 +1,264 @@
+// Redaktionen: autosave, the live check and previews, reordering, the Markdown toolbar, the
+// calendar and image drops. Every page works without this script (plain forms); it only
+// saves sooner and shows the result in place.
+"use strict";
+
+const main = document.getElementById("main");
+const csrf = main ? main.dataset.csrf : "";
+const text = main ? JSON.parse(main.dataset.text || "{}") : {};  // the page's language
+const live = document.querySelector("[data-live=variants]");
+
+function post(url, body) {
+  return fetch(url, {method: "POST", body, credentials: "same-origin",
+                     headers: {"Accept": "application/json", "X-CSRF-Token": csrf}});
+}
+
+// --- previews: swap a variant's email in place, keeping where the reader had scrolled -----
+async function reloadFrame(frame) {
+  const response = await fetch(frame.src.split("?")[0], {credentials: "same-origin"});
+  if (!response.ok) return;
+  const html = await response.text();
+  const doc = frame.contentDocument;
+  if (!doc) { frame.src = frame.src; return; }
+  const y = frame.contentWindow.scrollY;
+  doc.open(); doc.write(html); doc.close();
+  frame.contentWindow.scrollTo(0, y);
+}
+
+function escapeText(text) {
+  const span = document.createElement("span");
+  span.textContent = text;
+  return span.innerHTML;
+}
+
+function showProblems(status) {
+  const box = document.querySelector("[data-live=problems]");
+  const file = document.querySelector("[data-live=lines]");
+  const fileName = file ? file.dataset.file : null;
+  const form = document.querySelector("form[data-file]");
+  const bodyFrom = form ? bodyStart(form) : 0;
+  const general = [], lines = [];
+  for (const p of status.problems) {
+    if (fileName && p.file === fileName && bodyFrom && p.line >= bodyFrom) lines.push(p);
+    else general.push(p);
+  }
+  if (box) {
+    box.innerHTML = general.length
+      ? "<ul class=problems>" + general.map(p => `<li class=${p.severity}>${escapeText(p.text)}</li>`).join("") + "</ul>"
+      : `<p class=ok>${escapeText(text.ok)}</p>`;
+  }
+  if (file) {
+    file.innerHTML = lines.length
+      ? "<ul class=problems>" + lines.map(p => {
+          const line = p.line - bodyFrom + 1;
+          return `<li class=${p.severity}><button type=button data-line=${line}>${escapeText(text.line.replace("0", line))}</button> ${escapeText(p.message)}</li>`;
+        }).join("") + "</ul>"
+      : "";
+  }
+}
+
+// the file line where the body starts: the front matter the form will write, counted
+function bodyStart(form) {
+  return Number(form.dataset.bodyStart || 0);
+}
+
+async function showStatus(status) {
+  showProblems(status);
+  if (!live) return;
+  const names = new Set(status.variants.map(v => v.name));
+  const shown = new Set([...live.querySelectorAll("[data-variant]")].map(a => a.dataset.variant));
+  const same = names.size === shown.size && [...names].every(n => shown.has(n));
+  if (!same) { window.location.reload(); return; }  // variants came or went: the page anew
+  for (const v of status.variants) {
+    const article = live.querySelector(`[data-variant="${CSS.escape(v.name)}"]`);
+    article.querySelector(".subject").textContent = v.subject;
+    article.querySelector(".preheader").textContent = v.preheader;
+  }
+  const changed = status.changed || [];
+  await Promise.all(changed.flatMap(name => {
+    const article = live.querySelector(`[data-variant="${CSS.escape(name)}"]`);
+    return article ? [...article.querySelectorAll("iframe")].map(reloadFrame) : [];
+  }));
+  live.dataset.version = status.version;
+  document.body.dataset.shown = status.version;  // tests and benchmarks wait on this
+}
+
+// --- autosave ------------------------------------------------------------------------------
+for (const form of document.querySelectorAll("form[data-autosave]")) {
+  const state = form.querySelector("[data-live=saved]");
+  let timer = null, saving = Promise.resolve();
+  const save = () => {
+    saving = saving.then(async () => {
+      state.textContent = text.saving;
+      const response = await post(form.action, new FormData(form));
+      const body = await response.json();
+      if (response.status === 409) {
+        state.textContent = "";
+        showConflict(form, body);
+        return;
+      }
+      if (body.base) form.querySelector("[name=base]").value = body.base;
+      if (body.body_start) form.dataset.bodyStart = body.body_start;
+      state.textContent = body.error ? body.error : text.saved;
+      await showStatus(body);
+    }).catch(() => { state.textContent = text.offline; });
+  };
+  form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(save, 400); });
+  form.addEventListener("change", () => { clearTimeout(timer); timer = setTimeout(save, 100); });
+  form.addEventListener("submit", event => { event.preventDefault(); clearTimeout(timer); save(); });
+}
+
+function showConflict(form, body) {
+  let box = form.querySelector(".conflict");
+  if (!box) {
+    box = document.createElement("div");
+    box.className = "conflict notice error";
+    box.setAttribute("role", "alert");
+    form.prepend(box);
+  }
+  box.innerHTML = `<p>${escapeText(body.conflict)}</p><h3>${escapeText(text.theirs)}</h3><pre tabindex=0>${escapeText(body.theirs)}</pre>` +
+    `<p><button type=button data-keep=mine>${escapeText(text.keep)}</button> <a href="${location.pathname}">${escapeText(text.drop)}</a></p>`;
+  box.querySelector("[data-keep=mine]").addEventListener("click", () => {
+    form.querySelector("[name=base]").value = body.theirs_base;
+    box.remove();
+    form.requestSubmit();
+  });
+}
+
+// --- live counts ---------------------------------------------------------------------------
+for (const input of document.querySelectorAll("[data-count]")) {
+  const hint = document.querySelector(`[data-count-for="${input.id}"]`);
+  const limit = Number(input.dataset.count);
+  const update = () => {
+    const n = input.value.length;
+    const cut = n > limit ? ` ${text.phone} ”${input.value.slice(0, limit).trimEnd()}…”` : "";
+    hint.textContent = text.count.replace("0", n).replace("0", limit) + cut;
+  };
+  input.addEventListener("input", update);
+  update();
+}
+
+// --- the calendar sets the send date -------------------------------------------------------
+for (const table of document.querySelectorAll("table.calendar")) {
+  const input = document.getElementById(table.dataset.for);
+  table.addEventListener("click", event => {
+    const button = event.target.closest("button[data-date]");
+    if (!button) return;
+    input.value = button.dataset.date;
+    for (const b of table.querySelectorAll("button[aria-pressed]")) b.removeAttribute("aria-pressed");
+    button.setAttribute("aria-pressed", "true");
+    input.dispatchEvent(new Event("change", {bubbles: true}));
+  });
+}
+
+// --- sections: drag and drop, and Up/Down without a reload ---------------------------------
+for (const list of document.querySelectorAll("ol[data-reorder]")) {
+  const action = list.querySelector("form.move").action;
+  let dragged = null;
+  const send = async (focusName) => {
+    const order = [...list.children].map(li => li.dataset.name).join(" ");
+    const data = new FormData();
+    data.set("order", order);
+    data.set("base", list.dataset.base);
+    const response = await post(action, data);
+    const body = await response.json();
+    if (response.status === 409) { window.location.reload(); return; }
+    list.dataset.base = body.base;
+    for (const input of document.querySelectorAll("input[name=base]")) {
+      if (input.closest("form.move") || input.closest("form.meta")) input.value = body.base;
+    }
+    for (const [i, li] of [...list.children].entries()) {
+      li.querySelector("[value=up]").disabled = i === 0;
+      li.querySelector("[value=down]").disabled = i === list.children.length - 1;
+    }
+    if (focusName) {
+      const li = list.querySelector(`[data-name="${CSS.escape(focusName.name)}"]`);
+      const button = li.querySelector(`[value=${focusName.direction}]`);
+      (button.disabled ? li.querySelector("a") : button).focus();
+    }
+    await showStatus(body);
+  };
+  list.addEventListener("click", event => {
+    const button = event.target.closest("button[name=direction]");
+    if (!button) return;
+    event.preventDefault();
+    const li = button.closest("li");
+    const direction = button.value;
+    if (direction === "up" && li.previousElementSibling) li.previousElementSibling.before(li);
+    else if (direction === "down" && li.nextElementSibling) li.nextElementSibling.after(li);
+    else return;
+    send({name: li.dataset.name, direction});
+  });
+  list.addEventListener("dragstart", event => { dragged = event.target.closest("li"); });
+  list.addEventListener("dragover", event => {
+    event.preventDefault();
+    const over = event.target.closest("li");
+    if (!dragged || !over || over === dragged) return;
+    const after = event.clientY > over.getBoundingClientRect().top + over.offsetHeight / 2;
+    (after ? over.after(dragged) : over.before(dragged));
+  });
+  list.addEventListener("drop", event => { event.preventDefault(); if (dragged) send(null); dragged = null; });
+}
+
+// --- the Markdown toolbar ------------------------------------------------------------------
+const snippets = {
+  bold: t => `**${t || "fet text"}**`,
+  link: t => `[${t || "länktext som säger vart länken leder"}](https://)`,
+  list: t => (t || "punkt").split("\n").map(line => `- ${line}`).join("\n"),
+  subheading: t => `\n### ${t || "Underrubrik"}\n`,
+  table: () => "\n| Rubrik | Rubrik |\n|---|---|\n| text | text |\n",
+};
+for (const bar of document.querySelectorAll(".toolbar")) {
+  const area = document.getElementById(bar.getAttribute("aria-controls"));
+  bar.addEventListener("click", event => {
+    const button = event.target.closest("button[data-md]");
+    if (!button) return;
+    const {selectionStart: start, selectionEnd: end, value} = area;
+    const text = snippets[button.dataset.md](value.slice(start, end));
+    area.setRangeText(text, start, end, "end");
+    area.focus();
+    area.dispatchEvent(new Event("input", {bubbles: true}));
+  });
+}
+
+// --- "Rad N": to that line of the text -----------------------------------------------------
+document.addEventListener("click", event => {
+  const button = event.target.closest("button[data-line]");
+  if (!button) return;
+  const area = document.getElementById("body");
+  const lines = area.value.split("\n");
+  const n = Math.min(Number(button.dataset.line), lines.length) - 1;
+  const start = lines.slice(0, n).join("\n").length + (n ? 1 : 0);
+  area.focus();
+  area.setSelectionRange(start, start + lines[n].length);
+});
+
+// --- images: drop a file on the upload form ------------------------------------------------
+for (const form of document.querySelectorAll("form[data-upload]")) {
+  const input = form.querySelector("input[type=file]");
+  form.addEventListener("dragover", event => { event.preventDefault(); form.classList.add("dropping"); });
+  form.addEventListener("dragleave", () => form.classList.remove("dropping"));
+  form.addEventListener("drop", event => {
+    event.preventDefault();
+    form.classList.remove("dropping");
+    if (event.dataTransfer.files.length) input.files = event.dataTransfer.files;
+    form.querySelector("[name=image_alt]").focus();
+  });
+}
+
+// --- changes made outside the studio (an editor, git): shown when they happen --------------
+async function follow() {
+  if (!live) return;
+  for (;;) {
+    try {
+      const url = `/nummer/${live.dataset.slug}/status?since=${live.dataset.version}`;
+      const response = await fetch(url, {credentials: "same-origin"});
+      if (!response.ok) { await new Promise(r => setTimeout(r, 5000)); continue; }
+      const status = await response.json();
+      if (String(status.version) !== live.dataset.version) await showStatus(status);
+    } catch (error) {
+      await new Promise(r => setTimeout(r, 5000));
+    }
+  }
+}
+follow();

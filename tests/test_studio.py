@@ -1,0 +1,130 @@
+"""Redaktionen over HTTP, as the process `newsletter studio` starts: who may use it (the launch
+secret, a session, the origin, CSRF, the Host), and what its forms write (files as a person
+writes them, a conflict instead of lost work)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.config import load_config
+from pipeline.lint import check_issue
+from tests.studio_client import Studio, project, start
+
+
+@pytest.fixture
+def studio(tmp_path: Path) -> Iterator[Studio]:
+    running = start(project(tmp_path / "site"))
+    yield running
+    running.stop()
+
+
+def test_nothing_without_the_launch_secret(studio: Studio) -> None:
+    assert studio.request("/").status == 403
+    assert studio.request("/nummer/2027-1").status == 403
+    assert studio.request("/?token=wrong").status == 403
+    first = studio.request(studio.url, follow=False)  # the secret becomes a session cookie
+    assert first.status == 303 and first.headers["location"] == "/"
+    cookie = first.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    page = studio.request("/")
+    assert page.status == 200 and "2027-1" in page.body
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("style")[0]
+
+
+def test_a_post_needs_our_origin_and_the_csrf_token(studio: Studio) -> None:
+    csrf = studio.login()
+    before = (studio.root / "issues" / "2027-1" / "issue.yaml").read_text()
+    for headers, data in (
+            ({}, {"title": "Utan nyckel"}),                                  # no CSRF
+            ({}, {"title": "Fel nyckel", "csrf": "0" * 64}),                 # wrong CSRF
+            ({"Origin": "https://evil.example"}, {"title": "Annan sajt", "csrf": csrf}),
+    ):
+        answer = studio.request("/nummer/2027-1", data, headers)
+        assert answer.status == 403, answer
+    answer = studio.request("/nummer/2027-1", {"csrf": csrf}, {"Host": "evil.example"})
+    assert answer.status == 421  # a name rebound to 127.0.0.1 gets nothing
+    assert (studio.root / "issues" / "2027-1" / "issue.yaml").read_text() == before
+
+
+def test_the_issue_form_writes_issue_yaml_as_a_person_would(studio: Studio) -> None:
+    csrf = studio.login()
+    folder = studio.root / "issues" / "2027-1"
+    page = studio.request("/nummer/2027-1").body
+    base = page.split('name="base" value="')[1].split('"')[0]
+    answer = studio.request("/nummer/2027-1", {
+        "csrf": csrf, "base": base, "title": "Vår: konferens och nätverk",
+        "subject": "Konferens i mars och nytt nätverk", "preheader": "Anmäl dig nu",
+        "summary": "", "send_date": "2027-02-17", "send_time": "09:30",
+        "editor_name": "Redaktionen, Social hållbarhet",
+        "editor_email": "vastmanland@lansstyrelsen.se"})
+    assert answer.status == 200 and "Sparat." in answer.body
+    text = (folder / "issue.yaml").read_text()
+    assert text.startswith("# Ett jämställt Västmanland, nummer 1 2027.\n")  # comment kept
+    assert 'title: "Vår: konferens och nätverk"' in text  # quoted only where YAML needs it
+    assert "subject: Konferens i mars och nytt nätverk\n" in text
+    assert "send_at: 2027-02-17 09:30\n" in text and "summary" not in text
+    assert "sections:\n  - 01-ledare.md\n" in text
+    meta = yaml.safe_load(text)
+    assert meta["title"] == "Vår: konferens och nätverk" and meta["number"] == 1
+    config = load_config(studio.root / "newsletter.toml")
+    assert check_issue(folder, config).errors == []
+
+
+def test_a_file_changed_on_disk_is_a_conflict_not_lost_work(studio: Studio) -> None:
+    csrf = studio.login()
+    section = studio.root / "issues" / "2027-1" / "01-ledare.md"
+    page = studio.request("/nummer/2027-1/avsnitt/01-ledare.md").body
+    base = page.split('name="base" value="')[1].split('"')[0]
+    by_hand = section.read_text() + "\nEn rad som skrevs i en texteditor.\n"
+    section.write_text(by_hand)  # someone edits the file while the studio has it open
+    mine = {"csrf": csrf, "base": base, "heading": "Ledare", "kind": "article",
+            "audience": "all", "body": "Min nya text."}
+    answer = studio.request("/nummer/2027-1/avsnitt/01-ledare.md", mine)
+    assert answer.status == 409
+    assert "En rad som skrevs i en texteditor." in answer.body  # shown, to compare
+    assert "Min nya text." in answer.body
+    assert section.read_text() == by_hand  # nothing overwritten
+    json_answer = studio.request("/nummer/2027-1/avsnitt/01-ledare.md", mine,
+                                 {"Accept": "application/json"})
+    assert json_answer.status == 409 and "texteditor" in json_answer.body
+    theirs = json_answer.body.split('"theirs_base":"')[1].split('"')[0]
+    kept = studio.request("/nummer/2027-1/avsnitt/01-ledare.md",
+                          {**mine, "base": theirs, "overwrite": "1"})
+    assert kept.status == 200
+    assert section.read_text() == "---\nheading: Ledare\n---\nMin nya text.\n"
+
+
+def test_sections_are_added_and_reordered(studio: Studio) -> None:
+    csrf = studio.login()
+    folder = studio.root / "issues" / "2027-1"
+    answer = studio.request("/nummer/2027-1/avsnitt", {"csrf": csrf, "heading": "Nytt om "
+                                                       "våld i nära relationer"})
+    assert answer.status == 200
+    assert (folder / "10-nytt-om-vald-i-nara-relationer.md").read_text() == (
+        "---\nheading: Nytt om våld i nära relationer\n---\n")
+    names = yaml.safe_load((folder / "issue.yaml").read_text())["sections"]
+    assert names[-1] == "10-nytt-om-vald-i-nara-relationer.md"
+    page = studio.request("/nummer/2027-1").body
+    base = page.split('name="base" value="')[1].split('"')[0]
+    studio.request("/nummer/2027-1/ordning", {"csrf": csrf, "base": base, "direction": "up",
+                                              "move": "10-nytt-om-vald-i-nara-relationer.md"})
+    names = yaml.safe_load((folder / "issue.yaml").read_text())["sections"]
+    assert names[-2:] == ["10-nytt-om-vald-i-nara-relationer.md", "09-delmalen.md"]
+
+
+def test_other_hosts_only_with_a_password(tmp_path: Path) -> None:
+    root = project(tmp_path / "site")
+    refused = subprocess.run([sys.executable, "-m", "pipeline", "studio", "--no-browser",
+                              "--host", "0.0.0.0", "--config", str(root / "newsletter.toml")],
+                             capture_output=True, text=True, timeout=60, cwd=root,
+                             env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert refused.returncode != 0
+    assert "NEWSLETTER_STUDIO_PASSWORD" in refused.stdout + refused.stderr
+    assert "Traceback" not in refused.stdout + refused.stderr
