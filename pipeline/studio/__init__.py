@@ -25,8 +25,10 @@ def serve_studio(config_file: Path, host: str = "127.0.0.1", port: int = 0,
     import uvicorn
 
     from pipeline.config import load_config
+    from pipeline.i18n import use_language
     from pipeline.studio.app import Access, make_app
 
+    use_language("sv")  # the studio speaks Swedish: its pages, check's problems, its errors
     password = os.environ.get("NEWSLETTER_STUDIO_PASSWORD") or None
     if host not in ("127.0.0.1", "localhost") and not password:
         raise NewsletterError("Redaktionen svarar andra datorer bara med ett lösenord: sätt "

@@ -152,8 +152,8 @@ async def attach_image(folder: Path, path: Path, form: Form) -> tuple[str, str]:
     stored = store_image(folder, await upload.read(), str(upload.filename))
     front, body = files.split_section(files.read(path))
     front["image"] = {"src": stored.name, "alt": alt}
-    return files.write(path, files.dump_section(front, body), _text(form, "base") or None), \
-        stored.name
+    # read from disk just now and only the image changed: nothing else can be lost
+    return files.write(path, files.dump_section(front, body), None), stored.name
 
 
 # -- what the forms show -----------------------------------------------------------------
@@ -187,7 +187,7 @@ def body_start(text: str) -> int:
     if text.startswith("---\n"):
         head, sep, _body = text[4:].partition("\n---\n")
         if sep:
-            return head.count("\n") + 3
+            return head.count("\n") + 4  # ---, the head's lines, ---
     return 1
 
 

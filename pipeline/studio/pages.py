@@ -30,6 +30,8 @@ def swedish_date(day: date) -> str:
 
 
 def variants(state: PreviewState, config: Config) -> list[dict[str, str]]:
+    from pipeline.i18n import _
+
     snapshot = state.snapshot
     if snapshot.rendered is None:
         return []
@@ -39,6 +41,9 @@ def variants(state: PreviewState, config: Config) -> list[dict[str, str]]:
                       "subject": cut(email.subject, PHONE_SUBJECT_CHARS),
                       "preheader": cut(email.preheader, PHONE_PREHEADER_CHARS),
                       "sender": config.sender.name})
+        label = shown[-1]["label"]
+        shown[-1]["title_desktop"] = _("%(variant)s at desktop width") % {"variant": label}
+        shown[-1]["title_phone"] = _("%(variant)s at phone width") % {"variant": label}
     return shown
 
 

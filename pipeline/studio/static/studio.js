@@ -25,6 +25,25 @@ async function reloadFrame(frame) {
   frame.contentWindow.scrollTo(0, y);
 }
 
+function variantArticle(v) {
+  const article = document.createElement("article");
+  article.className = "variant";
+  article.dataset.variant = v.name;
+  article.innerHTML = "<h3></h3><div class=inbox-row><strong></strong> <span class=subject></span> " +
+    "<span class=preheader></span></div><div class=frames></div>";
+  article.querySelector("strong").textContent = v.sender;
+  const src = `/nummer/${live.dataset.slug}/epost/${encodeURIComponent(v.name)}`;
+  for (const [kind, title] of [["desktop", v.title_desktop], ["phone", v.title_phone]]) {
+    const frame = document.createElement("iframe");
+    frame.className = kind;
+    frame.title = title;
+    frame.src = src;
+    frame.setAttribute("sandbox", "allow-same-origin allow-popups");
+    article.querySelector(".frames").append(frame);
+  }
+  return article;
+}
+
 function escapeText(text) {
   const span = document.createElement("span");
   span.textContent = text;
@@ -63,18 +82,32 @@ function bodyStart(form) {
 }
 
 async function showStatus(status) {
+  // answers can cross (a save's and the watcher's): never show an older state over a newer
+  if (live && Number(status.version) < Number(live.dataset.version)) return;
+  if (live) live.dataset.version = status.version;
   showProblems(status);
   if (!live) return;
+  // variants that came or went (a focus area ticked): added or removed here, never a reload
+  // that would lose what the author is typing
   const names = new Set(status.variants.map(v => v.name));
-  const shown = new Set([...live.querySelectorAll("[data-variant]")].map(a => a.dataset.variant));
-  const same = names.size === shown.size && [...names].every(n => shown.has(n));
-  if (!same) { window.location.reload(); return; }  // variants came or went: the page anew
-  for (const v of status.variants) {
-    const article = live.querySelector(`[data-variant="${CSS.escape(v.name)}"]`);
+  for (const article of live.querySelectorAll("[data-variant]")) {
+    if (!names.has(article.dataset.variant)) article.remove();
+  }
+  const added = [];
+  for (const [i, v] of status.variants.entries()) {
+    let article = live.querySelector(`[data-variant="${CSS.escape(v.name)}"]`);
+    if (!article) {
+      article = variantArticle(v);
+      added.push(v.name);
+    }
+    live.append(article);  // in the order the server gives
+    article.querySelector("h3").textContent = v.label;
     article.querySelector(".subject").textContent = v.subject;
     article.querySelector(".preheader").textContent = v.preheader;
+    article.querySelector("h3").id = `v-${i + 1}`;
+    article.setAttribute("aria-labelledby", `v-${i + 1}`);
   }
-  const changed = status.changed || [];
+  const changed = (status.changed || []).filter(name => !added.includes(name));
   await Promise.all(changed.flatMap(name => {
     const article = live.querySelector(`[data-variant="${CSS.escape(name)}"]`);
     return article ? [...article.querySelectorAll("iframe")].map(reloadFrame) : [];
@@ -99,8 +132,8 @@ for (const form of document.querySelectorAll("form[data-autosave]")) {
       }
       if (body.base) form.querySelector("[name=base]").value = body.base;
       if (body.body_start) form.dataset.bodyStart = body.body_start;
+      await showStatus(body);  // the check and previews first: "Sparat." means all is shown
       state.textContent = body.error ? body.error : text.saved;
-      await showStatus(body);
     }).catch(() => { state.textContent = text.offline; });
   };
   form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(save, 400); });
@@ -255,10 +288,11 @@ async function follow() {
       const response = await fetch(url, {credentials: "same-origin"});
       if (!response.ok) { await new Promise(r => setTimeout(r, 5000)); continue; }
       const status = await response.json();
-      if (String(status.version) !== live.dataset.version) await showStatus(status);
+      if (Number(status.version) > Number(live.dataset.version)) await showStatus(status);
     } catch (error) {
       await new Promise(r => setTimeout(r, 5000));
     }
   }
 }
 follow();
+document.body.dataset.ready = "1";  // every handler is in place (tests wait on it)
