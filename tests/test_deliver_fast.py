@@ -72,3 +72,35 @@ def test_the_cached_domain_is_the_idna_packages() -> None:
             assert "IDNA" in str(exc)
         else:
             raise AssertionError("an invalid domain passed")
+
+
+def test_a_sendgrid_payload_is_its_body(config, store, monkeypatch) -> None:
+    """The bytes sent equal the body built the plain way, for names and values that need
+    escaping, without a name, and for mail without list headers."""
+    import json
+    import time
+
+    from pipeline.deliver.engine import Engine
+    from pipeline.deliver.message import Envelope, MessageTemplate
+    from pipeline.deliver.transports.sendgrid import SendGridTransport
+    from pipeline.edition import build_edition
+    from pipeline.issue import load_issue
+    from pipeline.render.personalise import Reader
+    from tests.conftest import EXAMPLE
+
+    monkeypatch.setattr(time, "time", lambda: 1_800_000_000.0)
+    sendgrid = SendGridTransport("SG.test", "http://127.0.0.1:9", config.delivery.sendgrid,
+                                 config, 900)
+    edition = build_edition(load_issue(EXAMPLE, config), config)
+    template = Engine(store, config, edition, sendgrid, b"k" * 48).template("general")
+    plain = MessageTemplate(edition.mail("general"), config, config.list_id,
+                            list_headers=False)
+    envelopes = [Envelope(i, f"r{i}@straße.de", name, "general", f"<{i}@x>",
+                          Reader(name or "", f"https://u/{i}?a=1&b=\"2\"", "https://p/é"),
+                          str(i), "7")
+                 for i, name in enumerate(["Å & B <x>", None, 'Quote " \\ \u2028 end', ""])]
+    for each in (template, plain):
+        for batch in ("batch-1", None):
+            payload = sendgrid.payload(each, batch, envelopes)
+            assert json.loads(payload.data) == sendgrid.body(each, batch, envelopes)
+            assert dict(payload) == sendgrid.body(each, batch, envelopes)
