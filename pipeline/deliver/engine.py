@@ -15,14 +15,14 @@ permanent error pauses the delivery with the provider's message.
 
 from __future__ import annotations
 
+import os
 import random
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pipeline.audience.store import Store, now
-from pipeline.audience.tokens import Purpose, make_token
+from pipeline.audience.tokens import Purpose, TokenMaker, make_token
 from pipeline.config import Config
 from pipeline.deliver import ledger
 from pipeline.deliver.lease import Lease, LeaseLost
@@ -77,6 +77,11 @@ class Engine:
         self.faulted = False  # resumed after a temporary fault, nothing sent since
         self.templates: dict[str, MessageTemplate] = {}
         self.domain = self.config.sender.email.rsplit("@", 1)[1]
+        self._unsubscribe = TokenMaker(secret, Purpose.UNSUBSCRIBE)
+        self._preferences = TokenMaker(secret, Purpose.PREFERENCES)
+        web = self.config.web_url
+        self._unsubscribe_base, self._preferences_base = (f"{web}/avregistrera/",
+                                                          f"{web}/installningar/")
 
     def template(self, variant: str) -> MessageTemplate:
         if variant not in self.templates:
@@ -85,8 +90,11 @@ class Engine:
         return self.templates[variant]
 
     def envelope(self, delivery_id: int, row: ledger.Claimed) -> Envelope:
-        unsubscribe, preferences = links(self.config, self.secret, row.subscriber_id)
-        message_id = f"<{delivery_id}.{row.id}.{row.attempts}.{uuid.uuid4().hex[:12]}" \
+        """One reader's values: the links signed as ``links`` signs them, a unique id."""
+        moment = time.time()
+        unsubscribe = self._unsubscribe_base + self._unsubscribe.make(row.subscriber_id, moment)
+        preferences = self._preferences_base + self._preferences.make(row.subscriber_id, moment)
+        message_id = f"<{delivery_id}.{row.id}.{row.attempts}.{os.urandom(6).hex()}" \
                      f"@{self.domain}>"
         return Envelope(row.id, row.email, row.name, row.variant, message_id,
                         Reader(address_as(row.name, self.config.audience.greeting),

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import Table, and_, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import ColumnElement
 
 from pipeline.audience.models import ALL_SEGMENTS, Status, Subscriber, Subscription, Suppression
 from pipeline.audience.select import Recipient
@@ -169,25 +170,59 @@ def freeze(store: Store, delivery_id: int, recipients: Iterable[Recipient],
             already = set(session.scalars(select(LedgerEntry.subscriber_id).where(
                 LedgerEntry.delivery_id.in_(_family(session, exclude_delivered_of)))))
     count = 0
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     with store.engine.begin() as connection:
+        write = _bulk_writer(connection, moment)
         for recipient in recipients:
             if recipient.subscriber_id in already:
                 continue
-            rows.append({"delivery_id": delivery_id, "subscriber_id": recipient.subscriber_id,
-                         "email": recipient.email, "name": recipient.name,
-                         "segment": recipient.segment, "variant": recipient.variant,
-                         "state": EntryState.PENDING, "attempts": 0, "updated_at": moment})
+            rows.append((delivery_id, recipient.subscriber_id, recipient.email, recipient.name,
+                         recipient.segment, recipient.variant))
             if len(rows) >= chunk:
-                connection.execute(insert(LEDGER), rows)
+                write(rows)
                 count += len(rows)
                 rows = []
         if rows:
-            connection.execute(insert(LEDGER), rows)
+            write(rows)
             count += len(rows)
         connection.execute(update(Delivery).where(Delivery.id == delivery_id)
                            .values(frozen_at=moment))
     return count
+
+
+_FROZEN = ("delivery_id", "subscriber_id", "email", "name", "segment", "variant", "state",
+           "attempts", "updated_at")
+
+
+def _bulk_writer(connection: Any, moment: datetime) -> Any:
+    """How ``freeze`` writes a chunk of (delivery, subscriber, email, name, segment, variant)
+    rows as pending, in the caller's transaction: PostgreSQL's ``COPY``, SQLite's own
+    ``executemany`` with the columns' stored forms worked out once (no statement is compiled
+    per row); any other database through SQLAlchemy's insert."""
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        def copy(rows: list[tuple[Any, ...]]) -> None:
+            with connection.connection.cursor() as cursor, cursor.copy(
+                    f"COPY ledger ({', '.join(_FROZEN)}) FROM STDIN") as out:
+                for row in rows:
+                    out.write_row((*row, EntryState.PENDING.value, 0, moment))
+        return copy
+    if dialect == "sqlite":
+        stamp = LEDGER.c.updated_at.type.bind_processor(connection.dialect)
+        stored = stamp(moment) if stamp else moment
+        statement = (f"INSERT INTO ledger ({', '.join(_FROZEN)}) "
+                     f"VALUES ({', '.join('?' * len(_FROZEN))})")
+
+        def executemany(rows: list[tuple[Any, ...]]) -> None:
+            connection.exec_driver_sql(statement, [
+                (*row, EntryState.PENDING.value, 0, stored) for row in rows])
+        return executemany
+
+    def orm(rows: list[tuple[Any, ...]]) -> None:
+        connection.execute(insert(LEDGER), [
+            dict(zip(_FROZEN, (*row, EntryState.PENDING, 0, moment), strict=True))
+            for row in rows])
+    return orm
 
 
 def _family(session: Any, delivery_id: int) -> list[int]:
@@ -219,17 +254,17 @@ def claim(store: Store, delivery_id: int, variant: str | None, size: int,
                 return []
         rows = connection.execute(
             select(table.c.id, table.c.subscriber_id, table.c.email, table.c.name,
-                   table.c.segment, table.c.variant, table.c.attempts)
+                   table.c.segment, table.c.variant, table.c.attempts, _departed())
             .where(pending, table.c.variant == variant).order_by(table.c.id).limit(size)
-            .with_for_update(skip_locked=True)).all()
-        departed = _departed(connection, [row.id for row in rows])
+            .with_for_update(skip_locked=True, of=table)).all()
+        departed = [row.id for row in rows if row.departed]
         moment = now()
         if departed:
             connection.execute(update(table).where(table.c.id.in_(departed)).values(
                 state=EntryState.SKIPPED, updated_at=moment,
                 last_error="unsubscribed or suppressed after the audience was frozen"))
         claimed = [Claimed(r.id, r.subscriber_id, r.email or "", r.name, r.segment, r.variant,
-                           r.attempts + 1) for r in rows if r.id not in departed]
+                           r.attempts + 1) for r in rows if not r.departed]
         if claimed:
             connection.execute(update(table).where(table.c.id.in_([c.id for c in claimed]))
                                .values(state=EntryState.IN_FLIGHT, batch=batch_id,
@@ -237,20 +272,18 @@ def claim(store: Store, delivery_id: int, variant: str | None, size: int,
         return claimed
 
 
-def _departed(session: Any, entry_ids: list[int]) -> set[int]:
-    """Of these rows, those whose reader is no longer confirmed, or is now suppressed."""
-    if not entry_ids:
-        return set()
+def _departed() -> Any:
+    """A column of the claim: whether the row's reader is no longer confirmed for its segment,
+    or is now suppressed (read in the claim's own statement, so no second query)."""
     still_wanted = exists().where(and_(
-        Subscription.subscriber_id == LedgerEntry.subscriber_id,
-        Subscription.segment == LedgerEntry.segment,
+        Subscription.subscriber_id == LEDGER.c.subscriber_id,
+        Subscription.segment == LEDGER.c.segment,
         Subscription.status == Status.CONFIRMED))
     suppressed = exists().where(and_(
-        Subscriber.id == LedgerEntry.subscriber_id,
+        Subscriber.id == LEDGER.c.subscriber_id,
         Suppression.hash == Subscriber.email_hash,
-        or_(Suppression.scope == ALL_SEGMENTS, Suppression.scope == LedgerEntry.segment)))
-    return set(session.scalars(select(LedgerEntry.id).where(
-        LedgerEntry.id.in_(entry_ids), or_(~still_wanted, suppressed))))
+        or_(Suppression.scope == ALL_SEGMENTS, Suppression.scope == LEDGER.c.segment)))
+    return or_(~still_wanted, suppressed).label("departed")
 
 
 def record(store: Store, outcomes: Sequence[tuple[int, EntryState, str | None, str | None]],
@@ -262,15 +295,18 @@ def record(store: Store, outcomes: Sequence[tuple[int, EntryState, str | None, s
     """
     if not outcomes:
         return
-    where = LEDGER.c.id == bindparam("entry")
-    if batch is not None:
-        where = where & (LEDGER.c.batch == batch) & (LEDGER.c.state == EntryState.IN_FLIGHT)
+    groups: dict[tuple[EntryState, str | None, str | None], list[int]] = {}
+    for entry, state, provider, error in outcomes:
+        groups.setdefault((state, provider, error), []).append(entry)
+    moment = now()
     with store.engine.begin() as connection:
-        connection.execute(update(LEDGER).where(where).values(
-            state=bindparam("new_state"), provider_id=bindparam("provider"),
-            last_error=bindparam("error"), updated_at=now()), [
-            {"entry": entry, "new_state": state, "provider": provider, "error": error}
-            for entry, state, provider, error in outcomes])
+        for (state, provider, error), ids in groups.items():  # a batch: mostly one group
+            where: ColumnElement[bool] = LEDGER.c.id.in_(ids)
+            if batch is not None:
+                where = where & (LEDGER.c.batch == batch) & \
+                    (LEDGER.c.state == EntryState.IN_FLIGHT)
+            connection.execute(update(LEDGER).where(where).values(
+                state=state, provider_id=provider, last_error=error, updated_at=moment))
 
 
 def rebatch(store: Store, entry_ids: Sequence[int], batch_id: str) -> None:

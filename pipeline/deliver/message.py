@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import base64
 import email.quoprimime as quoprimime
+import functools
 import html
+import re
 import secrets
 import time
 from collections.abc import Sequence
@@ -65,20 +67,48 @@ def ascii_address(address: str) -> str:
     IDNA 2008 with UTS-46 mapping, non-transitional (as the register validated it): ``ß`` stays
     ``ß`` (``xn--strae-oqa``), where Python's own codec (IDNA 2003) would mail ``strasse``.
     Raises ValueError for an address that cannot be written in ASCII."""
-    import idna
-
     local, _, domain = address.rpartition("@")
     if not local.isascii():
         raise ValueError("the address's local part is not ASCII (needs SMTPUTF8)")
+    return f"{local}@{_ascii_domain(domain)}"
+
+
+@functools.lru_cache(maxsize=8192)
+def _ascii_domain(domain: str) -> str:
+    """A domain's IDNA 2008 form, worked out once: readers share a few thousand domains, and
+    the idna package's checks cost 20 µs a domain (a failure is not cached; it raises again)."""
+    import idna
+
     try:
-        return f"{local}@{idna.encode(domain, uts46=True, transitional=False).decode('ascii')}"
+        return idna.encode(domain, uts46=True, transitional=False).decode("ascii")
     except idna.IDNAError as exc:
         raise ValueError(f"the address's domain is not a valid IDNA name: {exc}") from None
 
 
 def _qp(text: str) -> str:
+    if _QP_AS_IS.fullmatch(text):  # a link or a plain greeting: only the line breaks change
+        return _qp_wrap(text)
     body = text.replace("\r\n", "\n").encode("utf-8").decode("latin-1")
     return quoprimime.body_encode(body, maxlinelen=76, eol=EOL)
+
+
+# printable ASCII, space and tab but no "=", not ending in white space: characters that
+# quoted-printable writes as they are, on one line (tests/test_deliver_fast.py holds
+# ``_qp_wrap`` to ``quoprimime.body_encode`` for such text)
+_QP_AS_IS = re.compile(r"[\t\x20-\x3c\x3e-\x7e]*[\x21-\x3c\x3e-\x7e]|")
+
+
+def _qp_wrap(text: str) -> str:
+    """``quoprimime.body_encode(text, 76, EOL)`` for text ``_QP_AS_IS`` matches: soft line
+    breaks after every 75 characters while more than 76 remain."""
+    if len(text) <= 76:
+        return text
+    lines, start = [], 0
+    while start <= len(text) - 77:
+        lines.append(text[start:start + 75] + "=")
+        start += 75
+    lines.append(text[start:])
+    return EOL.join(lines)
 
 
 def _header(name: str, value: str) -> str:

@@ -6,6 +6,13 @@ entry, never the address). A test copy's images go along as inline attachments
 (``content_id``). Tracking is off unless configured. The API key comes only from
 ``SENDGRID_API_KEY``; ``SENDGRID_API_HOST`` points elsewhere (tests use the contract mock).
 
+Requests go over one keep-alive connection (urllib3, no automatic retry: a POST is never
+repeated behind the engine's back) with a timeout on every request. The library's HTTP
+client (python-http-client, made as ``SendGridAPIClient`` makes it) still holds the headers
+and the timeout (``client.client.request_headers``, ``.timeout``) and reads the suppression
+lists. A mail/send body is encoded from pieces: each variant's content once, per recipient
+only its personalization (``Payload``).
+
 The fence: every request carries a batch id made by SendGrid and ``send_at`` a few minutes
 ahead, so a request whose answer was lost can still be cancelled through the scheduled-sends
 API and sent again under a new batch id: exactly once, with no uncertain recipients.
@@ -17,12 +24,21 @@ import base64
 import html
 import json
 import os
-import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import cached_property
+from json.encoder import encode_basestring_ascii as _json
 from typing import Any
-from urllib.error import URLError
+
+import urllib3
+from urllib3.exceptions import (
+    HTTPError,
+    NameResolutionError,
+    NewConnectionError,
+    TimeoutError,
+)
 
 from pipeline.config import Config
 from pipeline.deliver.message import Envelope, MessageTemplate, ascii_address
@@ -44,6 +60,52 @@ def _html_key(name: str) -> str:
     return "{{" + name + ":html}}"
 
 
+class Payload(Mapping[str, Any]):
+    """A mail/send body as the bytes that go on the wire, built from pre-encoded pieces; read
+    as a mapping (tests, checks) it is those bytes decoded."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    @cached_property
+    def _decoded(self) -> dict[str, Any]:
+        return dict(json.loads(self.data))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._decoded[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._decoded)
+
+    def __len__(self) -> int:
+        return len(self._decoded)
+
+
+class _Answer:
+    """What ``_call`` returns: the status, body and headers of SendGrid's answer."""
+
+    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
+        self.status_code = response.status
+        self.body = response.data
+        self.headers = response.headers
+
+
+class _ApiClient:
+    """What ``sendgrid.SendGridAPIClient`` holds for us: its HTTP client (python-http-client)
+    with the same default headers, made without importing the whole ``sendgrid`` package
+    (its mail helpers and webhook verifier, 8 MB a sending process does not need)."""
+
+    def __init__(self, api_key: str, host: str) -> None:
+        from importlib.metadata import version
+
+        from python_http_client import Client
+
+        self.client = Client(host=host, version=3, request_headers={
+            "Authorization": f"Bearer {api_key}",
+            "User-Agent": f"sendgrid/{version('sendgrid')};python",
+            "Accept": "application/json"})
+
+
 class SendGridTransport:
     name = "sendgrid"
     batch_size = 1000
@@ -51,15 +113,16 @@ class SendGridTransport:
 
     def __init__(self, api_key: str, host: str, settings: SendGridSettings, config: Config,
                  fence_seconds: int) -> None:
-        from sendgrid import SendGridAPIClient
-
-        self.client = SendGridAPIClient(api_key=api_key, host=host)
+        self.client = _ApiClient(api_key, host)
         self.client.client.timeout = settings.timeout_seconds  # never wait forever
+        self.host = host.rstrip("/")
         self.settings, self.config = settings, config
         self.fence = fence_seconds
         self.uses_fence = fence_seconds > 0
         self.planned_send_at: int | None = None  # the scheduler's planned minute (epoch)
-        self._content: dict[int, list[dict[str, str]]] = {}
+        self._pool: urllib3.HTTPConnectionPool | None = None
+        self._static: weakref.WeakKeyDictionary[MessageTemplate, tuple[bytes, str]] = \
+            weakref.WeakKeyDictionary()
 
     @classmethod
     def from_config(cls, config: Config, fence: bool = True) -> SendGridTransport:
@@ -72,30 +135,49 @@ class SendGridTransport:
         return cls(key, host, config.delivery.sendgrid, config, fence_seconds)
 
     # -- requests -------------------------------------------------------------------------
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        from python_http_client import exceptions
+    def _connection(self) -> urllib3.HTTPConnectionPool:
+        """One keep-alive connection for the whole delivery."""
+        if self._pool is None:
+            self._pool = urllib3.connection_from_url(self.host, maxsize=1, block=False,
+                                                     retries=False)
+        return self._pool
 
-        endpoint = self.client.client
-        for part in path.strip("/").split("/"):
-            endpoint = endpoint._(part)
+    def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        """One request; SendGrid's answer, or the error the engine acts on (never retried
+        here: whether a POST that got no answer went through is for the engine to settle)."""
+        headers = dict(self.client.client.request_headers)
+        data = None
+        if body is not None:
+            data = body.data if isinstance(body, Payload) else json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        timeout = self.client.client.timeout
         try:
-            return getattr(endpoint, method)(request_body=body)
-        except exceptions.TooManyRequestsError as exc:
-            raise TemporaryError(f"SendGrid: too many requests (429); waiting "
-                                 f"{_retry_after(exc.headers):.0f} s",
-                                 retry_after=_retry_after(exc.headers)) from None
-        except (exceptions.InternalServerError, exceptions.ServiceUnavailableError,
-                exceptions.GatewayTimeoutError) as exc:
-            raise UnknownOutcome(f"SendGrid answered {exc.status_code} {exc.reason}") from None
-        except exceptions.HTTPError as exc:
-            raise PermanentError(f"SendGrid refused the request: {exc.status_code} "
-                                 f"{_errors(exc.body)}") from None
+            response = self._connection().urlopen(
+                method.upper(), f"/v3/{path.strip('/')}", body=data, headers=headers,
+                timeout=urllib3.Timeout(connect=timeout, read=timeout), retries=False,
+                redirect=False, preload_content=True)
+        except (NewConnectionError, NameResolutionError) as exc:
+            if isinstance(exc, NameResolutionError) or \
+                    isinstance(exc.__context__, ConnectionRefusedError):
+                raise TemporaryError(f"cannot reach SendGrid: {exc}", 10) from None
+            raise UnknownOutcome(f"SendGrid connection failed: {exc}") from None
         except TimeoutError as exc:
             raise UnknownOutcome(f"SendGrid did not answer in time: {exc}") from None
-        except URLError as exc:
-            if isinstance(exc.reason, ConnectionRefusedError | socket.gaierror):
-                raise TemporaryError(f"cannot reach SendGrid: {exc.reason}", 10) from None
-            raise UnknownOutcome(f"SendGrid connection failed: {exc.reason}") from None
+        except HTTPError as exc:  # the connection broke mid-request: it may have gone in
+            self.close()
+            raise UnknownOutcome(f"SendGrid connection failed: {exc}") from None
+        answer = _Answer(response)
+        status = answer.status_code
+        if status == 429:
+            raise TemporaryError(f"SendGrid: too many requests (429); waiting "
+                                 f"{_retry_after(answer.headers):.0f} s",
+                                 retry_after=_retry_after(answer.headers))
+        if status in (500, 503, 504):
+            raise UnknownOutcome(f"SendGrid answered {status} {response.reason}")
+        if status >= 400:
+            raise PermanentError(f"SendGrid refused the request: {status} "
+                                 f"{_errors(answer.body)}")
+        return answer
 
     def new_batch(self) -> str:
         if not self.uses_fence:
@@ -105,6 +187,57 @@ class SendGridTransport:
 
     def body(self, template: MessageTemplate, batch_id: str | None,
              envelopes: Sequence[Envelope]) -> dict[str, Any]:
+        body = self._static_body(template)
+        body["personalizations"] = [self._personalization(template, e) for e in envelopes]
+        if batch_id and self.uses_fence:
+            body["batch_id"] = batch_id
+            body["send_at"] = self._send_at(time.time())
+        return body
+
+    def payload(self, template: MessageTemplate, batch_id: str | None,
+                envelopes: Sequence[Envelope]) -> Payload:
+        """``body`` as bytes: the variant's part encoded once, each personalization from
+        pre-encoded pieces (tests/test_deliver_fast.py holds the two to each other)."""
+        if template not in self._static:
+            static = json.dumps(self._static_body(template)).encode()
+            self._static[template] = (static[:-1], self._personalization_format(template))
+        head, form = self._static[template]
+        escape = html.escape
+        people = []
+        for e in envelopes:
+            values = e.reader.values()
+            greeting = values["reader_greeting"]
+            unsubscribe, preferences = e.reader.unsubscribe_url, e.reader.preferences_url
+            name = f',"name":{_json(e.name)}' if e.name else ""
+            people.append(form % (
+                _json(ascii_address(e.email)), name, _json(greeting), _json(unsubscribe),
+                _json(preferences), _json(escape(greeting)), _json(escape(unsubscribe)),
+                _json(escape(preferences)), _json(e.delivery_ref), _json(e.subscriber_ref),
+                _json(f"<{unsubscribe}>, <{template.mailto}>")))
+        tail = ""
+        if batch_id and self.uses_fence:
+            tail = f',"batch_id":{_json(batch_id)},"send_at":{self._send_at(time.time())}'
+        return Payload(b"".join([head, b',"personalizations":[', ",".join(people).encode(),
+                                 b"]", tail.encode(), b"}"]))
+
+    def _personalization_format(self, template: MessageTemplate) -> str:
+        """One personalization as a %-format: to, substitutions, custom_args (and headers)."""
+        keys = [_json(placeholder(k)) for k in PLACEHOLDERS] + \
+            [_json(_html_key(k)) for k in PLACEHOLDERS]
+        assert PLACEHOLDERS == ("reader_greeting", "unsubscribe_url", "preferences_url")
+        substitutions = ",".join(f"{key}:%s" for key in keys)  # keys hold no "%"
+        form = ('{"to":[{"email":%s%s}],"substitutions":{' + substitutions + '},'
+                '"custom_args":{"delivery":%s,"entry":%s}')
+        if template.list_headers:
+            form += (',"headers":{"List-Unsubscribe":%s,'
+                     '"List-Unsubscribe-Post":"List-Unsubscribe=One-Click"}')
+        else:
+            form += "%.0s"  # the List-Unsubscribe value, unused
+        return form + "}"
+
+    def _static_body(self, template: MessageTemplate) -> dict[str, Any]:
+        """Everything of a request but its personalizations and fence: the same for every
+        batch of a variant."""
         config, settings = template.config, self.settings
         sender = config.sender
         text, markup = template.email.text, template.email.html
@@ -115,7 +248,6 @@ class SendGridTransport:
             "subject": template.subject,
             "content": [{"type": "text/plain", "value": text},
                         {"type": "text/html", "value": markup}],
-            "personalizations": [self._personalization(template, e) for e in envelopes],
             "headers": {"List-Id": template.list_id, "Content-Language": config.language},
             "categories": list(settings.categories),
             "tracking_settings": {
@@ -136,9 +268,6 @@ class SendGridTransport:
                                 "name": config.reply_to.name}
         if settings.asm_group_id is not None:
             body["asm"] = {"group_id": settings.asm_group_id}
-        if batch_id and self.uses_fence:
-            body["batch_id"] = batch_id
-            body["send_at"] = self._send_at(time.time())
         return body
 
     def _send_at(self, moment: float) -> int:
@@ -169,7 +298,7 @@ class SendGridTransport:
 
     def send(self, template: MessageTemplate, batch_id: str, envelopes: Sequence[Envelope],
              report: Callable[[Result], None] | None = None) -> list[Result]:
-        response = self._call("post", "mail/send", self.body(template, batch_id, envelopes))
+        response = self._call("post", "mail/send", self.payload(template, batch_id, envelopes))
         message_id = (response.headers or {}).get("X-Message-Id")
         return [Result(e.entry_id, True, message_id or batch_id) for e in envelopes]
 
@@ -221,7 +350,9 @@ class SendGridTransport:
                 offset += page
 
     def close(self) -> None:
-        pass
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
 
 def _retry_after(headers: Any) -> float:
