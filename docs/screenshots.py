@@ -8,6 +8,8 @@ mode (prefers-color-scheme); both rendered by the pipeline, images and logotype 
 docs/web-pages-mobile.png shows four pages of the web service at 320 px, side by side.
 docs/report-strategy.png is the top of `newsletter report strategy --html` at 1280 px, for the
 hand-built register of tests/test_report.py (its charts drawn by matplotlib).
+docs/studio-issue.png and docs/studio-section.png show Redaktionen (`newsletter studio`) at
+1280 px, on a copy of the project.
 
 Serves the service on 127.0.0.1 with the example audience in a throwaway SQLite register
 (as tests/test_web_browser.py does), opens it in Debian's chromium through Playwright (never a
@@ -132,6 +134,35 @@ def report(browser: Any) -> None:
     sheet([shot], ROOT / "docs" / "report-strategy.png")
 
 
+def studio(browser: Any) -> None:
+    """docs/studio-issue.png: Redaktionen's issue page at 1280 px (the form, the sections,
+    the check and the previews); docs/studio-section.png: a section with a link text the
+    check flags at its line."""
+    from tests.studio_client import project, start
+
+    with tempfile.TemporaryDirectory() as folder:
+        running = start(project(Path(folder) / "site"))
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 1000},
+                                          locale="sv-SE")
+            context.route("**/*", loopback_only)
+            page = context.new_page()
+            page.goto(running.url)
+            page.goto(running.base + "/nummer/2027-1")
+            page.wait_for_function("document.body.dataset.ready === '1'")
+            page.wait_for_timeout(1500)  # the first previews drawn
+            page.screenshot(path=str(ROOT / "docs" / "studio-issue.png"))
+            page.goto(running.base + "/nummer/2027-1/avsnitt/03-strategin.md")
+            area = page.get_by_label("Text (Markdown)", exact=True)
+            area.fill(area.input_value() + "\n\nLäs strategin: [klicka här]"
+                      "(https://www.lansstyrelsen.se/vastmanland)")
+            page.locator("[data-live=lines] li", has_text="klicka här").wait_for()
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(ROOT / "docs" / "studio-section.png"))
+        finally:
+            running.stop()
+
+
 def main() -> None:
     chromium = shutil.which("chromium")
     if chromium is None:
@@ -175,6 +206,7 @@ def main() -> None:
         shots.append(shoot(page))
         emails(browser)
         report(browser)
+        studio(browser)
         browser.close()
     store.close()
     sheet(shots, TARGET)

@@ -219,10 +219,13 @@ class Studio:
         """JSON for the page's script (the new digest, check and previews), else a redirect
         (or the error in a page)."""
         state = self.state(slug)
-        if changed:
-            state.refresh(changed)
+        seen = state.version
+        if changed:  # answer once the emails are rendered; check's problems follow
+            threading.Thread(target=state.refresh, args=(changed,), daemon=True).start()
+            with state.changed:
+                state.changed.wait_for(lambda: state.version > seen, timeout=60)
         if request.headers.get("accept", "").startswith("application/json"):
-            body = pages.status_json(state, self.config())
+            body = pages.status_json(state, self.config(), str(seen))
             body.update(base=base, error=error, **extra)
             return JSONResponse(body, 422 if error else 200)
         if error:

@@ -14,15 +14,18 @@ function post(url, body) {
 }
 
 // --- previews: swap a variant's email in place, keeping where the reader had scrolled -----
-async function reloadFrame(frame) {
-  const response = await fetch(frame.src.split("?")[0], {credentials: "same-origin"});
+async function reloadVariant(article) {
+  const frames = [...article.querySelectorAll("iframe")];
+  const response = await fetch(frames[0].src.split("?")[0], {credentials: "same-origin"});
   if (!response.ok) return;
-  const html = await response.text();
-  const doc = frame.contentDocument;
-  if (!doc) { frame.src = frame.src; return; }
-  const y = frame.contentWindow.scrollY;
-  doc.open(); doc.write(html); doc.close();
-  frame.contentWindow.scrollTo(0, y);
+  const html = await response.text();  // once for both widths
+  for (const frame of frames) {
+    const doc = frame.contentDocument;
+    if (!doc) { frame.src = frame.src; continue; }
+    const y = frame.contentWindow.scrollY;
+    doc.open(); doc.write(html); doc.close();
+    frame.contentWindow.scrollTo(0, y);
+  }
 }
 
 function variantArticle(v) {
@@ -110,7 +113,7 @@ async function showStatus(status) {
   const changed = (status.changed || []).filter(name => !added.includes(name));
   await Promise.all(changed.flatMap(name => {
     const article = live.querySelector(`[data-variant="${CSS.escape(name)}"]`);
-    return article ? [...article.querySelectorAll("iframe")].map(reloadFrame) : [];
+    return article ? [reloadVariant(article)] : [];
   }));
   live.dataset.version = status.version;
   document.body.dataset.shown = status.version;  // tests and benchmarks wait on this
@@ -165,7 +168,7 @@ for (const input of document.querySelectorAll("[data-count]")) {
   const update = () => {
     const n = input.value.length;
     const cut = n > limit ? ` ${text.phone} ”${input.value.slice(0, limit).trimEnd()}…”` : "";
-    hint.textContent = text.count.replace("0", n).replace("0", limit) + cut;
+    hint.textContent = text.count.replace("111111", n).replace("222222", limit) + cut;
   };
   input.addEventListener("input", update);
   update();
