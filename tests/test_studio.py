@@ -128,3 +128,22 @@ def test_other_hosts_only_with_a_password(tmp_path: Path) -> None:
     assert refused.returncode != 0
     assert "NEWSLETTER_STUDIO_PASSWORD" in refused.stdout + refused.stderr
     assert "Traceback" not in refused.stdout + refused.stderr
+
+
+def test_an_approval_is_shown_and_voided_the_moment_a_file_changes(studio: Studio) -> None:
+    import json
+
+    csrf = studio.login()
+    answer = studio.request("/nummer/2027-1/godkann", {
+        "csrf": csrf, "name": "Granskare Testsson", "email": "granskare@example.se"})
+    assert answer.status == 200 and "Godkänt" in answer.body, answer.body[-800:]
+    status = json.loads(studio.request("/nummer/2027-1/status").body)
+    assert status["approval"].startswith("godkänt av Granskare Testsson")
+    page = studio.request("/nummer/2027-1/avsnitt/01-ledare.md").body
+    base = page.split('name="base" value="')[1].split('"')[0]
+    saved = studio.request("/nummer/2027-1/avsnitt/01-ledare.md", {
+        "csrf": csrf, "base": base, "heading": "Ett nytt år för jämställdhet i Västmanland",
+        "body": "En ny inledning."}, {"Accept": "application/json"})
+    assert saved.status == 200
+    assert "01-ledare.md" in json.loads(saved.body)["approval"]  # void: that file changed
+    assert "godkänt av" not in json.loads(saved.body)["approval"]

@@ -49,9 +49,18 @@ def variants(state: PreviewState, config: Config) -> list[dict[str, str]]:
 
 def status_json(state: PreviewState, config: Config, since: str = "") -> dict[str, Any]:
     """The page's live part: version, problems by file and line, which frames to reload."""
+    from pipeline.approval import approval_state
+    from pipeline.audience.store import Store
+
     changed = state.changed_since(int(since)) if since.isdigit() else None
     snapshot = state.snapshot
+    store = Store.open(config)
+    try:  # voided the moment a file changes: said at once, beside the previews
+        approval = approval_state(store, config, state.issue).describe()
+    finally:
+        store.close()
     return {
+        "approval": approval,
         "version": snapshot.version, "failed": snapshot.rendered is None,
         "changed": sorted(changed) if changed is not None else snapshot.names,
         "variants": variants(state, config),
@@ -123,6 +132,7 @@ def issue_view(config: Config, folder: Path, state: PreviewState) -> dict[str, A
         "problems": editing.problems_of(state, folder / "issue.yaml"),
         "all_problems": list(state.problems), "variants": variants(state, config),
         "version": state.version, "state": issue_state(config, folder),
+        "approval": status_json(state, config)["approval"],
         "phone_subject": PHONE_SUBJECT_CHARS, "phone_preheader": PHONE_PREHEADER_CHARS,
         "editors": ", ".join(config.schedule.editors) or (editor or {}).get("email", ""),
     }

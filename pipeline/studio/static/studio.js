@@ -89,6 +89,8 @@ async function showStatus(status) {
   if (live && Number(status.version) < Number(live.dataset.version)) return;
   if (live) live.dataset.version = status.version;
   showProblems(status);
+  const approval = document.querySelector("[data-live=approval]");
+  if (approval && status.approval) approval.textContent = status.approval;
   if (!live) return;
   // variants that came or went (a focus area ticked): added or removed here, never a reload
   // that would lose what the author is typing
