@@ -201,6 +201,9 @@ class DeliverySettings(_Strict):
         "A sender's claim on a delivery lapses this long after its last heartbeat."))
     error_threshold: float = Field(0.1, gt=0, le=1,
                                    description="Pause when this share of sends fails.")
+    tries: int = Field(6, ge=1, le=20, description=(
+        "Tries of a batch the provider refuses for now before the delivery pauses (and the "
+        "scheduler resumes it later, [schedule] retry_hours)."))
     smtp: SmtpSettings = SmtpSettings()
     sendgrid: SendGridSettings = SendGridSettings()
 

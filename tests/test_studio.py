@@ -147,3 +147,80 @@ def test_an_approval_is_shown_and_voided_the_moment_a_file_changes(studio: Studi
     assert saved.status == 200
     assert "01-ledare.md" in json.loads(saved.body)["approval"]  # void: that file changed
     assert "godkänt av" not in json.loads(saved.body)["approval"]
+
+
+def _base(studio: Studio, path: str) -> str:
+    return studio.request(path).body.split('name="base" value="')[1].split('"')[0]
+
+
+def test_a_file_the_studio_cannot_read_is_shown_never_rewritten(studio: Studio) -> None:
+    """A merge conflict or a typo in issue.yaml, or a date that does not exist in a section:
+    the studio says where to fix it and writes nothing (it used to rebuild the file from an
+    empty guess, losing the send time, the editor and every section)."""
+    csrf = studio.login()
+    folder = studio.root / "issues" / "2027-1"
+    meta = folder / "issue.yaml"
+    broken = meta.read_text() + "<<<<<<< HEAD\n  bad: [\n"
+    meta.write_text(broken)
+    page = studio.request("/nummer/2027-1")
+    assert page.status == 422 and "issue.yaml, rad" in page.body and "Traceback" not in page.body
+    for path, data in (("/nummer/2027-1", {"title": "T", "subject": "S"}),
+                       ("/nummer/2027-1/avsnitt", {"heading": "Nytt"}),
+                       ("/nummer/2027-1/ordning", {"move": "01-ledare.md", "direction": "down"})):
+        answer = studio.request(path, {"csrf": csrf, **data})
+        assert answer.status == 422, (path, answer.status)
+    assert meta.read_text() == broken
+    assert studio.request("/").status == 200  # the list still opens
+    section = folder / "08-kalender.md"
+    section.write_text(section.read_text().replace("---\n", "---\nuntil: 2027-02-30\n", 1))
+    page = studio.request("/nummer/2027-1/avsnitt/08-kalender.md")
+    assert page.status == 422 and "08-kalender.md" in page.body
+
+
+def test_what_is_typed_reads_back_as_typed_and_nothing_grows(studio: Studio) -> None:
+    csrf = studio.login()
+    section = studio.root / "issues" / "2027-1" / "03-strategin.md"
+    path = "/nummer/2027-1/avsnitt/03-strategin.md"
+    for _ in range(2):  # no heading, defaults only: the front matter must not pile up
+        answer = studio.request(path, {"csrf": csrf, "base": _base(studio, path),
+                                       "heading": "", "body": "Text.\n\n---\n\nMer."})
+        assert answer.status == 200
+    assert section.read_text() == "---\n---\nText.\n\n---\n\nMer.\n"
+    answer = studio.request(path, {"csrf": csrf, "base": _base(studio, path),
+                                   "heading": "a\x7fb\x85c", "focus": ["halsa", "x]"],
+                                   "body": "Text."})
+    assert answer.status == 200
+    front = yaml.safe_load(section.read_text().split("---\n")[1])
+    assert front == {"heading": "a\x7fb\x85c", "focus": ["halsa"]}  # as typed; no injection
+    answer = studio.request(path, {"csrf": csrf, "base": _base(studio, path), "heading": "H",
+                                   "kind": "notice", "until": "2027-13-45", "body": "x"})
+    assert answer.status == 422 and "2027-03-05" in answer.body  # says how to write it
+    answer = studio.request("/nummer/2027-1", {"csrf": csrf, "base": _base(
+        studio, "/nummer/2027-1"), "title": "a\x7fb", "subject": "S"})
+    assert answer.status in (200, 422) and "Internal" not in answer.body
+
+
+def test_keeping_ones_version_conflicts_again_with_a_later_edit(studio: Studio) -> None:
+    csrf = studio.login()
+    section = studio.root / "issues" / "2027-1" / "01-ledare.md"
+    path = "/nummer/2027-1/avsnitt/01-ledare.md"
+    base = _base(studio, path)
+    section.write_text(section.read_text() + "\nFörsta ändringen för hand.\n")
+    mine = {"csrf": csrf, "base": base, "heading": "Ledare", "body": "Min text."}
+    page = studio.request(path, mine)
+    assert page.status == 409
+    seen = page.body.split('name="base" value="')[-1].split('"')[0]  # "keep mine" carries it
+    section.write_text(section.read_text() + "\nAndra ändringen för hand.\n")
+    again = studio.request(path, {**mine, "base": seen})
+    assert again.status == 409 and "Andra ändringen" in section.read_text()
+
+
+def test_odd_requests_get_answers_not_errors(studio: Studio) -> None:
+    assert studio.request("/?token=%C3%A5").status == 403
+    studio.login()
+    assert studio.request("/nummer/2027-1/status?since=%C2%B2").status == 200
+    missing = studio.request("/finns-inte")
+    assert missing.status == 404 and "Sidan finns inte." in missing.body
+    redirect = studio.request("//evil.example/?token=" + studio.url.split("token=")[1],
+                              follow=False)
+    assert not redirect.headers.get("location", "/").startswith("//")

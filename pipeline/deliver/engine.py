@@ -41,8 +41,6 @@ from pipeline.edition import Edition
 from pipeline.i18n import _
 from pipeline.render.personalise import Reader, address_as
 
-MAX_RETRIES = 6
-
 
 @dataclass
 class DeliveryReport:
@@ -191,13 +189,13 @@ class Engine:
         return self.lease.owner, self.lease.seconds
 
     def _new_batch(self) -> str | None:
-        for attempt in range(MAX_RETRIES):
+        for attempt in range(self.config.delivery.tries):
             try:
                 return self.transport.new_batch()
             except TemporaryError as exc:
                 self.sleep(min(exc.retry_after, 300))
             except (UnknownOutcome, PermanentError) as exc:
-                if isinstance(exc, PermanentError) or attempt + 1 == MAX_RETRIES:
+                if isinstance(exc, PermanentError) or attempt + 1 == self.config.delivery.tries:
                     raise
                 self.sleep(min(2 ** attempt + random.random(), 60))
         return None
@@ -228,7 +226,7 @@ class Engine:
             report.failed_now += not result.accepted
 
         report_each = record_one if self.transport.sequential else None
-        for attempt in range(MAX_RETRIES):
+        for attempt in range(self.config.delivery.tries):
             try:
                 results = self.transport.send(template, batch_id, envelopes, report_each)
             except TemporaryError as exc:
@@ -249,7 +247,7 @@ class Engine:
                     report.notes.append(str(exc))
                     return False
                 # fenced and cancelled: certainly not sent; retry under a new batch id
-                if attempt + 1 < MAX_RETRIES:
+                if attempt + 1 < self.config.delivery.tries:
                     self.sleep(min(2 ** attempt + random.random(), 60))
                     try:
                         fresh = self._new_batch()
@@ -279,7 +277,7 @@ class Engine:
                        "provider kept failing")
         self._pause(delivery_id, _(
             "the provider kept failing (%(tries)d tries); nothing of the last batch was sent; "
-            "resume when it recovers") % {"tries": MAX_RETRIES}, True)
+            "resume when it recovers") % {"tries": self.config.delivery.tries}, True)
         return True
 
     def _pause(self, delivery_id: int, reason: str, temporary: bool) -> None:

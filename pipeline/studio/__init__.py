@@ -41,7 +41,8 @@ def serve_studio(config_file: Path, host: str = "127.0.0.1", port: int = 0,
     access = Access(port=listener.getsockname()[1], host=host,
                     password=password if host not in ("127.0.0.1", "localhost") else None)
     app = make_app(config.root, Path(config_file).resolve(), access)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                           timeout_graceful_shutdown=1))
     say(f"Redaktionen är öppen på {access.url()}")  # type: ignore[operator]
     say("Länken innehåller en engångsnyckel: dela den inte. Ctrl+C stänger.")  # type: ignore[operator]
     if open_browser:

@@ -52,10 +52,12 @@ class Access:
         return hmac.new(self.secret.encode(), session.encode(), "sha256").hexdigest()
 
     def hosts(self) -> set[str]:
-        names = {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
-        if self.host not in ("127.0.0.1", "localhost"):
-            names.add(f"{self.host}:{self.port}")
-        return names
+        return {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
+
+    def host_ok(self, host: str) -> bool:
+        """Our own name; with a password (``--host``) any name the machine is reached by,
+        since a page on a rebound name cannot know the password."""
+        return host in self.hosts() or (self.password is not None and bool(host))
 
     def open_session(self) -> str:
         session = secrets.token_urlsafe(32)
@@ -74,7 +76,7 @@ class Guard(BaseHTTPMiddleware):
                        ) -> Response:
         access = self.access
         host = request.headers.get("host", "")
-        if host not in access.hosts():
+        if not access.host_ok(host):
             return _headers(PlainTextResponse("Fel värdnamn.", 421))
         if access.password is not None and not _password_ok(request, access.password):
             refused = PlainTextResponse("Lösenord krävs.", 401)
@@ -82,11 +84,14 @@ class Guard(BaseHTTPMiddleware):
             return _headers(refused)
         token = request.query_params.get("token")
         if token is not None and request.method == "GET":
-            if not hmac.compare_digest(token, access.secret):
+            if not hmac.compare_digest(token.encode(), access.secret.encode()):
                 return _headers(PlainTextResponse(REFUSED, 403))
-            response = RedirectResponse(request.url.path, 303)  # the secret leaves the URL
+            # the secret leaves the URL; the path stays on this server ("//x" is another)
+            response = RedirectResponse("/" + request.url.path.lstrip("/"), 303)
+            behind_tls = request.headers.get("x-forwarded-proto") == "https" or \
+                request.url.scheme == "https"
             response.set_cookie(COOKIE, access.open_session(), httponly=True,
-                                samesite="strict", path="/")
+                                samesite="strict", path="/", secure=behind_tls)
             return _headers(response)
         session = request.cookies.get(COOKIE, "")
         if session not in access.sessions:
@@ -94,12 +99,16 @@ class Guard(BaseHTTPMiddleware):
         request.state.session = session
         request.state.csrf = access.csrf(session)
         if request.method not in ("GET", "HEAD"):
-            origin = request.headers.get("origin")
-            if origin is None or origin.removeprefix("http://") not in access.hosts():
+            origin = request.headers.get("origin") or ""
+            if origin not in (f"http://{host}", f"https://{host}"):
                 return _headers(PlainTextResponse(
                     "Nekad: formuläret kom inte från Redaktionens egen sida.", 403))
-            given = request.headers.get("x-csrf-token") or await _form_token(request)
-            if not hmac.compare_digest(given or "", request.state.csrf):
+            try:
+                given = request.headers.get("x-csrf-token") or await _form_token(request)
+            except Exception:  # too large, too many fields: said in Swedish, no traceback
+                return _headers(PlainTextResponse(
+                    "Formuläret var för stort. Spara kortare text eller en mindre bild.", 413))
+            if not hmac.compare_digest((given or "").encode(), request.state.csrf.encode()):
                 return _headers(PlainTextResponse(
                     "Nekad: sidan är för gammal. Ladda om den och försök igen.", 403))
         return _headers(await call_next(request))

@@ -72,13 +72,15 @@ def save_meta(config: Config, folder: Path, form: Form) -> str:
     for key, label in (("title", "title"), ("subject", "subject"),
                        ("preheader", "preheader"), ("summary", "summary")):
         meta[key] = _text(form, label) or None
-    day, clock = _text(form, "send_date"), _text(form, "send_time")
+    day, clock = _day(_text(form, "send_date")), _text(form, "send_time")
+    if clock and not re.fullmatch(r"[0-2][0-9]:[0-5][0-9]", clock):
+        raise NewsletterError(_("'%(value)s' is not a time: write it as 09:00") % {
+            "value": clock[:20]})
     if day:
         meta["send_at"] = f"{day} {clock or config.schedule.send_time}"
     editor = {"name": _text(form, "editor_name"), "email": _text(form, "editor_email")}
     meta["editor"] = {k: v for k, v in editor.items() if v} or None
-    return files.write(path, files.dump_meta(meta, comment), _text(form, "base") or None,
-                       bool(form.get("overwrite")))
+    return files.write(path, files.dump_meta(meta, comment), _text(form, "base") or None)
 
 
 def reorder(folder: Path, form: Form) -> str:
@@ -113,11 +115,17 @@ def add_section(folder: Path, heading: str) -> str:
 
 
 # -- a section ----------------------------------------------------------------------------
-def section_front(form: Form) -> dict[str, Any]:
+def section_front(form: Form, config: Config) -> dict[str, Any]:
+    """The front matter the form says; choices only among the values the form offers."""
+    areas = {a.slug for a in config.focus_areas}
+    audiences = {"all"} | {segment.slug for segment in config.segments}
+    chosen = [str(v) for v in form.getlist("focus")] if hasattr(form, "getlist") else []
     front: dict[str, Any] = {
-        "heading": _text(form, "heading") or None, "kind": _text(form, "kind") or "article",
-        "until": _text(form, "until") or None, "audience": _text(form, "audience") or "all",
-        "focus": [str(v) for v in form.getlist("focus")] if hasattr(form, "getlist") else [],
+        "heading": _text(form, "heading") or None,
+        "kind": "notice" if _text(form, "kind") == "notice" else "article",
+        "until": _day(_text(form, "until")),
+        "audience": a if (a := _text(form, "audience")) in audiences else "all",
+        "focus": [f for f in chosen if f in areas],
         "recurring": bool(form.get("recurring")),
     }
     if front["kind"] != "notice":
@@ -129,14 +137,25 @@ def section_front(form: Form) -> dict[str, Any]:
     return front
 
 
-def form_text(path: Path, form: Form) -> str:
+def _day(text: str) -> str | None:
+    """A date as YYYY-MM-DD, or None; anything else is a Swedish message."""
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise NewsletterError(_("'%(value)s' is not a date: write it as 2027-03-05") % {
+            "value": text[:40]}) from None
+
+
+def form_text(path: Path, form: Form, config: Config) -> str:
     value = form.get("body")
-    return files.dump_section(section_front(form), value if isinstance(value, str) else "")
+    return files.dump_section(section_front(form, config),
+                              value if isinstance(value, str) else "")
 
 
-def save_section(path: Path, form: Form) -> str:
-    return files.write(path, form_text(path, form), _text(form, "base") or None,
-                       bool(form.get("overwrite")))
+def save_section(path: Path, form: Form, config: Config) -> str:
+    return files.write(path, form_text(path, form, config), _text(form, "base") or None)
 
 
 async def attach_image(folder: Path, path: Path, form: Form) -> tuple[str, str]:
@@ -150,7 +169,7 @@ async def attach_image(folder: Path, path: Path, form: Form) -> tuple[str, str]:
         raise NewsletterError(_("describe the image in the alt text field before you upload "
                                 "it: what does a reader who cannot see it need to know?"))
     stored = store_image(folder, await upload.read(), str(upload.filename))
-    front, body = files.split_section(files.read(path))
+    front, body = files.split_section(files.read(path), path.name)
     front["image"] = {"src": stored.name, "alt": alt}
     # read from disk just now and only the image changed: nothing else can be lost
     return files.write(path, files.dump_section(front, body), None), stored.name
@@ -184,11 +203,7 @@ def problems_of(state: PreviewState, path: Path, body_from: int = 0) -> FileProb
 
 def body_start(text: str) -> int:
     """The file line of the body's first line (1 when there is no front matter)."""
-    if text.startswith("---\n"):
-        head, sep, _body = text[4:].partition("\n---\n")
-        if sep:
-            return head.count("\n") + 4  # ---, the head's lines, ---
-    return 1
+    return files.body_line(text)
 
 
 def errors(problems: list[Problem]) -> int:

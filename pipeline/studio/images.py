@@ -38,6 +38,7 @@ else:
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 MAX_WIDTH = 1200  # twice the email's 600 px column
+MAX_HEIGHT = 4800  # at that width: four screens of a phone, taller is a mistake
 JPEG_QUALITY = 82
 FEW_COLOURS = 256  # at most this many colours (and not from a camera): a logo or diagram
 # Pillow's openers to try; the JPEG one also opens cameras' multi-picture files (MPO).
@@ -74,6 +75,10 @@ def store_image(folder: Path, data: bytes, filename: str) -> StoredImage:
         raise ImageError("HEIC-bilder från iPhone kan inte läsas på den här datorn (pillow-heif "
                          "saknas). " + _AGAIN)
     picture, photo = _decode(data)
+    shown_height = picture.height * min(1.0, MAX_WIDTH / picture.width)
+    if shown_height > MAX_HEIGHT:  # a strip no email or page can show
+        raise ImageError(f"Bilden är {picture.width} × {picture.height} pixlar: för hög för "
+                         f"ett nyhetsbrev. Beskär den så att den blir lägre. {_AGAIN}")
     png = picture.mode == "RGBA" or (not photo and picture.getcolors(FEW_COLOURS) is not None)
     if picture.width > MAX_WIDTH:
         height = max(1, round(picture.height * MAX_WIDTH / picture.width))

@@ -67,7 +67,10 @@ def issue_rows(config: Config) -> list[dict[str, Any]]:
     for folder in folders:
         if not (folder / "issue.yaml").is_file():
             continue
-        meta, _comment = split_meta(read(folder / "issue.yaml"))
+        try:
+            meta, _comment = split_meta(read(folder / "issue.yaml"))
+        except NewsletterError:
+            meta = {}
         when = str(meta.get("send_at") or "")
         try:
             moment = datetime.strptime(when, "%Y-%m-%d %H:%M")

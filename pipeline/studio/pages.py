@@ -52,7 +52,8 @@ def status_json(state: PreviewState, config: Config, since: str = "") -> dict[st
     from pipeline.approval import approval_state
     from pipeline.audience.store import Store
 
-    changed = state.changed_since(int(since)) if since.isdigit() else None
+    changed = state.changed_since(int(since)) if since.isdecimal() and since.isascii() \
+        else None
     snapshot = state.snapshot
     store = Store.open(config)
     try:  # voided the moment a file changes: said at once, beside the previews
@@ -121,8 +122,11 @@ def issue_view(config: Config, folder: Path, state: PreviewState) -> dict[str, A
     editor = meta.get("editor") if isinstance(meta.get("editor"), dict) else {}
     sections = []
     for name in [str(n) for n in meta.get("sections") or []]:
-        front, _body = files.split_section(files.read(folder / name))
-        sections.append({"name": name, "heading": front.get("heading") or name,
+        try:
+            front, _body = files.split_section(files.read(folder / name), name)
+        except files.Unreadable:
+            front = {}  # its page says what to fix
+        sections.append({"name": name, "heading": str(front.get("heading") or name),
                          "exists": (folder / name).is_file(),
                          "problems": editing.errors([p for p in state.problems
                                                      if Path(p.path).name == name])})
@@ -141,7 +145,7 @@ def issue_view(config: Config, folder: Path, state: PreviewState) -> dict[str, A
 def section_view(config: Config, folder: Path, path: Path, state: PreviewState
                  ) -> dict[str, Any]:
     loaded = files.load(path)
-    front, body = files.split_section(loaded.text)
+    front, body = files.split_section(loaded.text, path.name)
     image = front.get("image") if isinstance(front.get("image"), dict) else {}
     cta = front.get("cta") if isinstance(front.get("cta"), dict) else {}
     focus: list[Any] = front["focus"] if isinstance(front.get("focus"), list) else []

@@ -34,6 +34,12 @@ TEMPLATES = package_files("pipeline.studio") / "templates"
 STATIC = package_files("pipeline.studio") / "static"
 
 
+def _rendered(state: PreviewState, seen: int) -> None:
+    """Until the state is newer than ``seen`` (the save's emails are rendered)."""
+    with state.changed:
+        state.changed.wait_for(lambda: state.version > seen, timeout=60)
+
+
 class Studio:
     """The communicator's view of the project at ``root``."""
 
@@ -94,13 +100,25 @@ class Studio:
         ]
 
     def error_handlers(self) -> dict[Any, Any]:
-        async def not_found(request: Request, exc: Exception) -> Response:
-            detail = getattr(exc, "detail", "")
+        words = {404: "Sidan finns inte.", 405: "Det går inte att göra så här.",
+                 413: "Det var för mycket på en gång: spara kortare text eller en mindre bild.",
+                 400: "Formuläret gick inte att läsa. Ladda om sidan och försök igen."}
+
+        async def refused(request: Request, exc: Exception) -> Response:
             code = getattr(exc, "status_code", 500)
+            detail = getattr(exc, "detail", "")
+            if code not in (404, 422) or detail in ("Not Found", ""):
+                detail = words.get(code, "Något gick fel.")
             return HTMLResponse(f"<!DOCTYPE html><html lang=sv><title>Redaktionen</title>"
                                 f"<p>{markupsafe.escape(detail)} "
                                 f"<a href=\"/\">Till nummerlistan</a></p></html>", code)
-        return {HTTPException: not_found}
+
+        async def unreadable(request: Request, exc: Exception) -> Response:
+            message = getattr(exc, "message", str(exc))
+            return HTMLResponse(f"<!DOCTYPE html><html lang=sv><title>Redaktionen</title>"
+                                f"<h1>Filen kan inte läsas</h1><p>{markupsafe.escape(message)}"
+                                f"</p><p><a href=\"/\">Till nummerlistan</a></p></html>", 422)
+        return {HTTPException: refused, files.Unreadable: unreadable}
 
     async def static(self, request: Request) -> Response:
         name = request.path_params["name"]
@@ -150,8 +168,8 @@ class Studio:
         except files.Conflict as exc:
             return self._conflict(request, slug, exc, "issue.yaml")
         except NewsletterError as exc:
-            return self._answer(request, slug, f"/nummer/{slug}", error=exc.message)
-        return self._answer(request, slug, f"/nummer/{slug}?sparat=1", base=base,
+            return await self._answer(request, slug, f"/nummer/{slug}", error=exc.message)
+        return await self._answer(request, slug, f"/nummer/{slug}?sparat=1", base=base,
                             changed=[folder / "issue.yaml"])
 
     async def reorder(self, request: Request) -> Response:
@@ -162,7 +180,9 @@ class Studio:
             base = editing.reorder(folder, form)
         except files.Conflict as exc:
             return self._conflict(request, slug, exc, "issue.yaml")
-        return self._answer(request, slug, f"/nummer/{slug}#avsnitt", base=base,
+        except NewsletterError as exc:
+            return await self._answer(request, slug, f"/nummer/{slug}", error=exc.message)
+        return await self._answer(request, slug, f"/nummer/{slug}#avsnitt", base=base,
                             changed=[folder / "issue.yaml"])
 
     async def add_section(self, request: Request) -> Response:
@@ -172,7 +192,7 @@ class Studio:
         try:
             name = editing.add_section(folder, str(form.get("heading") or ""))
         except NewsletterError as exc:
-            return self._answer(request, slug, f"/nummer/{slug}", error=exc.message)
+            return await self._answer(request, slug, f"/nummer/{slug}", error=exc.message)
         self.state(slug).refresh([folder / name, folder / "issue.yaml"])
         return RedirectResponse(f"/nummer/{slug}/avsnitt/{name}", 303)
 
@@ -190,10 +210,13 @@ class Studio:
         path = editing.section_path(folder, name)
         form = await request.form()
         try:
-            base = editing.save_section(path, form)
+            base = editing.save_section(path, form, self.config())
         except files.Conflict as exc:
             return self._conflict(request, slug, exc, name, form)
-        return self._answer(request, slug, f"/nummer/{slug}/avsnitt/{name}?sparat=1",
+        except NewsletterError as exc:
+            return await self._answer(request, slug, f"/nummer/{slug}/avsnitt/{name}",
+                                error=exc.message)
+        return await self._answer(request, slug, f"/nummer/{slug}/avsnitt/{name}?sparat=1",
                             base=base, changed=[path],
                             body_start=editing.body_start(files.read(path)))
 
@@ -207,13 +230,13 @@ class Studio:
         except files.Conflict as exc:
             return self._conflict(request, slug, exc, name)
         except NewsletterError as exc:
-            return self._answer(request, slug, f"/nummer/{slug}/avsnitt/{name}",
+            return await self._answer(request, slug, f"/nummer/{slug}/avsnitt/{name}",
                                 error=exc.message)
-        return self._answer(request, slug, f"/nummer/{slug}/avsnitt/{name}?sparat=1",
+        return await self._answer(request, slug, f"/nummer/{slug}/avsnitt/{name}?sparat=1",
                             base=base, changed=[path, folder / image], image=image)
 
     # -- after a save --------------------------------------------------------------------
-    def _answer(self, request: Request, slug: str, back: str, base: str | None = None,
+    async def _answer(self, request: Request, slug: str, back: str, base: str | None = None,
                 changed: list[Path] | None = None, error: str | None = None,
                 **extra: object) -> Response:
         """JSON for the page's script (the new digest, check and previews), else a redirect
@@ -222,8 +245,7 @@ class Studio:
         seen = state.version
         if changed:  # answer once the emails are rendered; check's problems follow
             threading.Thread(target=state.refresh, args=(changed,), daemon=True).start()
-            with state.changed:
-                state.changed.wait_for(lambda: state.version > seen, timeout=60)
+            await run_in_threadpool(_rendered, state, seen)
         if request.headers.get("accept", "").startswith("application/json"):
             body = pages.status_json(state, self.config(), str(seen))
             body.update(base=base, error=error, **extra)
@@ -235,7 +257,10 @@ class Studio:
 
     def _conflict(self, request: Request, slug: str, exc: files.Conflict, name: str,
                   form: Any = None) -> Response:
-        mine = editing.form_text(exc.path, form) if form is not None else ""
+        try:
+            mine = editing.form_text(exc.path, form, self.config()) if form is not None else ""
+        except NewsletterError:
+            mine = ""
         if request.headers.get("accept", "").startswith("application/json"):
             return JSONResponse({"conflict": exc.message, "theirs": exc.theirs,
                                  "theirs_base": files.digest(exc.theirs)}, 409)
@@ -248,7 +273,7 @@ class Studio:
         slug = request.path_params["slug"]
         state = self.state(slug)
         since = request.query_params.get("since", "")
-        if since.isdigit():  # wait briefly for a change made outside the studio
+        if since.isdecimal() and since.isascii():  # wait briefly for a change made elsewhere
             with state.changed:
                 if state.version == int(since):
                     state.changed.wait(timeout=10)

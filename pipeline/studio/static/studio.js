@@ -136,6 +136,11 @@ for (const form of document.querySelectorAll("form[data-autosave]")) {
         return;
       }
       if (body.base) form.querySelector("[name=base]").value = body.base;
+      if (body.base && form.classList.contains("meta")) {  // issue.yaml: the list's too
+        const list = document.querySelector("ol[data-reorder]");
+        if (list) list.dataset.base = body.base;
+        for (const input of document.querySelectorAll("form.move [name=base]")) input.value = body.base;
+      }
       if (body.body_start) form.dataset.bodyStart = body.body_start;
       await showStatus(body);  // the check and previews first: "Sparat." means all is shown
       state.textContent = body.error ? body.error : text.saved;
