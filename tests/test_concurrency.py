@@ -18,7 +18,7 @@ one message (outbox files' To: headers, or the SMTP server's recipients), the de
 finished, exactly one process sent it, every other one exited 0 ("Nothing to send") or 3
 ("another process is sending this delivery"), no output has a traceback or a reader's
 address, and the archive page exists. Waits follow output, exit statuses and the ledger; the
-time limits only catch hangs. NEWSLETTER_RACE_RUNS (4; more for a longer hunt) runs per combination,
+time limits only catch hangs. NEWSLETTER_RACE_RUNS (3; more for a longer hunt) runs per combination,
 NEWSLETTER_RACE_READERS (300) readers per run.
 """
 
@@ -51,7 +51,7 @@ from pipeline.planning import schedule_issue
 from tests.conftest import APPROVER, BACKENDS, ROOT, addressee, fresh_database_url, require
 from tests.test_crash import fill
 
-RUNS = int(os.environ.get("NEWSLETTER_RACE_RUNS", "4"))
+RUNS = int(os.environ.get("NEWSLETTER_RACE_RUNS", "3"))
 READERS = int(os.environ.get("NEWSLETTER_RACE_READERS", "300"))
 TRANSPORTS = ["outbox", "smtp"]
 HANG = 300.0  # seconds: only a hang guard, never a pace

@@ -191,8 +191,8 @@ def test_rate_limits_outages_and_timeouts_still_deliver_exactly_once(
     standin.faults[3] = standin.faults[12] = 0
     before = standin.delivered()
     sendgrid = transport(config, base)
-    sendgrid.client.client.timeout = 3.0  # the stand-in hangs longer on a timeout fault
-    standin.hang_seconds = 8.0
+    sendgrid.client.client.timeout = 1.5  # the stand-in hangs longer on a timeout fault
+    standin.hang_seconds = 4.0
     try:
         report, frozen = run(store, config, sendgrid)
     finally:

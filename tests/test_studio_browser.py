@@ -49,13 +49,13 @@ def _saved(page: Any, form: str = "form[data-autosave]") -> None:
                   form)
 
 
-def _until(condition: Any, seconds: float = 60) -> None:
+def _until(condition: Any, seconds: float = 60, log: object = None) -> None:
     """Until ``condition()``; the page saves in the background."""
     import time
 
     deadline = time.monotonic() + seconds
     while not condition():
-        assert time.monotonic() < deadline, "the change never reached the file"
+        assert time.monotonic() < deadline, f"the change never reached the file: {log}"
         time.sleep(0.05)
 
 
@@ -184,17 +184,45 @@ def test_sections_are_reordered_from_the_keyboard(browser: Any, studio: Studio) 
         return list(meta["sections"])
 
     page = _page(browser, studio)
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(f"{r.method} {r.url}") if r.method == "POST"
+            else None)
+    page.on("response", lambda r: seen.append(f"{r.status} {r.url}") if r.request.method
+            == "POST" else None)
+    page.on("console", lambda m: seen.append(m.text))
+    page.on("framenavigated", lambda f: seen.append("NAV " + f.url) if f == page.main_frame
+            else None)
     page.goto(studio.base + "/nummer/2027-1")
     page.wait_for_function("document.body.dataset.ready === '1'")
     leader = "Ett nytt år för jämställdhet i Västmanland"
     button = page.get_by_role("button", name=f"Flytta ned {leader}")
+    focused_on = "l => document.activeElement.getAttribute('aria-label') === l"
+    page.wait_for_function(  # the previews loaded: a frame that loads takes the keyboard
+        "[...document.querySelectorAll('iframe')].every(f => f.contentDocument && "
+        "f.contentDocument.readyState === 'complete')")
     button.focus()
-    page.keyboard.press("Enter")
-    _until(lambda: order()[:2] == ["02-anmalan-konferens.md", "01-ledare.md"])
-    page.wait_for_function("!document.querySelector('[aria-label^=\"Flytta upp Ett nytt\"]')"
-                           ".disabled")
+    page.wait_for_function(focused_on, arg=f"Flytta ned {leader}")
+    page.keyboard.press("Enter")  # focused, then Enter: as a keyboard user does
+    _until(lambda: order()[:2] == ["02-anmalan-konferens.md", "01-ledare.md"], 60, seen)
+    page.wait_for_function("document.querySelector('ol[data-reorder]').dataset.saved")
     focused = page.evaluate("document.activeElement.getAttribute('aria-label')")
     assert focused == f"Flytta ned {leader}"  # the focus stays with the moved section
     page.keyboard.press("Shift+Tab")  # its Up button, now enabled
+    page.wait_for_function(focused_on, arg=f"Flytta upp {leader}")
     page.keyboard.press("Enter")
-    _until(lambda: order()[:2] == ["01-ledare.md", "02-anmalan-konferens.md"])
+    _until(lambda: order()[:2] == ["01-ledare.md", "02-anmalan-konferens.md"], 60, seen)
+
+
+def test_a_preview_scrolled_to_later_shows_the_latest_text(browser: Any, studio: Studio
+                                                            ) -> None:
+    """Frames out of view are brought up to date when they come into view, not on every save."""
+    page = _page(browser, studio)
+    page.goto(studio.base + "/nummer/2027-1/avsnitt/01-ledare.md")
+    page.wait_for_function("document.body.dataset.ready === '1'")
+    area = page.get_by_label("Text (Markdown)", exact=True)
+    area.fill(area.input_value() + " Sista meningen i ledaren.")
+    _saved(page)
+    last = page.locator("[data-live=variants] article").last
+    last.scroll_into_view_if_needed()
+    frame = last.locator("iframe").first.content_frame
+    frame.get_by_text("Sista meningen i ledaren.").wait_for()

@@ -19,6 +19,7 @@ async function reloadVariant(article) {
   const response = await fetch(frames[0].src.split("?")[0], {credentials: "same-origin"});
   if (!response.ok) return;
   const html = await response.text();  // once for both widths
+  const focused = document.activeElement;  // a keyboard user keeps their place
   for (const frame of frames) {
     const doc = frame.contentDocument;
     if (!doc) { frame.src = frame.src; continue; }
@@ -26,6 +27,7 @@ async function reloadVariant(article) {
     doc.open(); doc.write(html); doc.close();
     frame.contentWindow.scrollTo(0, y);
   }
+  if (focused && document.activeElement !== focused) focused.focus({preventScroll: true});
 }
 
 function variantArticle(v) {
@@ -46,6 +48,20 @@ function variantArticle(v) {
   }
   return article;
 }
+
+function onScreen(element) {
+  const box = element.getBoundingClientRect();
+  return box.bottom > 0 && box.top < window.innerHeight && box.right > 0 && box.left < window.innerWidth;
+}
+
+const offScreen = new IntersectionObserver(entries => {
+  for (const entry of entries) {
+    if (!entry.isIntersecting || !entry.target.dataset.stale) continue;
+    delete entry.target.dataset.stale;
+    offScreen.unobserve(entry.target);
+    reloadVariant(entry.target);
+  }
+});
 
 function escapeText(text) {
   const span = document.createElement("span");
@@ -113,9 +129,14 @@ async function showStatus(status) {
     article.setAttribute("aria-labelledby", `v-${i + 1}`);
   }
   const changed = (status.changed || []).filter(name => !added.includes(name));
+  // the variants on screen now; the others when they are scrolled to (no work unseen)
   await Promise.all(changed.flatMap(name => {
     const article = live.querySelector(`[data-variant="${CSS.escape(name)}"]`);
-    return article ? [reloadVariant(article)] : [];
+    if (!article) return [];
+    if (onScreen(article)) return [reloadVariant(article)];
+    article.dataset.stale = "1";
+    offScreen.observe(article);
+    return [];
   }));
   live.dataset.version = status.version;
   document.body.dataset.shown = status.version;  // tests and benchmarks wait on this
@@ -214,12 +235,13 @@ for (const list of document.querySelectorAll("ol[data-reorder]")) {
       li.querySelector("[value=up]").disabled = i === 0;
       li.querySelector("[value=down]").disabled = i === list.children.length - 1;
     }
+    await showStatus(body);  // then the focus: writing the previews must not take it away
     if (focusName) {
       const li = list.querySelector(`[data-name="${CSS.escape(focusName.name)}"]`);
       const button = li.querySelector(`[value=${focusName.direction}]`);
       (button.disabled ? li.querySelector("a") : button).focus();
     }
-    await showStatus(body);
+    list.dataset.saved = body.base;  // tests wait on it
   };
   list.addEventListener("click", event => {
     const button = event.target.closest("button[name=direction]");
