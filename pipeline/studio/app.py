@@ -142,7 +142,7 @@ def _headers(response: Response) -> Response:
     # same-origin, not no-referrer: with no-referrer a browser sends "Origin: null" on its
     # own forms' POSTs, and the origin check would refuse every form sent without the script
     response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["Cache-Control"] = "no-store"
+    response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from pipeline.audience.store import Store
 from pipeline.config import Config
 from pipeline.preview.page import PHONE_PREHEADER_CHARS, PHONE_SUBJECT_CHARS, cut
 from pipeline.preview.state import PreviewState
@@ -47,19 +48,28 @@ def variants(state: PreviewState, config: Config) -> list[dict[str, str]]:
     return shown
 
 
+_STORES: dict[str, Store] = {}
+
+
+def _store(config: Config) -> Store:
+    """One register connection for the studio's life (opening one runs the migrations)."""
+    from pipeline.audience.store import database_url
+
+    url = database_url(config)
+    if url not in _STORES:
+        _STORES[url] = Store.open(config)
+    return _STORES[url]
+
+
 def status_json(state: PreviewState, config: Config, since: str = "") -> dict[str, Any]:
     """The page's live part: version, problems by file and line, which frames to reload."""
     from pipeline.approval import approval_state
-    from pipeline.audience.store import Store
 
     changed = state.changed_since(int(since)) if since.isdecimal() and since.isascii() \
         else None
     snapshot = state.snapshot
-    store = Store.open(config)
-    try:  # voided the moment a file changes: said at once, beside the previews
-        approval = approval_state(store, config, state.issue).describe()
-    finally:
-        store.close()
+    store = _store(config)  # voided the moment a file changes: said at once, by the previews
+    approval = approval_state(store, config, state.issue).describe()
     return {
         "approval": approval,
         "version": snapshot.version, "failed": snapshot.rendered is None,
@@ -90,7 +100,9 @@ def image_response(folder: Path, relative: str) -> Response:
     if folder.resolve() not in target.parents or not target.is_file() or \
             target.suffix.lower() not in IMAGE_TYPES:
         raise HTTPException(404, "Hittades inte.")
-    return Response(target.read_bytes(), media_type=IMAGE_TYPES[target.suffix.lower()])
+    # the previews are redrawn after every save: their images may come from the cache
+    return Response(target.read_bytes(), media_type=IMAGE_TYPES[target.suffix.lower()],
+                    headers={"Cache-Control": "private, max-age=30"})
 
 
 def month(config: Config, chosen: date) -> dict[str, Any]:

@@ -52,10 +52,16 @@ class Studio:
         self.env = env
         self.states: dict[str, PreviewState] = {}
         self._lock = threading.Lock()
+        self._config: tuple[tuple[int, int], Config] | None = None
 
     # -- plumbing ------------------------------------------------------------------------
     def config(self) -> Config:
-        return load_config(self.config_file)
+        """newsletter.toml, read again only when it changes (every request asks for it)."""
+        stat = self.config_file.stat()
+        key = (stat.st_mtime_ns, stat.st_size)
+        if self._config is None or self._config[0] != key:
+            self._config = (key, load_config(self.config_file))
+        return self._config[1]
 
     def folder(self, slug: str) -> Path:
         config = self.config()
