@@ -11,6 +11,7 @@ import logging
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -107,14 +108,10 @@ def test_a_voided_approval_is_one_alert_and_no_send(config: Config, tmp_path: Pa
     store.close()
 
 
-def test_the_register_is_counted_daily_and_each_report_mailed_once_when_due(
-        config: Config, tmp_path: Path, monkeypatch) -> None:
-    from sqlalchemy import func, select
-
+def sent(tmp_path: Path, config: Config, monkeypatch) -> tuple[Config, Any, Any]:
+    """2027-1 sent by the scheduler's job to the example's four connected readers."""
     from pipeline.audience.importer import import_audience
     from pipeline.audience.models import LegalBasis
-    from pipeline.report.models import Snapshot
-    from pipeline.scheduler import routine
     from tests.conftest import ROOT
 
     site, store = scheduled(tmp_path, config, monkeypatch)
@@ -123,6 +120,17 @@ def test_the_register_is_counted_daily_and_each_report_mailed_once_when_due(
     assert run_scheduled_send("2027-1", str(tmp_path / "newsletter.toml")) == "finished"
     delivery = ledger.current_delivery(store, "2027-1")
     assert delivery is not None and delivery.finished_at is not None
+    return site, store, delivery
+
+
+def test_the_register_is_counted_daily_and_each_report_mailed_once_when_due(
+        config: Config, tmp_path: Path, monkeypatch) -> None:
+    from sqlalchemy import func, select
+
+    from pipeline.report.models import Snapshot
+    from pipeline.scheduler import routine
+
+    site, store, delivery = sent(tmp_path, config, monkeypatch)
     done = delivery.finished_at.replace(tzinfo=UTC)
     outbox = tmp_path / "outbox"
     before = set(outbox.glob("notice-*.eml"))
@@ -144,17 +152,9 @@ def test_bounces_over_the_threshold_are_one_alert(config: Config, tmp_path: Path
                                                   monkeypatch, alert_hook) -> None:
     from sqlalchemy import update
 
-    from pipeline.audience.importer import import_audience
-    from pipeline.audience.models import LegalBasis
     from pipeline.deliver.models import LedgerEntry
-    from tests.conftest import ROOT
 
-    site, store = scheduled(tmp_path, config, monkeypatch)
-    import_audience(store, site, ROOT / "examples/audience/connected.csv", "connected",
-                    LegalBasis.PUBLIC_TASK)
-    assert run_scheduled_send("2027-1", str(tmp_path / "newsletter.toml")) == "finished"
-    delivery = ledger.current_delivery(store, "2027-1")
-    assert delivery is not None and delivery.finished_at is not None
+    site, store, delivery = sent(tmp_path, config, monkeypatch)
     site = site.model_copy(update={"alerts": site.alerts.model_copy(update={"min_sent": 4})})
     later = delivery.finished_at.replace(tzinfo=UTC) + timedelta(hours=2)
     watch(store, site, [], later)
