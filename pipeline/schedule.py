@@ -23,12 +23,19 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from pipeline.audience.models import Setting
 from pipeline.audience.store import Store, StoreError
 from pipeline.config import Config, load_config
 from pipeline.deliver.models import Delivery, DeliveryState
 from pipeline.errors import NewsletterError
 from pipeline.i18n import _, ngettext
+from pipeline.schedule_marks import (
+    PRECHECK_OK,
+    mark_prechecked,
+    mark_refused,
+    prechecked,
+    refused,
+    sources_digest,
+)
 
 if TYPE_CHECKING:
     from pipeline.lint import CheckResult
@@ -36,7 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("newsletter.scheduler")
 JOB_PREFIX = "send:"
 CHECK_PREFIX = "precheck:"
-PRECHECK_OK = "test copies sent"
 STOPPED = "the scheduler stopped; it resumes this delivery when it starts again"
 
 
@@ -95,13 +101,13 @@ def plan_jobs(store: Store, config: Config, now: datetime,
             jobs.append(PlannedJob(issue.slug, None, f"missed: planned {planned:%Y-%m-%d %H:%M}"
                                    f" UTC, more than {config.schedule.grace_hours} h ago; "
                                    "not sent automatically (newsletter send to send it)"))
-        elif _refused(store, config, folder, planned):
+        elif refused(store, config, folder, planned):
             jobs.append(PlannedJob(issue.slug, start, f"planned {planned:%Y-%m-%d %H:%M} UTC;"
                                    " not sent: waiting for a valid approval", held=True))
         else:
             jobs.append(PlannedJob(issue.slug, start, f"planned {planned:%Y-%m-%d %H:%M} UTC"))
             check_at = planned - timedelta(days=config.schedule.check_days_ahead)
-            if start > now and not _prechecked(store, config, folder, planned):
+            if start > now and not prechecked(store, config, folder, planned):
                 jobs.append(PlannedJob(issue.slug, max(check_at, now), "pre-send check",
                                        CHECK_PREFIX))
     return jobs
@@ -133,44 +139,6 @@ def _orphaned(delivery: Delivery, now: datetime) -> bool:
     if expires is None:  # released without moving on: its sender failed
         return True
     return (expires if expires.tzinfo else expires.replace(tzinfo=UTC)) < now
-
-
-def _refusal(store: Store, config: Config, folder: Path) -> str:
-    from pipeline.edition import latest_approved
-
-    approved = latest_approved(store, folder.name)
-    return f"{approved.id if approved else 0}|{_sources(folder, config)}"
-
-
-def _refused(store: Store, config: Config, folder: Path, planned: datetime) -> bool:
-    """The send job was refused and nothing changed since (no new approval, no edit)."""
-    with store.session() as session:
-        row = session.get(Setting, f"refused:{folder.name}:{planned:%Y%m%d%H%M}")
-    return row is not None and row.value == _refusal(store, config, folder)
-
-
-def _check_key(slug: str, planned: datetime) -> str:
-    return f"checked:{slug}:{planned:%Y%m%d%H%M}"
-
-
-def _sources(folder: Path, config: Config) -> str:
-    """One digest of the issue's files: a pre-send check that found errors runs again when
-    they change, not every minute."""
-    import hashlib
-
-    from pipeline.edition import source_hashes
-
-    return hashlib.sha256(repr(sorted(source_hashes(folder, config).items())).encode()
-                          ).hexdigest()[:16]
-
-
-def _prechecked(store: Store, config: Config, folder: Path, planned: datetime) -> bool:
-    with store.session() as session:
-        row = session.get(Setting, _check_key(folder.name, planned))
-    if row is None:
-        return False
-    outcome, _sep, digest = row.value.partition("|")
-    return outcome == PRECHECK_OK or digest == _sources(folder, config)
 
 
 _SAID: dict[str, str] = {}  # the last line logged about each subject
@@ -263,7 +231,7 @@ def run_scheduled_send(slug: str, config_file: str) -> str:
         report = send_issue(store, config, folder, secret_from_env(), opened)
     except ApprovalError as exc:
         log.error("issue=%s action=not-sent reason=%s", slug, exc.message)
-        _refuse(store, config, folder, planned_at(folder, config))
+        mark_refused(store, config, folder, planned_at(folder, config))
         tell_editors(config, slug, _("%(slug)s was not sent") % {"slug": slug}, [
             _("The newsletter %(slug)s was not sent at the planned time: %(why)s. The "
               "delivery stays scheduled.") % {"slug": slug, "why": exc.message}],
@@ -298,14 +266,6 @@ def planned_at(folder: Path, config: Config) -> datetime | None:
             return None
         meta = exc.partial.meta
     return to_utc(meta.send_at.replace(tzinfo=None), config.zone)
-
-
-def _refuse(store: Store, config: Config, folder: Path, planned: datetime | None) -> None:
-    if planned is None:
-        return  # not planned again anyway: the plan cannot read the issue
-    with store.session() as session, session.begin():
-        session.merge(Setting(key=f"refused:{folder.name}:{planned:%Y%m%d%H%M}",
-                              value=_refusal(store, config, folder)))
 
 
 def _healed(config: Config, delivery: Delivery) -> None:
@@ -368,7 +328,7 @@ def _precheck(config: Config, store: Store, folder: Path, result: CheckResult) -
 
     slug = folder.name
     planned = planned_at(folder, config) or datetime.now(UTC)
-    cause = f"precheck:{slug}:{planned:%Y%m%d%H%M}:{_sources(folder, config)}"
+    cause = f"precheck:{slug}:{planned:%Y%m%d%H%M}:{sources_digest(folder, config)}"
     if result.errors:
         log.warning("issue=%s action=precheck-failed errors=%s", slug, len(result.errors))
         what = ngettext(
@@ -395,8 +355,6 @@ def _precheck(config: Config, store: Store, folder: Path, result: CheckResult) -
         say(f"precheck:{slug}", logging.INFO, "issue=%s action=precheck-ok %s", slug,
             "; ".join(lines))
         outcome = PRECHECK_OK
-    with store.session() as session, session.begin():
-        session.merge(Setting(key=_check_key(slug, planned),
-                              value=f"{outcome}|{_sources(folder, config)}"))
+    mark_prechecked(store, config, folder, planned, outcome)
     dispatch(store, config)
     return outcome

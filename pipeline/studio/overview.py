@@ -20,9 +20,9 @@ _CHECKED: dict[tuple[str, str], int] = {}  # (folder, sources digest) → errors
 
 def _errors(config: Config, folder: Path) -> int:
     from pipeline.lint import check_issue
-    from pipeline.schedule import _sources
+    from pipeline.schedule_marks import sources_digest
 
-    key = (str(folder), _sources(folder, config))
+    key = (str(folder), sources_digest(folder, config))
     if key not in _CHECKED:
         _CHECKED[key] = len(check_issue(folder, config).errors)
     return _CHECKED[key]
