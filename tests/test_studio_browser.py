@@ -42,11 +42,22 @@ def _page(browser: Any, studio: Studio, width: int = 1280) -> Any:
 
 
 def _saved(page: Any, form: str = "form[data-autosave]") -> None:
+    """Until every edit in ``form`` is on disk and shown (the script's own mark, not a text
+    that the next save replaces)."""
     page.wait_for_function(
-        "f => document.querySelector(f + ' [data-live=saved]').textContent === 'Sparat.'",
-        arg=form)
-    page.evaluate("f => document.querySelector(f + ' [data-live=saved]').textContent = ''",
-                  form)
+        "f => document.querySelector(f).dataset.state === 'saved'", arg=form)
+
+
+def _ready(page: Any) -> None:
+    """Until the page's script has its handlers in place: an edit before it is not saved."""
+    page.wait_for_function("document.body.dataset.ready === '1'")
+
+
+def _follow(page: Any, link: str) -> None:
+    """Follows a link as a person does, and waits for the next page to be ready."""
+    with page.expect_navigation():
+        page.get_by_role("link", name=link).click()
+    _ready(page)
 
 
 def _until(condition: Any, seconds: float = 60, log: object = None) -> None:
@@ -69,6 +80,7 @@ def _section(page: Any, heading: str, body: str, focus: list[str]) -> None:
     page.get_by_label("Det nya avsnittets rubrik").fill(heading)
     page.get_by_role("button", name="Lägg till avsnitt").click()
     page.wait_for_url("**/avsnitt/*.md")
+    _ready(page)
     for area in focus:
         page.get_by_label(area, exact=True).check()
     page.get_by_label("Text (Markdown)", exact=True).fill(body)
@@ -80,6 +92,7 @@ def test_a_communicator_writes_an_issue_without_a_terminal(browser: Any, studio:
     page = _page(browser, studio)
     page.get_by_role("button", name="Nytt nummer").click()
     page.wait_for_url("**/nummer/2027-2")
+    _ready(page)
     page.get_by_label("Rubrik", exact=True).fill("Sommar i länet: nätverk och nya siffror")
     page.get_by_label("Ämnesrad", exact=True).fill("Nätverksträff i juni och nya siffror om våld")
     assert page.locator("#subject-count").inner_text().startswith(
@@ -90,12 +103,12 @@ def test_a_communicator_writes_an_issue_without_a_terminal(browser: Any, studio:
     page.get_by_label("Dag", exact=True).fill("2027-05-11")
     page.get_by_label("Klockslag").fill("09:00")
     _saved(page)
-    page.get_by_role("link", name="Ledare").click()
+    _follow(page, "Ledare")
     page.get_by_label("Text (Markdown)", exact=True).fill(
         "Sommaren närmar sig och nätverket för anslutna aktörer träffas igen. I det här "
         "numret finns också länets nya siffror.")
-    _saved(page)
-    page.get_by_role("link", name="Nummer 2027-2").click()
+    # followed at once, within the autosave's pause: the last words are saved first
+    _follow(page, "Nummer 2027-2")
 
     _section(page, "Nätverksträff i juni",
              f"Nätverket för anslutna aktörer träffas den **15 juni** i Västerås.\n\n"
@@ -117,12 +130,12 @@ def test_a_communicator_writes_an_issue_without_a_terminal(browser: Any, studio:
     page.get_by_role("button", name="Ladda upp bilden").click()
     page.wait_for_load_state()
     assert page.url.endswith("?sparat=1"), page.locator("main").inner_text()
-    page.get_by_role("link", name="Nummer 2027-2").click()
+    _follow(page, "Nummer 2027-2")
 
     _section(page, "Nya siffror om våld i nära relationer",
              "Länets kartläggning visar hur många som söker stöd. Siffrorna finns i "
              "rapporten.", ["Mäns våld mot kvinnor ska upphöra"])
-    page.get_by_role("link", name="Nummer 2027-2").click()
+    _follow(page, "Nummer 2027-2")
 
     page.get_by_label("Till (adresser, eller editors för testgruppen)").fill("editors")
     page.get_by_role("button", name="Skicka testkopior av alla varianter").click()
@@ -193,7 +206,7 @@ def test_sections_are_reordered_from_the_keyboard(browser: Any, studio: Studio) 
     page.on("framenavigated", lambda f: seen.append("NAV " + f.url) if f == page.main_frame
             else None)
     page.goto(studio.base + "/nummer/2027-1")
-    page.wait_for_function("document.body.dataset.ready === '1'")
+    _ready(page)
     leader = "Ett nytt år för jämställdhet i Västmanland"
     button = page.get_by_role("button", name=f"Flytta ned {leader}")
     focused_on = "l => document.activeElement.getAttribute('aria-label') === l"
@@ -218,7 +231,7 @@ def test_a_preview_scrolled_to_later_shows_the_latest_text(browser: Any, studio:
     """Frames out of view are brought up to date when they come into view, not on every save."""
     page = _page(browser, studio)
     page.goto(studio.base + "/nummer/2027-1/avsnitt/01-ledare.md")
-    page.wait_for_function("document.body.dataset.ready === '1'")
+    _ready(page)
     area = page.get_by_label("Text (Markdown)", exact=True)
     area.fill(area.input_value() + " Sista meningen i ledaren.")
     _saved(page)

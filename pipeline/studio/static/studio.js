@@ -143,16 +143,25 @@ async function showStatus(status) {
 }
 
 // --- autosave ------------------------------------------------------------------------------
+// form.dataset.state: "dirty" (an edit waits), "saving", "saved" (every edit is on disk and
+// shown), "error" or "conflict". A link is followed only after the edits are saved.
+const flushes = [];
+let leaving = false;  // a link was followed: save, but do not redraw what is about to go
 for (const form of document.querySelectorAll("form[data-autosave]")) {
   const state = form.querySelector("[data-live=saved]");
-  let timer = null, saving = Promise.resolve();
+  let timer = null, saving = Promise.resolve(), edits = 0;
   const save = () => {
+    clearTimeout(timer);
+    timer = null;
+    const upTo = edits;
     saving = saving.then(async () => {
+      form.dataset.state = "saving";
       state.textContent = text.saving;
       const response = await post(form.action, new FormData(form));
       const body = await response.json();
       if (response.status === 409) {
         state.textContent = "";
+        form.dataset.state = "conflict";
         showConflict(form, body);
         return;
       }
@@ -163,14 +172,44 @@ for (const form of document.querySelectorAll("form[data-autosave]")) {
         for (const input of document.querySelectorAll("form.move [name=base]")) input.value = body.base;
       }
       if (body.body_start) form.dataset.bodyStart = body.body_start;
-      await showStatus(body);  // the check and previews first: "Sparat." means all is shown
+      if (!leaving) await showStatus(body);  // the check and previews first: "Sparat." means all is shown
       state.textContent = body.error ? body.error : text.saved;
-    }).catch(() => { state.textContent = text.offline; });
+      if (edits === upTo && timer === null) form.dataset.state = body.error ? "error" : "saved";
+    }).catch(() => { state.textContent = text.offline; form.dataset.state = "error"; });
+    return saving;
   };
-  form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(save, 400); });
-  form.addEventListener("change", () => { clearTimeout(timer); timer = setTimeout(save, 100); });
-  form.addEventListener("submit", event => { event.preventDefault(); clearTimeout(timer); save(); });
+  const later = ms => {
+    edits += 1;
+    form.dataset.state = "dirty";
+    clearTimeout(timer);
+    timer = setTimeout(save, ms);
+  };
+  form.addEventListener("input", () => later(400));
+  form.addEventListener("change", () => later(100));
+  form.addEventListener("submit", event => { event.preventDefault(); edits += 1; save(); });
+  flushes.push(() => {
+    const pending = form.dataset.state === "dirty" || form.dataset.state === "saving";
+    return pending ? (timer === null ? saving : save()) : null;
+  });
 }
+const unsaved = () => flushes.map(flush => flush()).filter(Boolean);
+
+document.addEventListener("click", async event => {
+  const link = event.target.closest("a[href]");
+  if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey ||
+      event.shiftKey || event.altKey || link.target || link.origin !== location.origin) return;
+  const pending = unsaved();
+  if (!pending.length) return;
+  event.preventDefault();  // the last words typed are saved before the page changes
+  leaving = true;
+  await Promise.allSettled(pending);
+  location.assign(link.href);
+});
+window.addEventListener("beforeunload", event => {
+  if (!flushes.length || !unsaved().length) return;
+  event.preventDefault();  // closing the tab with an edit not yet saved: the browser asks
+  event.returnValue = "";
+});
 
 function showConflict(form, body) {
   let box = form.querySelector(".conflict");
