@@ -122,6 +122,37 @@ def test_editing_a_section_rerenders_only_its_variants(preview) -> None:
             assert _get(f"{base}/email/{name}") == before[name]
 
 
+def test_the_variants_on_screen_are_rendered_and_published_first(example_copy: Path,
+                                                                  tmp_path: Path) -> None:
+    """The studio names the variants on the author's screen: they are published in a version
+    of their own before the others, which follow in the next one."""
+    from pipeline.preview.state import PreviewState
+
+    config = tmp_path / "newsletter.toml"
+    shutil.copy(ROOT / "newsletter.toml", config)
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    state = PreviewState(example_copy, config)
+    state.refresh()
+    published: list[tuple[frozenset[str], dict[str, bool]]] = []
+    publish = state._publish
+
+    def record(snapshot: Any, names: frozenset[str]) -> None:
+        if snapshot.rendered is not None:
+            published.append((names, {key.name: "Ny mening i ledaren." in email.html
+                                      for key, email in snapshot.rendered.variants.items()}))
+        publish(snapshot, names)
+
+    state._publish = record  # type: ignore[method-assign]
+    leader = example_copy / "01-ledare.md"  # every variant has it
+    leader.write_text(leader.read_text() + "\nNy mening i ledaren.\n")
+    state.refresh([leader], first=["general"])
+    (first, shown), (rest, _), (problems, final) = published
+    assert first == {"general"} and shown["general"]
+    assert not any(new for name, new in shown.items() if name != "general")  # not yet
+    assert rest == set(shown) - {"general"} and len(rest) == 8
+    assert problems == set() and all(final.values())
+
+
 def test_a_page_that_missed_events_catches_up(preview) -> None:
     base, state, folder = preview
     version = state.version

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from PIL import Image
@@ -60,14 +61,16 @@ def _follow(page: Any, link: str) -> None:
     _ready(page)
 
 
-def _until(condition: Any, seconds: float = 60, log: object = None) -> None:
-    """Until ``condition()``; the page saves in the background."""
+def _until(page: Any, condition: Any, seconds: float = 60, log: object = None) -> None:
+    """Until ``condition()``, polled with the page's timer, never ``time.sleep``: every
+    request of the page waits for this process's loopback guard, which runs only while
+    Playwright is called (a sleeping test held the page's save back: a flaky test)."""
     import time
 
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, f"the change never reached the file: {log}"
-        time.sleep(0.05)
+        page.wait_for_timeout(50)
 
 
 def _photo() -> bytes:
@@ -216,14 +219,14 @@ def test_sections_are_reordered_from_the_keyboard(browser: Any, studio: Studio) 
     button.focus()
     page.wait_for_function(focused_on, arg=f"Flytta ned {leader}")
     page.keyboard.press("Enter")  # focused, then Enter: as a keyboard user does
-    _until(lambda: order()[:2] == ["02-anmalan-konferens.md", "01-ledare.md"], 60, seen)
+    _until(page, lambda: order()[:2] == ["02-anmalan-konferens.md", "01-ledare.md"], 60, seen)
     page.wait_for_function("document.querySelector('ol[data-reorder]').dataset.saved")
     focused = page.evaluate("document.activeElement.getAttribute('aria-label')")
     assert focused == f"Flytta ned {leader}"  # the focus stays with the moved section
     page.keyboard.press("Shift+Tab")  # its Up button, now enabled
     page.wait_for_function(focused_on, arg=f"Flytta upp {leader}")
     page.keyboard.press("Enter")
-    _until(lambda: order()[:2] == ["01-ledare.md", "02-anmalan-konferens.md"], 60, seen)
+    _until(page, lambda: order()[:2] == ["01-ledare.md", "02-anmalan-konferens.md"], 60, seen)
 
 
 def test_a_preview_scrolled_to_later_shows_the_latest_text(browser: Any, studio: Studio
@@ -232,9 +235,22 @@ def test_a_preview_scrolled_to_later_shows_the_latest_text(browser: Any, studio:
     page = _page(browser, studio)
     page.goto(studio.base + "/nummer/2027-1/avsnitt/01-ledare.md")
     _ready(page)
+    articles = "[...document.querySelectorAll('[data-live=variants] article')]"
+    loaded = page.evaluate(  # frames near the screen (the others load lazily, when scrolled to)
+        f"{articles}.filter(a => a.querySelector('iframe').contentDocument.body"
+        "  .childElementCount > 0).map(a => a.dataset.variant)")
+    fetched: list[str] = []
+    page.on("request", lambda r: fetched.append(unquote(r.url.rsplit("/", 1)[1]))
+            if "/epost/" in r.url else None)
     area = page.get_by_label("Text (Markdown)", exact=True)
     area.fill(area.input_value() + " Sista meningen i ledaren.")
     _saved(page)
+    shown = page.evaluate(f"{articles}.filter(a => {{ const b = a.getBoundingClientRect(); "
+                          "return b.bottom > 0 && b.top < innerHeight; }).map(a => "
+                          "a.dataset.variant)")
+    assert set(shown) <= set(fetched), (fetched, shown)  # the frames on screen: new text
+    # and no frame out of view is loaded again (moving a frame in the page reloads it)
+    assert not set(fetched) & set(loaded) - set(shown), (fetched, loaded, shown)
     last = page.locator("[data-live=variants] article").last
     last.scroll_into_view_if_needed()
     frame = last.locator("iframe").first.content_frame

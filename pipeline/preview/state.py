@@ -18,7 +18,7 @@ import sys
 import threading
 import traceback
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -95,11 +95,21 @@ class PreviewState:
     def rendered(self) -> RenderedIssue | None:
         return self.snapshot.rendered
 
-    def refresh(self, changed_paths: Iterable[Path] | None = None) -> None:
-        """Re-render what ``changed_paths`` touched (None: everything) and tell the pages."""
+    def refresh(self, changed_paths: Iterable[Path] | None = None,
+                first: Collection[str] = ()) -> None:
+        """Re-render what ``changed_paths`` touched (None: everything) and tell the pages.
+
+        The variants named in ``first`` (those on the author's screen) are rendered and
+        published before the others, which follow in a second version."""
         with self._lock:  # one render at a time; the watcher is the only caller but tests
             paths = None if changed_paths is None else [Path(p) for p in changed_paths]
             try:
+                if first and self.snapshot.rendered is not None:
+                    snapshot, names = self._render(paths, frozenset(first))
+                    if snapshot.rendered is not None:
+                        self._publish(replace(snapshot, problems=self.snapshot.problems),
+                                      names)
+                        paths = []  # the renderer is fresh already
                 snapshot, names = self._render(paths)
                 if snapshot.rendered is not None:
                     # The new emails first (the last problems stay a moment), then check's.
@@ -124,7 +134,10 @@ class PreviewState:
         return replace(snapshot, problems=tuple(lint_issue(
             rendered.issue, rendered, snapshot.config, self._renderer)))
 
-    def _render(self, paths: list[Path] | None) -> tuple[Snapshot, frozenset[str]]:
+    def _render(self, paths: list[Path] | None, only: frozenset[str] | None = None
+                ) -> tuple[Snapshot, frozenset[str]]:
+        """The issue's emails, each rendered again if its signature changed; with ``only``,
+        the other variants keep their last email for now (the next render brings them)."""
         try:
             config = load_config(self.config_file)
         except NewsletterError as exc:
@@ -143,14 +156,19 @@ class PreviewState:
             for key in keys:
                 sign = signature(issue, key)
                 cached = self._cache.get(key)
-                if cached is None or cached[0] != sign:
+                later = only is not None and key.name not in only and cached is not None
+                if (cached is None or cached[0] != sign) and not later:
                     cached = (sign, renderer.render_email(issue, key))
                     changed.add(key.name)
                     self._cache[key] = cached
+                assert cached is not None
                 emails[key] = cached[1]
             for gone in set(self._cache) - set(keys):
                 del self._cache[gone]
-            rendered = RenderedIssue(issue, emails, renderer.render_web(issue), keys)
+            previous = self.snapshot.rendered
+            web = previous.web_html if only is not None and previous else \
+                renderer.render_web(issue)
+            rendered = RenderedIssue(issue, emails, web, keys)
         except NewsletterError:  # check says what stopped it, with every other problem
             return Snapshot(config=config, problems=tuple(
                 check_issue(self.issue, config, renderer).problems)), frozenset()

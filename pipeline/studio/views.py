@@ -250,7 +250,10 @@ class Studio:
         state = self.state(slug)
         seen = state.version
         if changed:  # answer once the emails are rendered; check's problems follow
-            threading.Thread(target=state.refresh, args=(changed,), daemon=True).start()
+            # the variants on the author's screen first, the others in the next version
+            first = [str(name) for name in (await request.form()).getlist("visible")]
+            threading.Thread(target=state.refresh, args=(changed, first[:50]),
+                             daemon=True).start()
             await run_in_threadpool(_rendered, state, seen)
         if request.headers.get("accept", "").startswith("application/json"):
             body = pages.status_json(state, self.config(), str(seen))

@@ -115,13 +115,21 @@ async function showStatus(status) {
     if (!names.has(article.dataset.variant)) article.remove();
   }
   const added = [];
+  let previous = null;
   for (const [i, v] of status.variants.entries()) {
     let article = live.querySelector(`[data-variant="${CSS.escape(v.name)}"]`);
     if (!article) {
       article = variantArticle(v);
       added.push(v.name);
     }
-    live.append(article);  // in the order the server gives
+    // in the order the server gives; moving a frame reloads it, so only when out of place
+    const here = previous ? previous.nextElementSibling : live.querySelector("[data-variant]");
+    if (article !== here) {
+      if (previous) previous.after(article);
+      else if (here) here.before(article);
+      else live.append(article);
+    }
+    previous = article;
     article.querySelector("h3").textContent = v.label;
     article.querySelector(".subject").textContent = v.subject;
     article.querySelector(".preheader").textContent = v.preheader;
@@ -157,7 +165,11 @@ for (const form of document.querySelectorAll("form[data-autosave]")) {
     saving = saving.then(async () => {
       form.dataset.state = "saving";
       state.textContent = text.saving;
-      const response = await post(form.action, new FormData(form));
+      const data = new FormData(form);
+      for (const article of live ? live.querySelectorAll("[data-variant]") : []) {
+        if (onScreen(article)) data.append("visible", article.dataset.variant);  // rendered first
+      }
+      const response = await post(form.action, data);
       const body = await response.json();
       if (response.status === 409) {
         state.textContent = "";
