@@ -146,26 +146,27 @@ def _list_id(value: str) -> str:
 
 
 class _Body:
-    """A body split at its placeholders: static pieces QP-encoded once."""
+    """A body split at its placeholders: static pieces QP-encoded once, kept as bytes so that
+    a message is one join of its parts (a body is tens of kilobytes: no copy to spare)."""
 
     def __init__(self, content: str, escape: bool) -> None:
         self.escape = escape
-        self.pieces: list[str] = []
+        self.pieces: list[bytes] = []
         self.slots: list[str] = []
         position = 0
         for match in TOKEN.finditer(content):
-            self.pieces.append(_qp(content[position:match.start()]))
+            self.pieces.append(_qp(content[position:match.start()]).encode("ascii"))
             self.slots.append(match.group(1))
             position = match.end()
-        self.pieces.append(_qp(content[position:]))
+        self.pieces.append(_qp(content[position:]).encode("ascii"))
 
-    def fill(self, values: dict[str, str]) -> str:
-        out = [self.pieces[0]]
+    def fill(self, values: dict[str, str], out: list[bytes]) -> None:
+        """Appends the body, with ``values`` in its slots, to ``out``."""
+        out.append(self.pieces[0])
         for slot, piece in zip(self.slots, self.pieces[1:], strict=True):
             value = values[slot]
-            out += ["=" + EOL, _qp(html.escape(value) if self.escape else value),
-                    "=" + EOL, piece]
-        return "".join(out)
+            value = _qp(html.escape(value) if self.escape else value)
+            out += [f"={EOL}{value}={EOL}".encode("ascii"), piece]
 
 
 class MailParts(Protocol):
@@ -228,6 +229,7 @@ class MessageTemplate:
                          + f"--{related}--{EOL}--{boundary}--{EOL}")
         self.text = _Body(email.text, escape=False)
         self.html = _Body(email.html, escape=True)
+        self._html_head, self._tail = self.html_head.encode("ascii"), self.tail.encode("ascii")
 
     def problem(self, envelope: Envelope) -> str | None:
         """Why this reader's message cannot be built (their name or address), if it cannot:
@@ -260,13 +262,17 @@ class MessageTemplate:
         check_header("List-Unsubscribe", unsubscribe)
         listed = [f"List-Unsubscribe: <{unsubscribe}>, <{self.mailto}>"] \
             if self.list_headers else []
-        message = EOL.join([
+        head = EOL.join([
             self.headers,
             _mailbox("To", to),
             f"Date: {date or self._date()}",
             _header("Message-ID", envelope.message_id),
             *listed,
-            "", self.part_head + self.text.fill(values) + self.html_head +
-            self.html.fill(values) + self.tail,
+            "", self.part_head,
         ])
-        return message.encode("ascii")
+        out = [head.encode("ascii")]
+        self.text.fill(values, out)
+        out.append(self._html_head)
+        self.html.fill(values, out)
+        out.append(self._tail)
+        return b"".join(out)
