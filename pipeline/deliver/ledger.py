@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, exists, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.elements import BindParameter
 
 from pipeline.audience.models import ALL_SEGMENTS, Status, Subscriber, Subscription, Suppression
 from pipeline.audience.select import Recipient
@@ -257,19 +258,27 @@ def claim(store: Store, delivery_id: int, variant: str | None, size: int,
                    table.c.segment, table.c.variant, table.c.attempts, _departed())
             .where(pending, table.c.variant == variant).order_by(table.c.id).limit(size)
             .with_for_update(skip_locked=True, of=table)).all()
-        departed = [row.id for row in rows if row.departed]
+        departed = [row[0] for row in rows if row[7]]
         moment = now()
         if departed:
-            connection.execute(update(table).where(table.c.id.in_(departed)).values(
+            connection.execute(update(table).where(table.c.id.in_(_IDS)).values(
                 state=EntryState.SKIPPED, updated_at=moment,
-                last_error="unsubscribed or suppressed after the audience was frozen"))
-        claimed = [Claimed(r.id, r.subscriber_id, r.email or "", r.name, r.segment, r.variant,
-                           r.attempts + 1) for r in rows if not r.departed]
+                last_error="unsubscribed or suppressed after the audience was frozen"),
+                {"ids": departed})
+        claimed = [Claimed(id_, subscriber, email or "", name, segment, variant_, attempts + 1)
+                   for id_, subscriber, email, name, segment, variant_, attempts, gone in rows
+                   if not gone]  # by position: a Row's names cost 3 µs a row here
         if claimed:
-            connection.execute(update(table).where(table.c.id.in_([c.id for c in claimed]))
+            connection.execute(update(table).where(table.c.id.in_(_IDS))
                                .values(state=EntryState.IN_FLIGHT, batch=batch_id,
-                                       attempts=table.c.attempts + 1, updated_at=moment))
+                                       attempts=table.c.attempts + 1, updated_at=moment),
+                               {"ids": [c.id for c in claimed]})
         return claimed
+
+
+# the ids of a batch as one expanding parameter: the statement is compiled once and cached,
+# where ``in_(list)`` coerced and named a thousand literals for every batch
+_IDS: BindParameter[int] = bindparam("ids", expanding=True)
 
 
 def _departed() -> Any:
@@ -301,12 +310,13 @@ def record(store: Store, outcomes: Sequence[tuple[int, EntryState, str | None, s
     moment = now()
     with store.engine.begin() as connection:
         for (state, provider, error), ids in groups.items():  # a batch: mostly one group
-            where: ColumnElement[bool] = LEDGER.c.id.in_(ids)
+            where: ColumnElement[bool] = LEDGER.c.id.in_(_IDS)
             if batch is not None:
                 where = where & (LEDGER.c.batch == batch) & \
                     (LEDGER.c.state == EntryState.IN_FLIGHT)
             connection.execute(update(LEDGER).where(where).values(
-                state=state, provider_id=provider, last_error=error, updated_at=moment))
+                state=state, provider_id=provider, last_error=error, updated_at=moment),
+                {"ids": ids})
 
 
 def rebatch(store: Store, entry_ids: Sequence[int], batch_id: str) -> None:
