@@ -269,3 +269,20 @@ def test_without_the_hunspell_library_spelling_is_one_warning(
             "missing; install the newsletter package again (pip install -e .) [spelling]"]
     finally:
         spelling._speller.cache_clear()
+
+
+def test_links_addresses_files_and_placeholders_are_not_prose() -> None:
+    """What the spelling and LIX rules never read, wherever it sits in a sentence; and a long
+    run of letters or dots is read once, not tried again from each of its characters."""
+    from pipeline.plain.prose import plain_blocks
+
+    text = ("Läs (https://www.lansstyrelsen.se/vastmanland/jamstalldhet.html), skriv till "
+            "anna.berg+nyhetsbrev@lansstyrelsen.se eller www.example.se; bifoga plan.docx, "
+            "hej {{ reader_greeting }} och <b>fet</b> text.")
+    block, = plain_blocks(text, 1)
+    assert block.text.split() == ["Läs", "(", "),", "skriv", "till", "eller", ";", "bifoga", ",",
+                                  "hej", "och", "fet", "text."]
+    long_word = "a" * 200_000 + " slut"  # linear: was minutes at this length
+    assert plain_blocks(long_word, 1)[0].text == long_word
+    dotted = "a." * 100_000
+    assert plain_blocks(dotted, 1)[0].text == dotted
