@@ -224,3 +224,18 @@ def test_odd_requests_get_answers_not_errors(studio: Studio) -> None:
     redirect = studio.request("//evil.example/?token=" + studio.url.split("token=")[1],
                               follow=False)
     assert not redirect.headers.get("location", "/").startswith("//")
+
+
+def test_the_calendar_turns_to_other_months(studio: Studio) -> None:
+    """The send-date calendar starts at the issue's month and its links show the months
+    around it (midsummer marked); an address typed by hand never fails."""
+    studio.request(studio.url)
+    page = studio.request("/nummer/2027-1").body
+    assert "februari 2027:" in page  # 2027-1 is sent in February
+    assert 'href="?manad=2027-03#send_date">mars 2027 →' in page
+    june = studio.request("/nummer/2027-1?manad=2027-06")
+    assert june.status == 200 and "juni 2027:" in june.body
+    assert "Midsommarafton" in june.body and 'href="?manad=2027-07#send_date"' in june.body
+    for typed in ("2027-13", "0001-01", "9999-12", "x" * 300, ""):
+        other = studio.request(f"/nummer/2027-1?manad={typed}")
+        assert other.status == 200 and "februari 2027:" in other.body, typed

@@ -4,7 +4,8 @@ check and the previews (each variant's inbox row and email, from the preview's r
 from __future__ import annotations
 
 import calendar
-from datetime import date, datetime
+import contextlib
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -105,22 +106,36 @@ def image_response(folder: Path, relative: str) -> Response:
                     headers={"Cache-Control": "private, max-age=30"})
 
 
-def month(config: Config, chosen: date) -> dict[str, Any]:
-    """The send date's month as a calendar: weekends, Swedish holidays, the chosen day."""
-    import holidays
+def month(config: Config, chosen: date, shown: str | None = None) -> dict[str, Any]:
+    """A month as a calendar: weekends, Swedish holidays, the chosen day. ``shown`` (YYYY-MM,
+    from the page's month links) picks the month; by default the chosen day's."""
+    from pipeline.sendtime import non_working_days
 
-    free = holidays.country_holidays("SE", years=chosen.year)
+    first = chosen.replace(day=1)
+    with contextlib.suppress(ValueError):
+        asked = datetime.strptime(shown or "", "%Y-%m").date()
+        if 1900 < asked.year < 9999:  # a hand-typed address: its neighbours must exist
+            first = asked
+    free = non_working_days(first.year) | non_working_days(first.year - 1) | \
+        non_working_days(first.year + 1)  # check's days off, in Swedish; the weeks overlap
     weeks = []
-    for week in calendar.Calendar().monthdatescalendar(chosen.year, chosen.month):
+    for week in calendar.Calendar().monthdatescalendar(first.year, first.month):
         weeks.append([{
-            "date": day.isoformat(), "day": day.day, "in_month": day.month == chosen.month,
+            "date": day.isoformat(), "day": day.day, "in_month": day.month == first.month,
             "weekend": day.weekday() >= 5, "holiday": free.get(day),
             "chosen": day == chosen, "label": swedish_date(day)} for day in week])
-    return {"title": f"{MONTHS[chosen.month - 1]} {chosen.year}", "weeks": weeks,
-            "window": f"{config.schedule.window_start}–{config.schedule.window_end}"}
+    before = (first - timedelta(days=1)).replace(day=1)
+    after = (first + timedelta(days=31)).replace(day=1)
+    return {"title": f"{MONTHS[first.month - 1]} {first.year}", "weeks": weeks,
+            "window": f"{config.schedule.window_start}–{config.schedule.window_end}",
+            "before": {"param": f"{before:%Y-%m}", "name": f"{MONTHS[before.month - 1]} "
+                       f"{before.year}"},
+            "after": {"param": f"{after:%Y-%m}", "name": f"{MONTHS[after.month - 1]} "
+                      f"{after.year}"}}
 
 
-def issue_view(config: Config, folder: Path, state: PreviewState) -> dict[str, Any]:
+def issue_view(config: Config, folder: Path, state: PreviewState, shown: str | None = None
+               ) -> dict[str, Any]:
     from pipeline.studio.overview import issue_state
 
     loaded = files.load(folder / "issue.yaml")
@@ -144,7 +159,7 @@ def issue_view(config: Config, folder: Path, state: PreviewState) -> dict[str, A
                                                      if Path(p.path).name == name])})
     return {
         "slug": folder.name, "meta": meta, "base": loaded.base, "day": day, "clock": clock,
-        "editor": editor, "sections": sections, "month": month(config, chosen),
+        "editor": editor, "sections": sections, "month": month(config, chosen, shown),
         "problems": editing.problems_of(state, folder / "issue.yaml"),
         "all_problems": list(state.problems), "variants": variants(state, config),
         "version": state.version, "state": issue_state(config, folder),

@@ -161,7 +161,8 @@ class Studio:
     # -- an issue ------------------------------------------------------------------------
     def issue_page(self, request: Request) -> Response:
         slug = request.path_params["slug"]
-        view = pages.issue_view(self.config(), self.folder(slug), self.state(slug))
+        view = pages.issue_view(self.config(), self.folder(slug), self.state(slug),
+                                request.query_params.get("manad"))
         return self.page(request, "issue.html.j2", view=view, saved=request.query_params.get(
             "sparat"))
 
