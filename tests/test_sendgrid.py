@@ -200,3 +200,23 @@ def test_rate_limits_outages_and_timeouts_still_deliver_exactly_once(
     assert report.state is DeliveryState.FINISHED, report.reason
     delivered = standin.delivered() - before
     assert len(delivered) == frozen and set(delivered.values()) == {1}
+
+
+def test_a_refusal_while_the_next_batch_waits_sends_that_batch_later_exactly_once(
+        store: Store, config: Config, tmp_path: Path, standin_behind_prism) -> None:
+    """Batch N is on the wire while batch N+1 is claimed and prepared: when N is refused,
+    N+1 goes back to pending unsent, and the resumed delivery sends every reader once."""
+    standin, base = standin_behind_prism
+    populate(store, config, tmp_path, extra=2500)  # three batches of up to 1,000
+    before = standin.delivered()
+    standin.faults = [None, 400]  # the first batch accepted, the second refused
+    report, frozen = run(store, config, transport(config, base))
+    assert report.state is DeliveryState.PAUSED, report.reason
+    assert report.counts[EntryState.SENT] == 1000
+    assert report.counts[EntryState.PENDING] == frozen - 1000  # the third was never sent
+    assert not report.counts[EntryState.IN_FLIGHT]
+    assert sum((standin.delivered() - before).values()) == 1000
+    resumed = run(store, config, transport(config, base))[0]
+    assert resumed.state is DeliveryState.FINISHED, resumed.reason
+    delivered = standin.delivered() - before
+    assert len(delivered) == frozen and set(delivered.values()) == {1}

@@ -19,7 +19,9 @@ import os
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from pipeline.audience.store import Store, now
 from pipeline.audience.tokens import Purpose, TokenMaker, make_token
@@ -62,6 +64,23 @@ def links(config: Config, secret: bytes, subscriber_id: int) -> tuple[str, str]:
     preferences = make_token(secret, Purpose.PREFERENCES, subscriber_id, "*")
     return (f"{config.web_url}/avregistrera/{unsubscribe}",
             f"{config.web_url}/installningar/{preferences}")
+
+
+@dataclass
+class _Ahead:
+    """A claimed batch, ready to send; ``sending``: its send under way in the background."""
+
+    batch_id: str
+    template: MessageTemplate
+    envelopes: list[Envelope]
+    rows: int  # claimed, the failed ones included
+    claimed: datetime  # before it was sent: where a fence's deadline is counted from
+    sending: Future[list[Result]] | None = None
+
+    def start(self, pool: ThreadPoolExecutor, transport: Transport) -> _Ahead:
+        self.sending = pool.submit(transport.send, self.template, self.batch_id,
+                                   self.envelopes, None)
+        return self
 
 
 class Engine:
@@ -111,52 +130,93 @@ class Engine:
             if report.state is DeliveryState.PAUSED:
                 return self._finish(delivery_id, report)
         total = sum(ledger.counts(store, delivery_id).values())
-        attempted = 0
-        last = time.monotonic()
-        while True:
-            state = DeliveryState(ledger.get_delivery(store, delivery_id).state)
-            if state is not DeliveryState.RUNNING:
-                report.state, report.reason = state, "stopped by another command"
-                break
-            try:
-                batch_id = self._new_batch()
-            except (UnknownOutcome, PermanentError) as exc:
-                self._pause(delivery_id, str(exc), isinstance(exc, UnknownOutcome))
-                report.reason = str(exc)
-                break
-            if batch_id is None:
-                self._pause(delivery_id, "the provider kept answering 'try later'", True)
-                break
-            try:
-                rows = ledger.claim(store, delivery_id, None, self.transport.batch_size,
-                                    batch_id, *self._lease_args())
-            except LeaseLost:
-                self.transport.close()  # another process holds the delivery now: stop here
-                raise
-            if not rows:
-                break
-            stop = self._send(delivery_id, batch_id, rows, report)
-            attempted += len(rows)
-            failed = report.failed_now
-            if progress:
-                counts = ledger.counts(store, delivery_id)
-                progress(total - counts[EntryState.PENDING] - counts[EntryState.IN_FLIGHT],
-                         total)
-            if stop:
-                break
-            if attempted >= 50 and failed / attempted > self.config.delivery.error_threshold:
-                ledger.move(store, delivery_id, DeliveryState.PAUSED, _(
-                    "%(failed)d of %(attempted)d sends failed, over the error threshold") % {
-                        "failed": failed, "attempted": attempted})
-                break
-            rate = self.config.delivery.messages_per_second
-            if rate:
-                wait = len(rows) / rate - (time.monotonic() - last)
-                if wait > 0:
-                    self.sleep(wait)
-                last = time.monotonic()
+        self._attempted, self._last = 0, time.monotonic()
+        # a transport that waits on the network (SendGrid) sends batch N in the background
+        # while batch N+1 is claimed and prepared here; results are recorded here, in order
+        overlap = ThreadPoolExecutor(1) if getattr(self.transport, "overlaps", False) \
+            else None
+        ahead: _Ahead | None = None
+        try:
+            while True:
+                state = DeliveryState(ledger.get_delivery(store, delivery_id).state)
+                if state is not DeliveryState.RUNNING:
+                    report.state, report.reason = state, "stopped by another command"
+                    break
+                try:
+                    batch_id = self._new_batch()
+                except (UnknownOutcome, PermanentError) as exc:
+                    self._pause(delivery_id, str(exc), isinstance(exc, UnknownOutcome))
+                    report.reason = str(exc)
+                    break
+                if batch_id is None:
+                    self._pause(delivery_id, "the provider kept answering 'try later'", True)
+                    break
+                try:
+                    rows = ledger.claim(store, delivery_id, None, self.transport.batch_size,
+                                        batch_id, *self._lease_args())
+                except LeaseLost:
+                    if ahead is not None:  # it went out: its outcome is still ours to record
+                        self._settled(delivery_id, ahead, report, total, progress)
+                    self.transport.close()  # another process holds the delivery now
+                    raise
+                if not rows:
+                    break
+                batch = self._prepare(delivery_id, batch_id, rows, report)
+                if ahead is not None:
+                    stop, ahead = self._settled(delivery_id, ahead, report, total, progress), None
+                    if stop:  # paused: this batch never went out
+                        ledger.release(store, [e.entry_id for e in batch.envelopes])
+                        break
+                if overlap is not None and batch.envelopes:
+                    ahead = batch.start(overlap, self.transport)
+                elif self._settled(delivery_id, batch, report, total, progress):
+                    break
+            if ahead is not None:
+                self._settled(delivery_id, ahead, report, total, progress)
+        finally:
+            if overlap is not None:
+                overlap.shutdown(wait=True)
         self.transport.close()
         return self._finish(delivery_id, report)
+
+    def _prepare(self, delivery_id: int, batch_id: str, rows: list[ledger.Claimed],
+                 report: DeliveryReport) -> _Ahead:
+        """A batch's envelopes; a reader whose name or address is unusable fails alone."""
+        template = self.template(rows[0].variant)
+        envelopes = []
+        for row in rows:
+            envelope = self.envelope(delivery_id, row)
+            if (problem := template.problem(envelope)) is not None:
+                ledger.record(self.store, [(row.id, EntryState.FAILED, None, problem)],
+                              batch_id)
+                report.failed_now += 1
+            else:
+                envelopes.append(envelope)
+        return _Ahead(batch_id, template, envelopes, len(rows), now())
+
+    def _settled(self, delivery_id: int, batch: _Ahead, report: DeliveryReport, total: int,
+                 progress: Progress | None) -> bool:
+        """A batch sent (or its background send awaited) and recorded; True: stop here."""
+        stop = bool(batch.envelopes) and self._send(delivery_id, batch, report)
+        self._attempted += batch.rows
+        if progress:
+            counts = ledger.counts(self.store, delivery_id)
+            progress(total - counts[EntryState.PENDING] - counts[EntryState.IN_FLIGHT], total)
+        if stop:
+            return True
+        if self._attempted >= 50 and \
+                report.failed_now / self._attempted > self.config.delivery.error_threshold:
+            ledger.move(self.store, delivery_id, DeliveryState.PAUSED, _(
+                "%(failed)d of %(attempted)d sends failed, over the error threshold") % {
+                    "failed": report.failed_now, "attempted": self._attempted})
+            return True
+        rate = self.config.delivery.messages_per_second
+        if rate:
+            wait = batch.rows / rate - (time.monotonic() - self._last)
+            if wait > 0:
+                self.sleep(wait)
+            self._last = time.monotonic()
+        return False
 
     def _start(self, delivery_id: int) -> DeliveryReport:
         """Running; what a crash left in flight settled; the provider's suppressions read."""
@@ -200,23 +260,12 @@ class Engine:
                 self.sleep(min(2 ** attempt + random.random(), 60))
         return None
 
-    def _send(self, delivery_id: int, batch_id: str, rows: list[ledger.Claimed],
-              report: DeliveryReport) -> bool:
-        """One batch; True when the delivery must stop (paused)."""
-        template = self.template(rows[0].variant)
-        envelopes = []
-        for row in rows:  # one reader's unusable name or address fails that row alone
-            envelope = self.envelope(delivery_id, row)
-            if (problem := template.problem(envelope)) is not None:
-                ledger.record(self.store, [(row.id, EntryState.FAILED, None, problem)],
-                              batch_id)
-                report.failed_now += 1
-            else:
-                envelopes.append(envelope)
-        if not envelopes:
-            return False
+    def _send(self, delivery_id: int, batch: _Ahead, report: DeliveryReport) -> bool:
+        """One batch; True when the delivery must stop (paused). A batch already sent in the
+        background gives its outcome as the first try."""
+        batch_id, template, envelopes = batch.batch_id, batch.template, batch.envelopes
         ids = [e.entry_id for e in envelopes]
-        claimed = now()
+        claimed = batch.claimed
         recorded: set[int] = set()
 
         def record_one(result: Result) -> None:  # sequential transports: each as it is sent
@@ -228,7 +277,11 @@ class Engine:
         report_each = record_one if self.transport.sequential else None
         for attempt in range(self.config.delivery.tries):
             try:
-                results = self.transport.send(template, batch_id, envelopes, report_each)
+                if batch.sending is not None:
+                    sending, batch.sending = batch.sending, None
+                    results = sending.result()  # the background send's answer, or its error
+                else:
+                    results = self.transport.send(template, batch_id, envelopes, report_each)
             except TemporaryError as exc:
                 ids = [i for i in ids if i not in recorded]
                 envelopes = [e for e in envelopes if e.entry_id not in recorded]

@@ -9,7 +9,9 @@
                             delivery pauses with this message, nothing is retried
 
 A transport sends one batch of envelopes of one variant and returns one ``Result`` per envelope;
-a refused recipient (e.g. SMTP 550) is a failed Result, not an exception.
+a refused recipient (e.g. SMTP 550) is a failed Result, not an exception. A transport that
+says ``overlaps = True`` (one that mostly waits on the network) has ``send`` called on a
+background thread while the engine prepares the next batch and asks ``new_batch`` for it.
 """
 
 from __future__ import annotations

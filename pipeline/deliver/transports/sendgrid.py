@@ -110,6 +110,7 @@ class SendGridTransport:
     name = "sendgrid"
     batch_size = 1000
     sequential = False
+    overlaps = True  # the engine prepares the next batch while this one is on the wire
 
     def __init__(self, api_key: str, host: str, settings: SendGridSettings, config: Config,
                  fence_seconds: int) -> None:
@@ -136,9 +137,10 @@ class SendGridTransport:
 
     # -- requests -------------------------------------------------------------------------
     def _connection(self) -> urllib3.HTTPConnectionPool:
-        """One keep-alive connection for the whole delivery."""
+        """Keep-alive connections for the whole delivery: two, as a batch's send and the next
+        batch's id are asked for at the same time (``overlaps``)."""
         if self._pool is None:
-            self._pool = urllib3.connection_from_url(self.host, maxsize=1, block=False,
+            self._pool = urllib3.connection_from_url(self.host, maxsize=2, block=False,
                                                      retries=False)
         return self._pool
 
