@@ -45,6 +45,8 @@ def smtp_project(root: Path, port: int) -> Path:
 @pytest.mark.parametrize(("address", "name"), [
     ("per@poison.example", "Per\r\nX-Injected: yes"),   # a header of its own
     ("eva@poison.example", "Eva\x00"),
+    ("asa@poison.example", "Åsa\x07 Berg"),               # not ASCII: its control character
+    ("ake@poison.example", "Åke Lind\u2028"),             # was hidden by the encoded word
     ("kim@-bindestreck-.example", "Kim"),               # not a valid IDNA domain
     ("kåre@poison.example", "Kåre"),                    # needs SMTPUTF8
 ])

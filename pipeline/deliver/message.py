@@ -234,10 +234,10 @@ class MessageTemplate:
     def problem(self, envelope: Envelope) -> str | None:
         """Why this reader's message cannot be built (their name or address), if it cannot:
         checked before a batch goes out, so one bad row fails alone instead of the batch."""
-        try:
-            to = formataddr((envelope.name or "", ascii_address(envelope.email)),
-                            charset="utf-8")
-            check_header("To", to)
+        try:  # the name itself, as ``build`` checks it: an encoded word would hide it here
+            check_header("To", ascii_address(envelope.email))
+            if envelope.name:
+                check_header("To", envelope.name).encode("utf-8")
             check_header("List-Unsubscribe", envelope.reader.unsubscribe_url)
             check_header("Message-ID", envelope.message_id)
             for value in envelope.reader.values().values():
