@@ -239,3 +239,16 @@ def test_the_calendar_turns_to_other_months(studio: Studio) -> None:
     for typed in ("2027-13", "0001-01", "9999-12", "x" * 300, ""):
         other = studio.request(f"/nummer/2027-1?manad={typed}")
         assert other.status == 200 and "februari 2027:" in other.body, typed
+
+
+def test_what_changed_names_focus_areas_as_the_board_does(studio: Studio) -> None:
+    studio.request(studio.url)
+    section = studio.root / "issues" / "2027-1" / "05-makt-och-ekonomi.md"
+    section.write_text(section.read_text().replace("focus: [makt, ekonomi]", "focus: [makt]"))
+    page = studio.request("/nummer/2027-1/andringar")
+    assert page.status == 200
+    config = load_config(studio.root / "newsletter.toml")
+    names = {f.slug: f.name for f in config.focus_areas}
+    assert f"Fokusområden: {names['makt']}, {names['ekonomi']}" in page.body  # before
+    assert f"Fokusområden: {names['makt']}<" in page.body or \
+        f"Fokusområden: {names['makt']}\n" in page.body  # after

@@ -256,6 +256,13 @@ def test_the_readable_diff_shows_labelled_lines_and_the_text(repo: Path) -> None
             "Knapp: Anmäl dig", "Knapplänk: https://example.se/anmalan",
             "Konferensen hålls i Västerås.", "- Förmiddag: föreläsning",
             "- Eftermiddag: workshop")]
+    named = {d.name: d for d in readable_diff(repo, FOLDER, {
+        "makt": "En jämn fördelning av makt och inflytande", "ekonomi": "Ekonomisk jämställdhet",
+        "connected": "Anslutna aktörer"})}  # the board's names, from newsletter.toml
+    assert ("added", "Fokusområden: En jämn fördelning av makt och inflytande, Ekonomisk "
+            "jämställdhet") in [(line.op, line.text) for line in named["02-anmalan.md"].lines]
+    assert ("added", "Målgrupp: Anslutna aktörer") in [
+        (line.op, line.text) for line in named["02-anmalan.md"].lines]
 
 
 def test_a_deleted_file_diffs_against_nothing_and_long_stretches_collapse(repo: Path) -> None:

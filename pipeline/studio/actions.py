@@ -70,7 +70,9 @@ def changes_view(config: Config, folder: Path) -> dict[str, Any]:
     if not versions.is_repository(root):
         return {"slug": folder.name, "repository": False, "diffs": [], "remote": False}
     return {"slug": folder.name, "repository": True, "remote": versions.has_remote(root),
-            "diffs": versions.readable_diff(root, folder),
+            "diffs": versions.readable_diff(root, folder, {
+                **{s.slug: s.name for s in config.segments},
+                **{f.slug: f.name for f in config.focus_areas}}),
             "changed": versions.changed_files(root, folder)}
 
 

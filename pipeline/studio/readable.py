@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -39,8 +40,11 @@ class DiffLine:
     skipped: int = 0  # > 0: stands for this many unchanged lines that are not shown
 
 
-def readable_lines(name: str, data: bytes) -> list[str]:
-    """The file as lines a person reads: labelled fields, then paragraphs."""
+def readable_lines(name: str, data: bytes, names: Mapping[str, str] | None = None
+                   ) -> list[str]:
+    """The file as lines a person reads: labelled fields, then paragraphs. ``names``: the
+    board's Swedish names of its segments and focus areas, by slug."""
+    words = {**_WORDS, **(names or {})}
     try:
         text = data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError:
@@ -48,17 +52,17 @@ def readable_lines(name: str, data: bytes) -> list[str]:
     if text is None or len(data) > MAX_TEXT_BYTES:
         return [f"Fil: {name} ({max(1, round(len(data) / 1024))} kB)"] if data else []
     if name == "issue.yaml":
-        return _fields(text, _ISSUE_LABELS) or text.splitlines()
+        return _fields(text, _ISSUE_LABELS, words) or text.splitlines()
     if name.endswith(".md") and "/" not in name:
         front = _FRONT.match(text)
-        labelled = _fields(front.group(1), _SECTION_LABELS) if front else []
+        labelled = _fields(front.group(1), _SECTION_LABELS, words) if front else []
         if front and not labelled and front.group(1).strip():
             labelled = front.group(1).splitlines()  # unreadable front matter: as written
         return labelled + _paragraphs(text[front.end():] if front else text)
     return text.splitlines()
 
 
-def _fields(text: str, labels: dict[str, str]) -> list[str]:
+def _fields(text: str, labels: dict[str, str], words: Mapping[str, str]) -> list[str]:
     try:
         if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, yaml.BaseLoader)):
             return []  # aliases could expand without bound; show the YAML as written
@@ -81,7 +85,9 @@ def _fields(text: str, labels: dict[str, str]) -> list[str]:
         else:
             shown = _flat(value)
             if key in ("kind", "audience", "recurring"):
-                shown = _WORDS.get(shown, shown)
+                shown = words.get(shown, shown)
+            elif key == "focus" and isinstance(value, list):
+                shown = ", ".join(words.get(slug, slug) for slug in map(_flat, value))
             lines.append(f"{labels.get(key, key)}: {shown}")
     return lines
 

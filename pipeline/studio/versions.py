@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -91,15 +92,18 @@ def changed_files(root: Path, folder: Path) -> list[Change]:
     return sorted(changes, key=lambda c: (c.name != "issue.yaml", "/" in c.name, c.name))
 
 
-def readable_diff(root: Path, folder: Path) -> list[FileDiff]:
-    """What changed since the last version, as text a communicator reads, file by file."""
+def readable_diff(root: Path, folder: Path, names: Mapping[str, str] | None = None
+                  ) -> list[FileDiff]:
+    """What changed since the last version, as text a communicator reads, file by file
+    (``names``: segments' and focus areas' Swedish names by slug)."""
     diffs = []
     for change in changed_files(root, folder):
         old = b"" if change.status is Status.NEW else _git(
             root, "cat-file", "blob", f"HEAD:{change.path}").stdout
         file = root / change.path
         new = b"" if change.status is Status.DELETED or file.is_symlink() else file.read_bytes()
-        before, after = readable_lines(change.name, old), readable_lines(change.name, new)
+        before, after = (readable_lines(change.name, old, names),
+                         readable_lines(change.name, new, names))
         diffs.append(FileDiff(change.name, change.status, line_diff(before, after)))
     return diffs
 
