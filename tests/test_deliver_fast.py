@@ -104,3 +104,31 @@ def test_a_sendgrid_payload_is_its_body(config, store, monkeypatch) -> None:
             payload = sendgrid.payload(each, batch, envelopes)
             assert json.loads(payload.data) == sendgrid.body(each, batch, envelopes)
             assert dict(payload) == sendgrid.body(each, batch, envelopes)
+
+
+@given(st.text(alphabet=st.sampled_from("Aåé &<>\"'=.-"), max_size=40),
+       st.sampled_from(["https://example.se/avregistrera/a.b", "https://x.se/?a=1&b=<2>"]))
+def test_a_built_message_is_the_personalised_email(name: str, link: str) -> None:
+    """The bodies ``build`` joins from pre-encoded pieces decode to what ``personalise``
+    writes into the email for the same reader (escaped in the HTML, as is in the text)."""
+    import email
+    import email.policy
+    from types import SimpleNamespace
+
+    from pipeline.config import load_config
+    from pipeline.deliver.message import Envelope, MessageTemplate
+    from pipeline.render.personalise import Reader, personalise
+    from tests.conftest import ROOT
+
+    config = load_config(ROOT / "newsletter.toml")
+    parts = SimpleNamespace(
+        subject="Ämne", text="Hej {{reader_greeting}}!\nAvsluta: {{unsubscribe_url}}\n",
+        html="<p>Hej {{reader_greeting}}!</p><a href=\"{{unsubscribe_url}}\">x</a>"
+             "<a href=\"{{preferences_url}}\">y</a>" + "<p>" + "lång text " * 30 + "</p>")
+    reader = Reader(name, link, link + "/p")
+    message = MessageTemplate(parts, config, config.list_id).build(Envelope(
+        1, "anna@example.se", None, "general", "<1@example.se>", reader, "1", "1"))
+    parsed = email.message_from_bytes(message, policy=email.policy.default)
+    text, markup = (part.get_content() for part in parsed.iter_parts())
+    assert text.replace("\r\n", "\n") == personalise(parts.text, reader, is_html=False)
+    assert markup == personalise(parts.html, reader, is_html=True)

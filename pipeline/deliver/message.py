@@ -149,8 +149,7 @@ class _Body:
     """A body split at its placeholders: static pieces QP-encoded once, kept as bytes so that
     a message is one join of its parts (a body is tens of kilobytes: no copy to spare)."""
 
-    def __init__(self, content: str, escape: bool) -> None:
-        self.escape = escape
+    def __init__(self, content: str) -> None:
         self.pieces: list[bytes] = []
         self.slots: list[str] = []
         position = 0
@@ -160,13 +159,16 @@ class _Body:
             position = match.end()
         self.pieces.append(_qp(content[position:]).encode("ascii"))
 
-    def fill(self, values: dict[str, str], out: list[bytes]) -> None:
-        """Appends the body, with ``values`` in its slots, to ``out``."""
+    def fill(self, slots: dict[str, bytes], out: list[bytes]) -> None:
+        """Appends the body, with the encoded ``slots`` (``_slot``) in place, to ``out``."""
         out.append(self.pieces[0])
         for slot, piece in zip(self.slots, self.pieces[1:], strict=True):
-            value = values[slot]
-            value = _qp(html.escape(value) if self.escape else value)
-            out += [f"={EOL}{value}={EOL}".encode("ascii"), piece]
+            out += (slots[slot], piece)
+
+
+def _slot(value: str) -> bytes:
+    """A reader's value as it sits between two pieces: QP-encoded, on lines of its own."""
+    return f"={EOL}{_qp(value)}={EOL}".encode("ascii")
 
 
 class MailParts(Protocol):
@@ -227,8 +229,7 @@ class MessageTemplate:
                               f"--{related}{EOL}{html_type}")
             self.tail = (EOL + "".join(image.part(related) for image in self.inline)
                          + f"--{related}--{EOL}--{boundary}--{EOL}")
-        self.text = _Body(email.text, escape=False)
-        self.html = _Body(email.html, escape=True)
+        self.text, self.html = _Body(email.text), _Body(email.html)
         self._html_head, self._tail = self.html_head.encode("ascii"), self.tail.encode("ascii")
 
     def problem(self, envelope: Envelope) -> str | None:
@@ -270,9 +271,14 @@ class MessageTemplate:
             *listed,
             "", self.part_head,
         ])
+        text = {key: _slot(value) for key, value in values.items()}
+        markup = {}  # the same bytes where escaping changes nothing (a link, most names)
+        for key, value in values.items():
+            escaped = html.escape(value)
+            markup[key] = text[key] if escaped == value else _slot(escaped)
         out = [head.encode("ascii")]
-        self.text.fill(values, out)
+        self.text.fill(text, out)
         out.append(self._html_head)
-        self.html.fill(values, out)
+        self.html.fill(markup, out)
         out.append(self._tail)
         return b"".join(out)
