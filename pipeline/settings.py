@@ -204,6 +204,9 @@ class DeliverySettings(_Strict):
     tries: int = Field(6, ge=1, le=20, description=(
         "Tries of a batch the provider refuses for now before the delivery pauses (and the "
         "scheduler resumes it later, [schedule] retry_hours)."))
+    smtp_connections: int = Field(1, ge=1, le=16, description=(
+        "SMTP: connections a batch is sent over in parallel, for a relay that allows several "
+        "from one sender."))
     smtp: SmtpSettings = SmtpSettings()
     sendgrid: SendGridSettings = SendGridSettings()
 

@@ -133,3 +133,25 @@ def test_brand_files_must_be_images_in_the_templates_folder_and_the_logo_needs_a
     config = load_config(ROOT / "newsletter.toml")
     assert config.material_url(config.brand.logo or "") == (
         f"{config.archive_url}/material/logotyp.png")
+
+
+def test_smtp_connections_is_a_whole_number_from_1_to_16(tmp_path: Path) -> None:
+    assert load_config(ROOT / "newsletter.toml").delivery.smtp_connections == 1
+    assert "smtp_connections = 1 " in SOURCE  # shipped, with a comment saying what it is for
+    for value, problem in (("0", "must be 1 or more"), ("17", "must be 16 or less"),
+                           ('"fyra"', "write a whole number, such as 1"),
+                           ("2.5", "write a whole number, such as 1")):
+        text = SOURCE.replace("smtp_connections = 1 ", f"smtp_connections = {value} ")
+        assert _problems(tmp_path, text) == [
+            f"newsletter.toml:{_line(text, 'smtp_connections')}: delivery.smtp_connections: "
+            f"{problem}"]
+    text = SOURCE.replace("smtp_connections = 1 ", "smtp_connections = 4 ")
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")  # the brand's files
+    path = tmp_path / "newsletter.toml"
+    path.write_text(text, encoding="utf-8")
+    config = load_config(path)
+    assert config.delivery.smtp_connections == 4
+    from pipeline.deliver.transports import open_transport
+
+    transport = open_transport("smtp", config)
+    assert transport.new_batch().endswith("-4")

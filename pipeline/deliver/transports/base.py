@@ -37,7 +37,8 @@ class TemporaryError(TransportError):
 
 class UnknownOutcome(TransportError):
     """The batch may have been accepted: all of it, or only ``entries`` (a sequential
-    transport knows which message was on the wire; the ones after it were never tried)."""
+    transport knows which messages were on the wire: one per connection; the others of the
+    batch were never tried, or settled and reported)."""
 
     def __init__(self, message: str, entries: list[int] | None = None) -> None:
         super().__init__(message)
@@ -60,7 +61,7 @@ class Transport(Protocol):
     name: str
     batch_size: int          # envelopes per send() call
     uses_fence: bool         # accepted batches can still be cancelled for a while
-    sequential: bool         # sends one envelope at a time, in order, reporting each
+    sequential: bool         # sends one envelope at a time (per connection), reporting each
 
     def new_batch(self) -> str:
         """An id for the next batch, recorded in the ledger before the batch is sent."""
@@ -68,7 +69,8 @@ class Transport(Protocol):
 
     def send(self, template: MessageTemplate, batch_id: str, envelopes: Sequence[Envelope],
              report: Callable[[Result], None] | None = None) -> list[Result]:
-        """Send; a sequential transport calls ``report`` as each envelope is settled."""
+        """Send; a sequential transport calls ``report`` as each envelope is settled, always
+        on the caller's thread."""
         ...
 
     def settle(self, batch_id: str, entry_ids: Sequence[int],

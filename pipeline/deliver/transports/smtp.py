@@ -1,32 +1,90 @@
-"""SMTP: one message per recipient over a reused connection (STARTTLS, SSL or plain).
+"""SMTP: one message per recipient, over ``[delivery] smtp_connections`` reused connections
+(STARTTLS, SSL or plain; one by default).
 
-The password comes from ``NEWSLETTER_SMTP_PASSWORD`` only. A recipient the server refuses is
-a failed result; a connection lost while a message is on the wire is an unknown outcome for
-that one message (the engine records every message as it goes, so nothing else is in doubt).
+A batch is split into lanes, one per connection: entry ``e`` goes over lane ``e mod N``, and
+each lane sends its entries in ledger order (``smtp_lane``). Every lane runs in its own
+thread; their results come back through one queue to the caller's thread, which reports each
+as it arrives (the engine records it in the ledger then), so the engine sees no concurrency.
+A lane commits its next message only after the caller recorded everything the lane reported,
+so after a crash only the first unrecorded entry of each lane can have been accepted. The
+batch id ends in N, so ``settle`` knows the lanes even if the setting changed since.
+
+A recipient the server refuses is a failed result. A connection lost while a message is on
+the wire is an unknown outcome for that message alone; the other lanes stop before their next
+message, and what they had not sent is released. A 4xx closes every connection and is a
+temporary error; a refused login or sender is permanent. The password comes from
+``NEWSLETTER_SMTP_PASSWORD`` only.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import smtplib
-import ssl
+import queue
+import re
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from pipeline.config import Config
-from pipeline.deliver.message import Envelope, MessageTemplate, ascii_address
+from pipeline.deliver.message import Envelope, MessageTemplate
 from pipeline.deliver.transports.base import (
     PermanentError,
     Result,
     TemporaryError,
     UnknownOutcome,
 )
+from pipeline.deliver.transports.smtp_lane import Lane, Server
+
+MAX_CONNECTIONS = 16
+_BATCH = re.compile(r"[0-9a-f]{32}-(\d{1,2})")
+
+Report = Callable[[Result], None]
 
 
-def _text(reply: bytes | str) -> str:
-    return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+def lanes_of(batch_id: str) -> int:
+    """How many connections a batch was sent over: the number its id ends in. An id without
+    one (written before ``smtp_connections``) was sent over one."""
+    match = _BATCH.fullmatch(batch_id)
+    return min(max(int(match[1]), 1), MAX_CONNECTIONS) if match else 1
+
+
+class _Batch:
+    """One batch's lanes as the caller's thread sees them: a queue of what they settle, and
+    per lane how much of it the caller has recorded."""
+
+    def __init__(self, lanes: int) -> None:
+        self.settled: queue.SimpleQueue[tuple[int, Result | BaseException | None]] = \
+            queue.SimpleQueue()
+        self._reported = [0] * lanes   # written by the lane's thread only
+        self._recorded = [0] * lanes   # written by the caller, under the condition
+        self._stopping = False
+        self._condition = threading.Condition()
+
+    def report(self, lane: int, result: Result) -> None:
+        self._reported[lane] += 1
+        self.settled.put((lane, result))
+
+    def recorded(self, lane: int) -> None:
+        with self._condition:
+            self._recorded[lane] += 1
+            self._condition.notify_all()
+
+    def may_commit(self, lane: int) -> bool:
+        """Wait until the caller recorded all this lane reported; False: stop instead."""
+        with self._condition:
+            self._condition.wait_for(
+                lambda: self._stopping or self._recorded[lane] == self._reported[lane])
+            return not self._stopping
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def stop(self) -> None:
+        with self._condition:
+            self._stopping = True
+            self._condition.notify_all()
 
 
 class SmtpTransport:
@@ -36,91 +94,110 @@ class SmtpTransport:
     sequential = True
 
     def __init__(self, host: str, port: int, security: str, username: str | None,
-                 password: str | None, timeout: float, envelope_from: str) -> None:
-        self.host, self.port, self.security = host, port, security
-        self.username, self.password = username, password
-        self.timeout = timeout
+                 password: str | None, timeout: float, envelope_from: str,
+                 connections: int = 1) -> None:
+        if not 1 <= connections <= MAX_CONNECTIONS:
+            raise ValueError(f"connections must be 1 to {MAX_CONNECTIONS}")
+        self.host, self.connections = host, connections
+        self.server = Server(host, port, security, username, password, timeout)
         self.envelope_from = envelope_from
-        self._connection: smtplib.SMTP | None = None
+        self._lanes: list[Lane] = []
 
     @classmethod
     def from_config(cls, config: Config) -> SmtpTransport:
         smtp = config.delivery.smtp
         return cls(smtp.host, smtp.port, smtp.security, smtp.username,
                    os.environ.get("NEWSLETTER_SMTP_PASSWORD"), smtp.timeout_seconds,
-                   config.sender.email)
-
-    def _connect(self) -> smtplib.SMTP:
-        if self._connection is not None:
-            return self._connection
-        try:
-            if self.security == "ssl":
-                connection: smtplib.SMTP = smtplib.SMTP_SSL(
-                    self.host, self.port, timeout=self.timeout,
-                    context=ssl.create_default_context())
-            else:
-                connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-                if self.security == "starttls":
-                    connection.starttls(context=ssl.create_default_context())
-            if self.username:
-                connection.login(self.username, self.password or "")
-        except smtplib.SMTPAuthenticationError as exc:
-            raise PermanentError(f"SMTP login refused by {self.host}: {exc.smtp_code} "
-                                 f"{_text(exc.smtp_error)}") from None
-        except (OSError, smtplib.SMTPException) as exc:
-            raise TemporaryError(f"cannot connect to {self.host}:{self.port}: {exc}",
-                                 retry_after=5) from None
-        self._connection = connection
-        return connection
-
-    def send(self, template: MessageTemplate, batch_id: str, envelopes: Sequence[Envelope],
-             report: Callable[[Result], None] | None = None) -> list[Result]:
-        results: list[Result] = []
-        for envelope in envelopes:
-            if results and report:
-                report(results[-1])
-            data = template.build(envelope)
-            connection = self._connect()
-            try:
-                connection.sendmail(self.envelope_from, [ascii_address(envelope.email)], data)
-            except smtplib.SMTPSenderRefused as exc:
-                raise PermanentError(f"SMTP server refuses the sender {self.envelope_from}: "
-                                     f"{exc.smtp_code} "
-                                     f"{_text(exc.smtp_error)}") from None
-            except smtplib.SMTPRecipientsRefused as exc:
-                code, reason = next(iter(exc.recipients.values()))
-                results.append(Result(envelope.entry_id, False,
-                                      error=f"{code} {_text(reason)}"))
-            except smtplib.SMTPResponseException as exc:
-                if 400 <= exc.smtp_code < 500:
-                    self.close()
-                    raise TemporaryError(f"SMTP {exc.smtp_code}: "
-                                         f"{_text(exc.smtp_error)}",
-                                         retry_after=30) from None
-                results.append(Result(envelope.entry_id, False, error=f"{exc.smtp_code} "
-                                      f"{_text(exc.smtp_error)}"))
-            except (OSError, smtplib.SMTPServerDisconnected) as exc:
-                self._connection = None
-                raise UnknownOutcome(f"connection to {self.host} lost while sending: {exc}",
-                                     [envelope.entry_id]) from None
-            else:
-                results.append(Result(envelope.entry_id, True, envelope.message_id))
-        if results and report:
-            report(results[-1])
-        return results
+                   config.sender.email, config.delivery.smtp_connections)
 
     def new_batch(self) -> str:
-        return uuid.uuid4().hex
+        return f"{uuid.uuid4().hex}-{self.connections}"
+
+    def send(self, template: MessageTemplate, batch_id: str, envelopes: Sequence[Envelope],
+             report: Report | None = None) -> list[Result]:
+        lanes = lanes_of(batch_id)
+        while len(self._lanes) < lanes:
+            self._lanes.append(Lane(self.server, self.envelope_from))
+        shares: list[list[Envelope]] = [[] for _ in range(lanes)]
+        for envelope in sorted(envelopes, key=lambda e: e.entry_id):
+            shares[envelope.entry_id % lanes].append(envelope)
+        batch = _Batch(lanes)
+        threads = [threading.Thread(target=self._run_lane, name=f"smtp-lane-{number}",
+                                    args=(number, template, share, batch), daemon=True)
+                   for number, share in enumerate(shares) if share]
+        results: list[Result] = []
+        faults: list[BaseException] = []
+        for thread in threads:
+            thread.start()
+        try:
+            running = len(threads)
+            while running:
+                lane, item = batch.settled.get()
+                if item is None:
+                    running -= 1
+                elif isinstance(item, Result):
+                    results.append(item)
+                    if report:
+                        report(item)
+                    batch.recorded(lane)
+                else:
+                    faults.append(item)
+                    batch.stop()
+        finally:
+            batch.stop()  # the lanes stop before their next message (the caller may be dying)
+            for thread in threads:
+                thread.join()
+        if faults:
+            raise self._fault(faults)
+        return results
+
+    def _run_lane(self, number: int, template: MessageTemplate, share: list[Envelope],
+                  batch: _Batch) -> None:
+        lane = self._lanes[number]
+        try:
+            for envelope in share:
+                if batch.stopping:
+                    break
+                data = lane.build(template, envelope)
+                refused = lane.begin(envelope, data)
+                if refused is not None:
+                    batch.report(number, refused)
+                elif batch.may_commit(number):
+                    batch.report(number, lane.commit(envelope))
+                else:  # stopped: end the connection, the message without its dot is lost
+                    lane.drop()
+                    break
+        except BaseException as exc:  # raised on the caller's thread by send()
+            batch.settled.put((number, exc))
+        finally:
+            batch.settled.put((number, None))
+
+    def _fault(self, faults: list[BaseException]) -> BaseException:
+        """What to raise for a batch whose lanes failed: messages in doubt first (the engine
+        must mark them before anything else is released), then a refusal, then try later."""
+        unknown = [f for f in faults if isinstance(f, UnknownOutcome)]
+        if unknown:
+            entries = [entry for fault in unknown for entry in fault.entries or []]
+            return UnknownOutcome(str(unknown[0]), entries)
+        for kind in (PermanentError, TemporaryError):
+            for fault in faults:
+                if isinstance(fault, kind):
+                    if kind is TemporaryError:
+                        self.close()
+                    return fault
+        return faults[0]
 
     def settle(self, batch_id: str, entry_ids: Sequence[int],
                since: datetime) -> dict[int, bool | None]:
-        """Messages go out in ledger order and each is recorded as it is accepted, so of a
-        batch's unrecorded rows only the first can have been on the wire."""
-        ordered = sorted(entry_ids)
-        return {entry: (None if entry == ordered[0] else False) for entry in ordered}
+        """Each lane sends its entries in ledger order, each recorded before the lane's next
+        is handed over: of a lane's unrecorded entries only the first can have been sent."""
+        lanes = lanes_of(batch_id)
+        first: dict[int, int] = {}
+        for entry in sorted(entry_ids):
+            first.setdefault(entry % lanes, entry)
+        doubtful = set(first.values())
+        return {entry: (None if entry in doubtful else False) for entry in entry_ids}
 
     def close(self) -> None:
-        if self._connection is not None:
-            with contextlib.suppress(OSError, smtplib.SMTPException):
-                self._connection.quit()
-            self._connection = None
+        for lane in self._lanes:
+            lane.close()
