@@ -92,11 +92,12 @@ def child(kind: str, url: str, target: str) -> None:
 
         transport: Any = SendGridTransport("SG.bench", target, config.delivery.sendgrid, config,
                                            config.delivery.fence_minutes * 60)
-    elif kind == "smtp":
+    elif kind == "smtp":  # target: PORT or PORT:CONNECTIONS
         from pipeline.deliver.transports.smtp import SmtpTransport
 
-        transport = SmtpTransport("127.0.0.1", int(target), "none", None, None, 30,
-                                  config.sender.email)
+        port, _, connections = target.partition(":")
+        transport = SmtpTransport("127.0.0.1", int(port), "none", None, None, 30,
+                                  config.sender.email, int(connections or 1))
     else:
         transport = NullTransport()
     edition = latest_approved(store, "2027-1")
@@ -405,11 +406,19 @@ def main() -> None:
             ceiling = bare_smtp(port, ceiling_count) * args.smtp / ceiling_count
             run = measure("smtp", args.smtp, str(port))
             line("SMTP → aiosmtpd", args.smtp, run, ceiling)
+            compare = min(args.smtp, 10_000)  # [delivery] smtp_connections = 4 against 1
+            one = measure("smtp", compare, f"{port}:1")
+            four = measure("smtp", compare, f"{port}:4")
+            line("SMTP → aiosmtpd, 1 connection", compare, one, None)
+            line("SMTP → aiosmtpd, 4 connections", compare, four, None)
         finally:
             server.terminate()
         share = ceiling / run["seconds"]
         targets.add(f"SMTP {args.smtp:,}: ours / bare smtplib", f"{share:.0%}", ">= 90 %",
                     share >= 0.90)
+        gain = one["seconds"] / four["seconds"]
+        targets.add(f"SMTP {compare:,}: 4 connections / 1", f"{gain:.2f} x", ">= 1.6 x",
+                    gain >= 1.6)
     if args.null:
         big_count, small_count = args.null, args.null // 10
         small = median_run("null", small_count, "-", args.repeat)
