@@ -14,7 +14,9 @@ import email.policy
 import email.utils
 import os
 import signal
+import sys
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,7 +37,7 @@ from tests.conftest import _free_port, addressee, sandbox, start_delivery
 from tests.test_concurrency import ISSUE, Proc, prepare
 from tests.test_deliver import populate, run
 
-HANG = 120.0  # seconds: only a hang guard, never a pace
+HANG = 60.0  # seconds: only a hang guard, never a pace
 LEDGER = ledger.LEDGER
 
 
@@ -80,7 +82,11 @@ class Relay:
                     self._gate_open = asyncio.Event()
                 if len(self.in_hand) >= self.gate:
                     self._gate_open.set()
-                await asyncio.wait_for(self._gate_open.wait(), HANG)
+                try:
+                    await asyncio.wait_for(self._gate_open.wait(), HANG)
+                except TimeoutError:  # a hang guard: open it, and fail the test
+                    self.problems.append(f"never {self.gate} connections with a message")
+                    self._gate_open.set()
             if self.hold_after is not None and len(self.messages) > self.hold_after:
                 if self._release is None:
                     self._release = asyncio.Event()
@@ -122,8 +128,8 @@ def relay():
 
 
 def smtp(port: int, connections: int, config: Config) -> SmtpTransport:
-    return SmtpTransport("127.0.0.1", port, "none", None, None, 30, config.sender.email,
-                         connections)
+    return SmtpTransport("127.0.0.1", port, "none", None, None, HANG + 30,
+                         config.sender.email, connections)
 
 
 def parse(data: bytes) -> email.message.EmailMessage:
@@ -206,16 +212,24 @@ def test_try_later_closes_every_connection_and_the_batch_goes_again(
     delivery_id, frozen, edition = start_delivery(store, sandbox(config, tmp_path),
                                                   transport="smtp")
     waits: list[float] = []
+    retried_from: list[int] = []
+
+    def wait(seconds: float) -> None:  # the engine's pause before it tries the rows again
+        waits.append(seconds)
+        retried_from.append(len(server.messages))
+
     transport = smtp(port, 4, config)
     report = Engine(store, config, edition, transport, b"k" * 48,
-                    sleep=waits.append).run(delivery_id)
+                    sleep=wait).run(delivery_id)
     assert report.state is DeliveryState.FINISHED
     assert report.counts[EntryState.SENT] == frozen
     assert waits == [30]
     received = server.received()
     assert len(received) == frozen and received["reader7@org0.example"] == 2  # 451, then 250
     assert set(received.values()) - {1} == {2} and sum(received.values()) == frozen + 1
-    assert len({connection for connection, _, _ in server.messages}) > 4  # opened again
+    before = {connection for connection, _, _ in server.messages[:retried_from[0]]}
+    after = {connection for connection, _, _ in server.messages[retried_from[0]:]}
+    assert after and not before & after  # every connection closed, then opened again
 
 
 def test_settle_marks_the_first_unrecorded_entry_of_each_lane_unknown() -> None:
@@ -279,6 +293,59 @@ def _envelope(number: int):
 
     return Envelope(number, f"r{number}@example.se", None, "general", f"<{number}@x>",
                     Reader("", "https://example.se/u", "https://example.se/p"), str(number))
+
+
+def lane_frames(name: str) -> list[str]:
+    """The functions the thread called ``name`` is in, innermost first."""
+    thread = next((t for t in threading.enumerate() if t.name == name), None)
+    frame = sys._current_frames().get(thread.ident) if thread and thread.ident else None
+    names = []
+    while frame is not None:
+        names.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return names
+
+
+def until(condition: Any, what: str) -> None:
+    deadline = time.monotonic() + HANG
+    while not condition():
+        assert time.monotonic() < deadline, f"hang guard: {what} not seen in {HANG:.0f} s"
+        time.sleep(0.005)
+
+
+def test_a_lane_sends_its_next_dot_only_after_its_last_message_is_recorded(
+        config: Config, relay) -> None:
+    """While the caller records entry 1, lane 1 begins entry 3 but holds back the final dot
+    that would let the server accept it: were both accepted and unrecorded at a crash,
+    ``settle`` would send 3 again. The report of 1 returns only once lane 1 waits (or, wrongly,
+    once 3 has arrived)."""
+    server, port = relay
+    transport = smtp(port, 2, config)
+    envelopes = [_envelope(n) for n in range(1, 9)]  # lane 0: 2, 4, 6, 8; lane 1: 1, 3, 5, 7
+    recorded: list[int] = []
+
+    def check(recipients: list[str]) -> None:  # in the server, when a message's dot arrives
+        number = int(recipients[0].removeprefix("r").split("@")[0])
+        earlier = [n for n in range(2 - number % 2, number, 2) if n not in recorded]
+        if earlier:
+            server.problems.append(f"{number} arrived before {earlier} were recorded")
+
+    def report(result: Any) -> None:
+        if result.entry_id == 1:
+            def waiting() -> bool:
+                frames = lane_frames("smtp-lane-1")
+                return "may_commit" in frames and frames[0] == "wait"
+
+            until(lambda: waiting() or "r3@example.se" in server.received(),
+                  "lane 1 waiting for entry 1's record")
+        recorded.append(result.entry_id)
+
+    server.check = check
+    results = transport.send(_template(config), transport.new_batch(), envelopes, report)
+    transport.close()
+    assert server.problems == []
+    assert sorted(r.entry_id for r in results if r.accepted) == list(range(1, 9))
+    assert recorded == [r.entry_id for r in results]  # each reported as it came
 
 
 def test_killed_with_four_lanes_in_flight_each_lane_leaves_one_in_doubt(

@@ -15,7 +15,6 @@ from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.elements import BindParameter
 
 from pipeline.audience.models import ALL_SEGMENTS, Status, Subscriber, Subscription, Suppression
@@ -295,6 +294,15 @@ def _departed() -> Any:
     return or_(~still_wanted, suppressed).label("departed")
 
 
+# Built once: a sequential transport (SMTP) records every message on its own, and building
+# the statement each time cost three times its execution.
+_RECORD = update(LEDGER).where(LEDGER.c.id.in_(bindparam("ids", expanding=True))).values(
+    state=bindparam("new_state"), provider_id=bindparam("new_provider"),
+    last_error=bindparam("new_error"), updated_at=bindparam("moment"))
+_RECORD_IN_BATCH = _RECORD.where(LEDGER.c.batch == bindparam("in_batch"),
+                                 LEDGER.c.state == EntryState.IN_FLIGHT)
+
+
 def record(store: Store, outcomes: Sequence[tuple[int, EntryState, str | None, str | None]],
            batch: str | None = None) -> None:
     """Settle rows: (entry id, new state, provider id, error).
@@ -308,15 +316,12 @@ def record(store: Store, outcomes: Sequence[tuple[int, EntryState, str | None, s
     for entry, state, provider, error in outcomes:
         groups.setdefault((state, provider, error), []).append(entry)
     moment = now()
+    statement = _RECORD if batch is None else _RECORD_IN_BATCH
     with store.engine.begin() as connection:
         for (state, provider, error), ids in groups.items():  # a batch: mostly one group
-            where: ColumnElement[bool] = LEDGER.c.id.in_(_IDS)
-            if batch is not None:
-                where = where & (LEDGER.c.batch == batch) & \
-                    (LEDGER.c.state == EntryState.IN_FLIGHT)
-            connection.execute(update(LEDGER).where(where).values(
-                state=state, provider_id=provider, last_error=error, updated_at=moment),
-                {"ids": ids})
+            connection.execute(statement, {
+                "ids": ids, "new_state": state, "new_provider": provider, "new_error": error,
+                "moment": moment, "in_batch": batch})
 
 
 def rebatch(store: Store, entry_ids: Sequence[int], batch_id: str) -> None:
