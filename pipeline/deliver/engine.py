@@ -22,6 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 from pipeline.audience.store import Store, now
 from pipeline.audience.tokens import Purpose, TokenMaker, make_token
@@ -32,6 +33,7 @@ from pipeline.deliver.message import Envelope, MessageTemplate
 from pipeline.deliver.models import DeliveryState, EntryState
 from pipeline.deliver.suppressions import SuppressionSource, sync_suppressions
 from pipeline.deliver.transports import (
+    Overlapping,
     PermanentError,
     Result,
     TemporaryError,
@@ -77,9 +79,10 @@ class _Ahead:
     claimed: datetime  # before it was sent: where a fence's deadline is counted from
     sending: Future[list[Result]] | None = None
 
-    def start(self, pool: ThreadPoolExecutor, transport: Transport) -> _Ahead:
-        self.sending = pool.submit(transport.send, self.template, self.batch_id,
-                                   self.envelopes, None)
+    def start(self, pool: ThreadPoolExecutor, transport: Overlapping) -> _Ahead:
+        """Built here, sent in the background (``Overlapping`` says why)."""
+        self.sending = pool.submit(transport.start(self.template, self.batch_id,
+                                                   self.envelopes))
         return self
 
 
@@ -94,6 +97,7 @@ class Engine:
         self.faulted = False  # resumed after a temporary fault, nothing sent since
         self.templates: dict[str, MessageTemplate] = {}
         self.domain = self.config.sender.email.rsplit("@", 1)[1]
+        self._run, self._greeting = os.urandom(6).hex(), self.config.audience.greeting
         self._unsubscribe = TokenMaker(secret, Purpose.UNSUBSCRIBE)
         self._preferences = TokenMaker(secret, Purpose.PREFERENCES)
         web = self.config.web_url
@@ -107,16 +111,16 @@ class Engine:
         return self.templates[variant]
 
     def envelope(self, delivery_id: int, row: ledger.Claimed) -> Envelope:
-        """One reader's values: the links signed as ``links`` signs them, a unique id."""
+        """One reader's values: the links signed as ``links`` signs them, a unique id (the
+        delivery, row and attempt make it unique in the register; the run's random part,
+        across registers)."""
         moment = time.time()
         unsubscribe = self._unsubscribe_base + self._unsubscribe.make(row.subscriber_id, moment)
         preferences = self._preferences_base + self._preferences.make(row.subscriber_id, moment)
-        message_id = f"<{delivery_id}.{row.id}.{row.attempts}.{os.urandom(6).hex()}" \
-                     f"@{self.domain}>"
+        message_id = f"<{delivery_id}.{row.id}.{row.attempts}.{self._run}@{self.domain}>"
         return Envelope(row.id, row.email, row.name, row.variant, message_id,
-                        Reader(address_as(row.name, self.config.audience.greeting),
-                               unsubscribe, preferences), str(row.id),
-                        str(delivery_id))
+                        Reader(address_as(row.name, self._greeting), unsubscribe, preferences),
+                        str(row.id), str(delivery_id))
 
     def run(self, delivery_id: int, progress: Progress | None = None,
             worker: bool = False) -> DeliveryReport:
@@ -138,7 +142,7 @@ class Engine:
         ahead: _Ahead | None = None
         try:
             while True:
-                state = DeliveryState(ledger.get_delivery(store, delivery_id).state)
+                state = ledger.delivery_state(store, delivery_id)
                 if state is not DeliveryState.RUNNING:
                     report.state, report.reason = state, "stopped by another command"
                     break
@@ -168,7 +172,7 @@ class Engine:
                         ledger.release(store, [e.entry_id for e in batch.envelopes])
                         break
                 if overlap is not None and batch.envelopes:
-                    ahead = batch.start(overlap, self.transport)
+                    ahead = batch.start(overlap, cast(Overlapping, self.transport))
                 elif self._settled(delivery_id, batch, report, total, progress):
                     break
             if ahead is not None:

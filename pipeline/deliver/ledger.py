@@ -9,9 +9,8 @@ through ``DeliveryState`` by ``TRANSITIONS`` only.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -43,8 +42,7 @@ class AlreadyDelivered(DeliveryError):
     """The issue's delivery is finished: sending again is a no-op, not a failure."""
 
 
-@dataclass(frozen=True)
-class Claimed:
+class Claimed(NamedTuple):  # one per claimed row: a NamedTuple is 3 × cheaper to make
     id: int
     subscriber_id: int
     email: str
@@ -66,6 +64,16 @@ def get_delivery(store: Store, delivery_id: int) -> Delivery:
     if delivery is None:
         raise DeliveryError(f"no delivery {delivery_id}")
     return delivery
+
+
+def delivery_state(store: Store, delivery_id: int) -> DeliveryState:
+    """What the engine checks before every batch (another process may pause or cancel): the
+    one column, without loading the delivery into a session (a millisecond a batch)."""
+    with store.engine.connect() as connection:
+        state = connection.scalar(select(Delivery.state).where(Delivery.id == delivery_id))
+    if state is None:
+        raise DeliveryError(f"no delivery {delivery_id}")
+    return DeliveryState(state)
 
 
 def create_delivery(store: Store, issue: str, transport: str, edition_id: int | None = None,
@@ -213,9 +221,10 @@ def _bulk_writer(connection: Any, moment: datetime) -> Any:
         statement = (f"INSERT INTO ledger ({', '.join(_FROZEN)}) "
                      f"VALUES ({', '.join('?' * len(_FROZEN))})")
 
+        tail = (EntryState.PENDING.value, 0, stored)
+
         def executemany(rows: list[tuple[Any, ...]]) -> None:
-            connection.exec_driver_sql(statement, [
-                (*row, EntryState.PENDING.value, 0, stored) for row in rows])
+            connection.exec_driver_sql(statement, [row + tail for row in rows])
         return executemany
 
     def orm(rows: list[tuple[Any, ...]]) -> None:
@@ -253,8 +262,9 @@ def claim(store: Store, delivery_id: int, variant: str | None, size: int,
             if variant is None:
                 return []
         rows = connection.execute(
-            select(table.c.id, table.c.subscriber_id, table.c.email, table.c.name,
-                   table.c.segment, table.c.variant, table.c.attempts, _departed())
+            select(table.c.id, table.c.subscriber_id, func.coalesce(table.c.email, ""),
+                   table.c.name, table.c.segment, table.c.variant, table.c.attempts + 1,
+                   _departed())
             .where(pending, table.c.variant == variant).order_by(table.c.id).limit(size)
             .with_for_update(skip_locked=True, of=table)).all()
         departed = [row[0] for row in rows if row[7]]
@@ -264,9 +274,8 @@ def claim(store: Store, delivery_id: int, variant: str | None, size: int,
                 state=EntryState.SKIPPED, updated_at=moment,
                 last_error="unsubscribed or suppressed after the audience was frozen"),
                 {"ids": departed})
-        claimed = [Claimed(id_, subscriber, email or "", name, segment, variant_, attempts + 1)
-                   for id_, subscriber, email, name, segment, variant_, attempts, gone in rows
-                   if not gone]  # by position: a Row's names cost 3 µs a row here
+        make = Claimed._make  # by position: a Row's names cost 3 µs a row here
+        claimed = [make(row[:7]) for row in rows if not row[7]]
         if claimed:
             connection.execute(update(table).where(table.c.id.in_(_IDS))
                                .values(state=EntryState.IN_FLIGHT, batch=batch_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pipeline.config import Config
 from pipeline.deliver.transports.base import (
+    Overlapping,
     PermanentError,
     Result,
     TemporaryError,
@@ -31,5 +32,5 @@ def open_transport(name: str, config: Config, fence: bool = True) -> Transport:
     raise TransportError(f"unknown transport '{name}'; use one of {', '.join(NAMES)}")
 
 
-__all__ = ["NAMES", "PermanentError", "Result", "TemporaryError", "Transport",
+__all__ = ["NAMES", "Overlapping", "PermanentError", "Result", "TemporaryError", "Transport",
            "TransportError", "UnknownOutcome", "open_transport"]

@@ -24,6 +24,7 @@ import base64
 import html
 import json
 import os
+import re
 import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -50,6 +51,7 @@ from pipeline.deliver.transports.base import (
     UnknownOutcome,
 )
 from pipeline.render.personalise import PLACEHOLDERS, placeholder
+from pipeline.render.personalise import greeting as greet
 from pipeline.settings import SendGridSettings
 
 DEFAULT_HOST = "https://api.sendgrid.com"
@@ -58,6 +60,14 @@ SAFETY_MARGIN = 60  # seconds before send_at after which a cancel may come too l
 
 def _html_key(name: str) -> str:
     return "{{" + name + ":html}}"
+
+
+_HTML_SPECIAL = re.compile("[&<>\"']").search
+
+
+def _json_html(value: str) -> str:
+    """``_json(html.escape(value))``; most values (links, most names) have nothing to escape."""
+    return _json(value if _HTML_SPECIAL(value) is None else html.escape(value))
 
 
 class Payload(Mapping[str, Any]):
@@ -204,18 +214,19 @@ class SendGridTransport:
             static = json.dumps(self._static_body(template)).encode()
             self._static[template] = (static[:-1], self._personalization_format(template))
         head, form = self._static[template]
-        escape = html.escape
-        people = []
+        mailto = _json(template.mailto)[1:-1]  # JSON-encoding a string is per character,
+        people = []                            # so encoded pieces can be joined
         for e in envelopes:
-            values = e.reader.values()
-            greeting = values["reader_greeting"]
-            unsubscribe, preferences = e.reader.unsubscribe_url, e.reader.preferences_url
+            reader = e.reader
+            greeting = greet(reader.name.strip())
+            unsubscribe = _json(reader.unsubscribe_url)
             name = f',"name":{_json(e.name)}' if e.name else ""
             people.append(form % (
-                _json(ascii_address(e.email)), name, _json(greeting), _json(unsubscribe),
-                _json(preferences), _json(escape(greeting)), _json(escape(unsubscribe)),
-                _json(escape(preferences)), _json(e.delivery_ref), _json(e.subscriber_ref),
-                _json(f"<{unsubscribe}>, <{template.mailto}>")))
+                _json(ascii_address(e.email)), name, _json(greeting), unsubscribe,
+                _json(reader.preferences_url), _json_html(greeting),
+                _json_html(reader.unsubscribe_url), _json_html(reader.preferences_url),
+                _json(e.delivery_ref), _json(e.subscriber_ref),
+                f'"<{unsubscribe[1:-1]}>, <{mailto}>"'))
         tail = ""
         if batch_id and self.uses_fence:
             tail = f',"batch_id":{_json(batch_id)},"send_at":{self._send_at(time.time())}'
@@ -300,9 +311,19 @@ class SendGridTransport:
 
     def send(self, template: MessageTemplate, batch_id: str, envelopes: Sequence[Envelope],
              report: Callable[[Result], None] | None = None) -> list[Result]:
-        response = self._call("post", "mail/send", self.payload(template, batch_id, envelopes))
-        message_id = (response.headers or {}).get("X-Message-Id")
-        return [Result(e.entry_id, True, message_id or batch_id) for e in envelopes]
+        return self.start(template, batch_id, envelopes)()
+
+    def start(self, template: MessageTemplate, batch_id: str, envelopes: Sequence[Envelope]
+              ) -> Callable[[], list[Result]]:
+        """The request built here, on the caller's thread; the returned call sends it."""
+        payload = self.payload(template, batch_id, envelopes)
+        ids = [e.entry_id for e in envelopes]
+
+        def wire() -> list[Result]:
+            response = self._call("post", "mail/send", payload)
+            provider = (response.headers or {}).get("X-Message-Id") or batch_id
+            return [Result(entry, True, provider) for entry in ids]
+        return wire
 
     def settle(self, batch_id: str, entry_ids: Sequence[int],
                since: datetime) -> dict[int, bool | None]:
