@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 import tempfile
 from pathlib import Path
 
@@ -242,3 +243,22 @@ def test_two_deliveries_syncing_suppressions_at_once_both_go_on(store) -> None:
     assert failures == []
     with store.session() as session:
         assert session.get(Setting, SYNCED_AT) is not None
+
+
+def test_frozen_rows_store_their_time_as_every_other_write_does(store: Store, config: Config,
+                                                                  tmp_path: Path) -> None:
+    """Freezing writes rows with sqlite3 itself (for speed), but its timestamps in the text
+    form SQLAlchemy writes everywhere else: text compared with text must order by time."""
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("the stored text form is SQLite's")
+    populate(store, config, tmp_path)
+    delivery_id, frozen, _ = start_delivery(store, config)
+    assert frozen > 0
+    with store.engine.connect() as connection:
+        stamps = connection.exec_driver_sql(
+            "SELECT DISTINCT updated_at FROM ledger WHERE delivery_id = ?", (delivery_id,)).all()
+        created = connection.exec_driver_sql(
+            "SELECT created_at FROM deliveries WHERE id = ?", (delivery_id,)).scalar_one()
+    form = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}"
+    assert re.fullmatch(form, str(created))
+    assert [row[0] for row in stamps if not re.fullmatch(form, str(row[0]))] == []

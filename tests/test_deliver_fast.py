@@ -7,6 +7,7 @@ HMAC to a fresh one, the cached IDNA domain to the idna package.
 
 from __future__ import annotations
 
+import base64
 import email.quoprimime as quoprimime
 import sys
 import unicodedata
@@ -14,7 +15,14 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.audience.tokens import Purpose, TokenMaker, make_token, read_token
+from pipeline.audience.tokens import (
+    DEFAULT_TTL,
+    Purpose,
+    TokenMaker,
+    _sign,
+    make_token,
+    read_token,
+)
 from pipeline.deliver.message import EOL, _qp, _qp_wrap, ascii_address
 from pipeline.render.mime import header_problem
 
@@ -53,6 +61,10 @@ def test_the_wrapping_shortcut_on_link_like_text(text: str) -> None:
 def test_a_token_maker_signs_as_make_token(subscriber: int, purpose: Purpose, scope: str) -> None:
     secret = b"s" * 48
     token = TokenMaker(secret, purpose, scope).make(subscriber, now=1_800_000_000.5)
+    expires = int(1_800_000_000.5 + DEFAULT_TTL[purpose])
+    payload = base64.urlsafe_b64encode(f"1|{purpose.value}|{subscriber}|{scope}|{expires}"
+                                       .encode()).rstrip(b"=").decode()
+    assert token == f"{payload}.{_sign(secret, payload)}"  # a fresh HMAC, str all the way
     assert token == make_token(secret, purpose, subscriber, scope, now=1_800_000_000.5)
     assert read_token(secret, token, purpose, now=1_800_000_001).subscriber_id == subscriber
 

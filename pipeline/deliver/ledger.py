@@ -216,7 +216,10 @@ def _bulk_writer(connection: Any, moment: datetime) -> Any:
                     out.write_row((*row, EntryState.PENDING.value, 0, moment))
         return copy
     if dialect == "sqlite":
-        stamp = LEDGER.c.updated_at.type.bind_processor(connection.dialect)
+        # the dialect's own processor: the type's generic one is None, and sqlite3's adapter
+        # would store another text form ("…+00:00") than every other write of the column
+        stamp = LEDGER.c.updated_at.type.dialect_impl(connection.dialect) \
+            .bind_processor(connection.dialect)
         stored = stamp(moment) if stamp else moment
         statement = (f"INSERT INTO ledger ({', '.join(_FROZEN)}) "
                      f"VALUES ({', '.join('?' * len(_FROZEN))})")
