@@ -14,7 +14,8 @@ from pipeline.i18n import _
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from pipeline.deliver.engine import DeliveryReport, Progress
+    from pipeline.deliver.engine import Progress
+    from pipeline.deliver.lifecycle import DeliveryReport
 
 transport_option = click.option(
     "--transport", type=click.Choice(["outbox", "smtp", "sendgrid"]), default=None,

@@ -1,8 +1,9 @@
 """The engine: hand a frozen audience to a transport, batch by batch, exactly once.
 
-    settle what a crash left in flight → loop:
+    lifecycle.begin (settle what a crash left in flight) → loop:
         claim a batch (lease checked, rows in_flight, written first) → transport.send →
         record each result (only while the rows are still this batch's)
+    → lifecycle.finish
 
 Every message is the edition's: per reader only the placeholders are filled, nothing is
 rendered. ``run.send_issue`` takes the lease, freezes and publishes before calling ``run``.
@@ -20,43 +21,29 @@ import random
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
 from pipeline.audience.store import Store, now
 from pipeline.audience.tokens import Purpose, TokenMaker, make_token
 from pipeline.config import Config
-from pipeline.deliver import ledger
+from pipeline.deliver import ledger, lifecycle
 from pipeline.deliver.lease import Lease, LeaseLost
+from pipeline.deliver.lifecycle import DeliveryReport
 from pipeline.deliver.message import Envelope, MessageTemplate
 from pipeline.deliver.models import DeliveryState, EntryState
-from pipeline.deliver.suppressions import SuppressionSource, sync_suppressions
 from pipeline.deliver.transports import (
     Overlapping,
     PermanentError,
     Result,
     TemporaryError,
     Transport,
-    TransportError,
     UnknownOutcome,
 )
 from pipeline.edition import Edition
 from pipeline.i18n import _
 from pipeline.render.personalise import Reader, address_as
-
-
-@dataclass
-class DeliveryReport:
-    delivery_id: int
-    state: DeliveryState
-    counts: dict[EntryState, int]
-    reason: str | None = None
-    frozen: int = 0
-    sent_now: int = 0
-    failed_now: int = 0
-    notes: list[str] = field(default_factory=list)
-
 
 Progress = Callable[[int, int], None]  # (settled, total)
 
@@ -223,29 +210,12 @@ class Engine:
         return False
 
     def _start(self, delivery_id: int) -> DeliveryReport:
-        """Running; what a crash left in flight settled; the provider's suppressions read."""
-        store = self.store
-        delivery = ledger.move(store, delivery_id, DeliveryState.RUNNING,
-                               allowed_from={DeliveryState.DRAFT, DeliveryState.SCHEDULED,
-                                             DeliveryState.RUNNING, DeliveryState.PAUSED})
-        self.faulted = delivery.fault_since is not None
-        report = DeliveryReport(delivery.id, DeliveryState.RUNNING, {})
-        self._settle_in_flight(delivery_id, report)
-        if isinstance(self.transport, SuppressionSource):
-            for attempt in range(3):
-                try:
-                    synced = sync_suppressions(store, self.transport)
-                    break
-                except TransportError as exc:  # never send without the provider's list
-                    if attempt == 2 or isinstance(exc, PermanentError):
-                        self._pause(delivery_id, str(exc), not isinstance(exc, PermanentError))
-                        report.state, report.reason = DeliveryState.PAUSED, str(exc)
-                        self.transport.close()
-                        return report
-                    self.sleep(2 ** attempt + random.random())
-            report.notes.append(_("%(count)d suppression(s) read from %(transport)s") % {
-                "count": synced, "transport": self.transport.name})
+        report, self.faulted = lifecycle.begin(self.store, self.transport, delivery_id,
+                                               self._pause, self.sleep)
         return report
+
+    def _finish(self, delivery_id: int, report: DeliveryReport) -> DeliveryReport:
+        return lifecycle.finish(self.store, delivery_id, report)
 
     def _lease_args(self) -> tuple[str | None, float]:
         if self.lease is None:
@@ -344,41 +314,6 @@ class Engine:
         retry_in = schedule.retry_backoff_seconds if temporary and schedule.retry_hours else None
         ledger.move(self.store, delivery_id, DeliveryState.PAUSED, reason, retry_in=retry_in)
 
-    def _settle_in_flight(self, delivery_id: int, report: DeliveryReport) -> None:
-        for batch_id, (ids, since) in ledger.in_flight(self.store, delivery_id).items():
-            settled = self.transport.settle(batch_id, ids, since)
-            ledger.record(self.store, [(i, EntryState.SENT, None, None)
-                                       for i, v in settled.items() if v is True], batch_id)
-            ledger.release(self.store, [i for i, v in settled.items() if v is False],
-                           "not sent before the interruption")
-            unknown = [i for i, v in settled.items() if v is None]
-            ledger.record(self.store, [(i, EntryState.UNCERTAIN, None,
-                                        "interrupted while the provider had it")
-                                       for i in unknown], batch_id)
-            if unknown:
-                report.notes.append(_("%(count)d recipient(s) of batch %(batch)s may have been "
-                                      "sent before the interruption") % {
-                                          "count": len(unknown), "batch": batch_id})
-
-    def _finish(self, delivery_id: int, report: DeliveryReport) -> DeliveryReport:
-        counts = ledger.counts(self.store, delivery_id)
-        report.counts = counts
-        state = DeliveryState(ledger.get_delivery(self.store, delivery_id).state)
-        if state is DeliveryState.RUNNING:
-            if counts[EntryState.UNCERTAIN]:
-                reason = _("%(count)d recipient(s) uncertain: see `newsletter status "
-                           "--recipients uncertain`, then `newsletter resend --uncertain` or "
-                           "`newsletter skip --uncertain`") % {
-                               "count": counts[EntryState.UNCERTAIN]}
-                ledger.move(self.store, delivery_id, DeliveryState.PAUSED, reason)
-                state, report.reason = DeliveryState.PAUSED, reason
-            elif not counts[EntryState.PENDING] and not counts[EntryState.IN_FLIGHT]:
-                ledger.move(self.store, delivery_id, DeliveryState.FINISHED)
-                state = DeliveryState.FINISHED
-        report.state = state
-        if state is DeliveryState.PAUSED and report.reason is None:
-            report.reason = ledger.get_delivery(self.store, delivery_id).pause_reason
-        return report
 
 
 def _outcome(result: Result) -> tuple[int, EntryState, str | None, str | None]:

@@ -22,8 +22,9 @@ from pipeline.audience.select import select_recipients
 from pipeline.audience.store import Store
 from pipeline.config import Config
 from pipeline.deliver import ledger
-from pipeline.deliver.engine import DeliveryReport, Engine, Progress
+from pipeline.deliver.engine import Engine, Progress
 from pipeline.deliver.lease import Lease
+from pipeline.deliver.lifecycle import DeliveryReport
 from pipeline.deliver.models import Delivery, DeliveryState, EntryState, LedgerEntry, state_word
 from pipeline.deliver.transports import Transport
 from pipeline.edition import Edition, EditionRow, load_edition
