@@ -39,6 +39,7 @@ from pipeline.deliver.transports import (
     Result,
     TemporaryError,
     Transport,
+    TransportError,
     UnknownOutcome,
 )
 from pipeline.edition import Edition
@@ -127,6 +128,7 @@ class Engine:
         overlap = ThreadPoolExecutor(1) if getattr(self.transport, "overlaps", False) \
             else None
         ahead: _Ahead | None = None
+        upcoming: Future[str] | None = None  # the next batch's id, asked for in the background
         try:
             while True:
                 state = ledger.delivery_state(store, delivery_id)
@@ -134,7 +136,7 @@ class Engine:
                     report.state, report.reason = state, "stopped by another command"
                     break
                 try:
-                    batch_id = self._new_batch()
+                    batch_id, upcoming = self._new_batch(upcoming), None
                 except (UnknownOutcome, PermanentError) as exc:
                     self._pause(delivery_id, str(exc), isinstance(exc, UnknownOutcome))
                     report.reason = str(exc)
@@ -152,6 +154,8 @@ class Engine:
                     raise
                 if not rows:
                     break
+                if overlap is not None and self.transport.uses_fence:  # one round trip less
+                    upcoming = overlap.submit(self.transport.new_batch)
                 batch = self._prepare(delivery_id, batch_id, rows, report)
                 if ahead is not None:
                     stop, ahead = self._settled(delivery_id, ahead, report, total, progress), None
@@ -222,7 +226,14 @@ class Engine:
             return None, 60.0
         return self.lease.owner, self.lease.seconds
 
-    def _new_batch(self) -> str | None:
+    def _new_batch(self, upcoming: Future[str] | None = None) -> str | None:
+        """A batch id: the one asked for in the background if it came, else asked for here,
+        with the tries and waits a fault needs."""
+        if upcoming is not None:
+            try:
+                return upcoming.result()
+            except TransportError:
+                pass
         for attempt in range(self.config.delivery.tries):
             try:
                 return self.transport.new_batch()
