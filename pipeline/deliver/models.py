@@ -93,7 +93,7 @@ class LedgerEntry(Base):
     segment: Mapped[str] = mapped_column(String(40))
     variant: Mapped[str] = mapped_column(String(300))
     state: Mapped[str] = mapped_column(String(20))
-    batch: Mapped[str | None] = mapped_column(String(64), index=True)
+    batch: Mapped[str | None] = mapped_column(String(64))  # found by id, never alone
     provider_id: Mapped[str | None] = mapped_column(String(200))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(1000))
