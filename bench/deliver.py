@@ -173,8 +173,15 @@ def measure(kind: str, count: int, target: str, code: Path = ROOT,
             trace: bool = False) -> dict[str, Any]:
     """Time one delivery in its own process, with ``code``'s pipeline (a baseline's too)."""
     env = {**os.environ, "BENCH_TRACEMALLOC": "1" if trace else "0"}
+    if code == ROOT:
+        url = register(count)
+    else:  # a register of that code's own schema (ours may have migrations it cannot read)
+        url = f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
+        subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, 'bench'); "
+                        f"from audience import fill; fill({url!r}, {count})"], check=True,
+                       cwd=code)
     out = subprocess.run([sys.executable, str(code / "bench" / "deliver.py"), "--child", kind,
-                          register(count), target],
+                          url, target],
                          check=True, capture_output=True, text=True, cwd=code, env=env)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
