@@ -37,7 +37,26 @@ def _email(value: str) -> str:
 def _https(value: str) -> str:
     if not value.startswith("https://") or any(c.isspace() for c in value):
         raise ValueError(_("'%(value)s' must be an absolute https:// URL") % {"value": value})
+    if not value.isascii() or not value.isprintable():  # it goes into mail headers as it is
+        raise ValueError(_("'%(value)s' must be written in ASCII, as mail headers carry it: "
+                           "write it as %(ascii)s") % {"value": value, "ascii": _ascii_url(value)})
     return value.rstrip("/")
+
+
+def _ascii_url(value: str) -> str:
+    """The URL with its domain in IDNA form and the rest percent-encoded: what to write."""
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    import idna
+
+    parts = urlsplit(value)
+    try:
+        host = idna.encode(parts.hostname or "", uts46=True).decode("ascii")
+    except idna.IDNAError:
+        host = quote(parts.hostname or "")
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, quote(parts.path, safe="/%"),
+                       quote(parts.query, safe="=&%"), quote(parts.fragment, safe="%")))
 
 
 def _slug(value: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -58,6 +59,18 @@ def test_every_problem_is_reported_with_its_line(tmp_path: Path) -> None:
         f"newsletter.toml:{_line(text, 'timezone')}: timezone: unknown time zone "
         "'Europe/Västerås'; use an IANA name such as 'Europe/Stockholm'",
     ])
+
+
+def test_a_reader_link_base_must_be_ascii_and_says_how_to_write_it(tmp_path: Path) -> None:
+    """web_url goes into every message's List-Unsubscribe header as it is, and a header is
+    ASCII: with a non-ASCII one no message of a delivery could be built."""
+    before = re.search(r'web_url = "[^"]*"', SOURCE)
+    assert before is not None
+    text = SOURCE.replace(before.group(), 'web_url = "https://jämställt.example/läs"')
+    assert _problems(tmp_path, text) == [
+        f"newsletter.toml:{_line(text, 'web_url =')}: web_url: 'https://jämställt.example/läs'"
+        " must be written in ASCII, as mail headers carry it: write it as "
+        "https://xn--jmstllt-5wad.example/l%C3%A4s"]
 
 
 def test_toml_syntax_error_names_the_line(tmp_path: Path) -> None:

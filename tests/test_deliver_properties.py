@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,7 @@ class FlakyBatchIds(CapturingSendGrid):
     def new_batch(self) -> str:
         self.asked += 1
         if self.asked == self.fail:
-            raise TemporaryError("SendGrid: too many requests (429)", retry_after=0)
+            raise TemporaryError("SendGrid: too many requests (429)", retry_after=7)
         self.given.append(f"batch-{self.asked}")
         return self.given[-1]
 
@@ -97,8 +98,9 @@ class FlakyBatchIds(CapturingSendGrid):
 def test_a_batch_id_asked_for_ahead_that_failed_is_asked_for_again(
         fail: int, config: Config, tmp_path: Path) -> None:
     """The next batch's id is asked for while this batch is prepared; when that answer is an
-    error, the engine asks again itself: every reader once, each request under its own id."""
-    url = f"sqlite:///{tmp_path / f'f{fail}.db'}"
+    error, the engine waits as that error says and asks again itself: every reader once, each
+    request under its own id."""
+    url = f"sqlite:///{tmp_path / f'f{fail}-{uuid.uuid4().hex}.db'}"  # examples may repeat
     store = Store.open(config, url)
     moment = now()
     with store.engine.begin() as connection:
@@ -114,9 +116,11 @@ def test_a_batch_id_asked_for_ahead_that_failed_is_asked_for_again(
             for i in range(1, 3501)])
     transport = FlakyBatchIds(config, fail)
     delivery_id, frozen, edition = start_delivery(store, config, transport="sendgrid")
+    waits: list[float] = []
     report = Engine(store, config, edition, transport, b"k" * 48,
-                    sleep=lambda s: None).run(delivery_id)
+                    sleep=waits.append).run(delivery_id)
     assert report.state.value == "finished"
+    assert waits == [7]  # the 429's Retry-After, waited once, whichever thread asked
     ids = [body["batch_id"] for body in transport.bodies]
     assert len(ids) == 4 == len(set(ids)) and set(ids) <= set(transport.given)
     seen = [to["email"] for body in transport.bodies for p in body["personalizations"]

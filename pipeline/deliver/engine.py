@@ -39,7 +39,6 @@ from pipeline.deliver.transports import (
     Result,
     TemporaryError,
     Transport,
-    TransportError,
     UnknownOutcome,
 )
 from pipeline.edition import Edition
@@ -125,8 +124,8 @@ class Engine:
         self._attempted, self._last = 0, time.monotonic()
         # a transport that waits on the network (SendGrid) sends batch N in the background
         # while batch N+1 is claimed and prepared here; results are recorded here, in order
-        overlap = ThreadPoolExecutor(1) if getattr(self.transport, "overlaps", False) \
-            else None
+        overlap = ThreadPoolExecutor(1) if getattr(self.transport, "overlaps", False) and \
+            callable(getattr(self.transport, "start", None)) else None
         ahead: _Ahead | None = None
         upcoming: Future[str] | None = None  # the next batch's id, asked for in the background
         try:
@@ -227,15 +226,13 @@ class Engine:
         return self.lease.owner, self.lease.seconds
 
     def _new_batch(self, upcoming: Future[str] | None = None) -> str | None:
-        """A batch id: the one asked for in the background if it came, else asked for here,
-        with the tries and waits a fault needs."""
-        if upcoming is not None:
-            try:
-                return upcoming.result()
-            except TransportError:
-                pass
+        """A batch id, with the tries and waits a fault needs; the one asked for in the
+        background (``upcoming``) is the first try, its error waited on like any other."""
         for attempt in range(self.config.delivery.tries):
             try:
+                if upcoming is not None:
+                    asked, upcoming = upcoming, None
+                    return asked.result()
                 return self.transport.new_batch()
             except TemporaryError as exc:
                 self.sleep(min(exc.retry_after, 300))
