@@ -58,16 +58,16 @@ def secret_from_env() -> bytes:
     return secret.encode()
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def _b64_bytes(data: bytes) -> bytes:
-    """``_b64`` without the str round trips, for the many tokens of a delivery."""
+    """base64url without padding, as bytes (a delivery signs many tokens: no str round trip)."""
     return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
+
+
+def _b64(data: bytes) -> str:
+    return _b64_bytes(data).decode()
 
 
 def _unb64(text: str) -> bytes:
