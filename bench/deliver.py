@@ -1,15 +1,16 @@
 """Delivery speed: recipients/s and peak RSS, each beside the ceiling of the same server.
 
-    python bench/deliver.py [--sendgrid 100000] [--smtp 20000] [--null 1000000] [--quick]
+    python bench/deliver.py [--sendgrid 100000] [--smtp 5000] [--null 1000000] [--quick]
 
 - SendGrid: N recipients through the real engine and transport to Prism (SendGrid's OpenAPI
   mock) and to the recording stand-in; ceiling: the same request bodies, pre-built, pushed
   by a bare keep-alive client to the same server.
-- SMTP: N recipients to aiosmtpd (its own process) over one connection and over
-  ``--smtp-connections`` (4); ceiling: pre-built message bytes in a bare smtplib loop to the
-  same server; aiosmtpd's own CPU time per message beside them. Then N/10 (at least 200) to an
-  aiosmtpd that answers each message ``--smtp-relay-ms`` (5) late, as a relay writing its
-  queue does, over one connection and over several.
+- SMTP: N recipients to aiosmtpd over one connection and over ``--smtp-connections`` (4),
+  against aiosmtpd in one process and in one process per core (sharing the listening socket,
+  as a relay serves connections in parallel); ceiling: pre-built message bytes sent by bare
+  smtplib loops, over one connection and over as many, to the same server; aiosmtpd's own CPU
+  time per message beside them. Then N/10 (at least 200) to an aiosmtpd that answers each
+  message ``--smtp-relay-ms`` (5) late, as a relay writing its queue does.
 - Null: N and N/10 recipients through a transport that discards what it is given (the
   pipeline's own cost: freezing, claiming, building, recording), and N through the code as
   issue 17 found it (``--baseline``, a ``git archive`` of that commit), in the same run.
@@ -80,7 +81,7 @@ def child(kind: str, url: str, target: str) -> None:
         import tracemalloc
 
         tracemalloc.start(8)
-    from pipeline.audience.select import select_recipients
+    from pipeline.audience.select import audience
     from pipeline.audience.store import Store
     from pipeline.config import load_config
     from pipeline.deliver import ledger
@@ -106,7 +107,7 @@ def child(kind: str, url: str, target: str) -> None:
     assert edition is not None, "the register was not prepared (--prepare)"
     start, cpu = time.perf_counter(), time.process_time()
     delivery, _ = ledger.create_delivery(store, "2027-1", transport.name, edition.id)
-    ledger.freeze(store, delivery.id, select_recipients(store, config, edition.choose))
+    ledger.freeze(store, delivery.id, audience(store, config, edition.choose))
     report = Engine(store, config, edition, transport, b"k" * 48).run(delivery.id)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     assert report.state.value == "finished", report
@@ -335,7 +336,7 @@ def measure_workers(url: str, count: int, workers: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sendgrid", type=int, default=100_000)
-    parser.add_argument("--smtp", type=int, default=20_000)
+    parser.add_argument("--smtp", type=int, default=5_000)
     parser.add_argument("--smtp-connections", type=int, default=4,
                         help="SMTP: connections of the parallel figure, against one")
     parser.add_argument("--smtp-relay-ms", type=float, default=5,

@@ -339,14 +339,14 @@ def sandbox(config: Config, root: Path, approval: bool = False) -> Config:
 def start_delivery(store, config: Config, folder: Path = EXAMPLE, transport: str = "outbox"):
     """What `send` does before the engine runs, without the lease and the publishing:
     (delivery id, rows frozen, edition)."""
-    from pipeline.audience.select import select_recipients
+    from pipeline.audience.select import audience
     from pipeline.deliver import ledger
     from pipeline.edition import build_edition, store_edition
     from pipeline.issue import load_issue
 
     edition = store_edition(store, build_edition(load_issue(folder, config), config))
     delivery, _ = ledger.create_delivery(store, folder.name, transport, edition.id)
-    frozen = ledger.freeze(store, delivery.id, select_recipients(store, config, edition.choose))
+    frozen = ledger.freeze(store, delivery.id, audience(store, config, edition.choose))
     return delivery.id, frozen, edition
 
 

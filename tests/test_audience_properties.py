@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from pipeline.audience.gdpr import suppress
 from pipeline.audience.models import (
@@ -18,9 +20,11 @@ from pipeline.audience.models import (
     Suppression,
 )
 from pipeline.audience.rows import _full, email_key, normalise_email
-from pipeline.audience.select import select_recipients
+from pipeline.audience.select import audience, select_recipients
 from pipeline.audience.store import Store, now
 from pipeline.config import Config
+from pipeline.deliver import ledger
+from pipeline.deliver.ledger import LEDGER
 from pipeline.issue import load_issue
 from pipeline.render import variant_key
 from pipeline.render.variants import chooser
@@ -113,7 +117,8 @@ def test_selection_never_yields_unconfirmed_suppressed_or_twice(
         shared_store: Store, config: Config, people: list[dict]) -> None:
     by_key = _populate(shared_store, people)
     issue = load_issue(EXAMPLE, config)
-    recipients = list(select_recipients(shared_store, config, chooser(issue, config), batch=3))
+    choose = chooser(issue, config)
+    recipients = list(select_recipients(shared_store, config, choose, batch=3))
     emails = [r.email for r in recipients]
     assert len(emails) == len(set(emails))
     expected = {}
@@ -128,6 +133,27 @@ def test_selection_never_yields_unconfirmed_suppressed_or_twice(
         person = by_key[recipient.email]
         areas = FOCUS[person["org"]] if person["org"] is not None else frozenset()
         assert recipient.variant == variant_key(issue, config, recipient.segment, areas).name
+    # the ledger's freeze copies the same audience inside the database, in subscriber order
+    first = _delivery(shared_store)
+    assert ledger.freeze(shared_store, first, audience(shared_store, config, choose)) == len(
+        recipients)
+    assert _frozen(shared_store, first) == [
+        (r.subscriber_id, r.email, r.segment, r.variant) for r in recipients]
+    again = _delivery(shared_store, parent=first)  # --new-subscribers: nobody is new
+    assert ledger.freeze(shared_store, again, audience(shared_store, config, choose),
+                         exclude_delivered_of=first) == 0
+
+
+def _delivery(store: Store, parent: int | None = None) -> int:
+    delivery, _ = ledger.create_delivery(store, uuid.uuid4().hex[:12], "outbox", parent=parent)
+    return delivery.id
+
+
+def _frozen(store: Store, delivery_id: int) -> list[tuple]:
+    with store.engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(
+            select(LEDGER.c.subscriber_id, LEDGER.c.email, LEDGER.c.segment, LEDGER.c.variant)
+            .where(LEDGER.c.delivery_id == delivery_id).order_by(LEDGER.c.id))]
 
 
 def test_population_fixture_is_not_vacuous(shared_store: Store, config: Config) -> None:

@@ -1,18 +1,21 @@
-"""Who gets an issue: ``select_recipients`` streams them, one per address, with their variant.
+"""Who gets an issue: one row per address, with the variant that reader gets.
 
 Only confirmed subscriptions (exempt legal bases are confirmed on import), never an address on
 the suppression list for that segment or for all, never an erased one. A reader in several
-segments is yielded once, for the first segment in ``[audience] precedence``. Rows are streamed
-from the database in order of subscriber, so memory stays flat however large the register.
+segments gets the issue once, for the first segment in ``[audience] precedence`` (then by
+name). ``audience`` is that as one SQL query, so ``freeze`` copies it into the ledger inside
+the database; ``select_recipients`` streams the same rows, in order of subscriber, so memory
+stays flat however large the register.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import Select, and_, case, exists, func, literal, or_, select
+from sqlalchemy.orm import aliased
 
 from pipeline.audience.models import (
     ALL_SEGMENTS,
@@ -39,55 +42,70 @@ class Recipient(NamedTuple):  # one per reader of a delivery: three times cheape
     variant: str
 
 
-def select_recipients(store: Store, config: Config, choose: Chooser,
-                      segments: list[str] | None = None, batch: int = 5000
-                      ) -> Iterator[Recipient]:
-    wanted = segments or [s.slug for s in config.segments]
-    rank = {slug: i for i, slug in enumerate(config.audience.precedence)}
-    focus = organisation_focus(store)
-    keys: dict[tuple[str, frozenset[str]], str] = {}
-    by_focus = {s.slug: bool(s.focus) for s in config.segments}
-    query = (
-        select(Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.organisation_id,
-               Subscription.segment)
-        .join(Subscription, Subscription.subscriber_id == Subscriber.id)
-        .where(Subscription.segment.in_(wanted), Subscription.status == Status.CONFIRMED,
-               Subscriber.email.is_not(None))
-        .where(~exists().where(and_(
-            Suppression.hash == Subscriber.email_hash,
-            or_(Suppression.scope == ALL_SEGMENTS, Suppression.scope == Subscription.segment))))
-        .order_by(Subscriber.id)
-    )
-    with store.engine.connect() as connection:
-        result = connection.execution_options(yield_per=batch).execute(query)
-        current: tuple[int, str, str | None, int | None, str] | None = None
-        for row in result:
-            sid, email, name, org, segment = row
-            if current is not None and current[0] != sid:
-                yield _recipient(current, focus, keys, choose, by_focus)
-                current = None
-            if current is None or rank.get(segment, len(rank)) < rank.get(current[4], len(rank)):
-                current = (sid, str(email), name, org, segment)
-        if current is not None:
-            yield _recipient(current, focus, keys, choose, by_focus)
-
-
 _NONE: frozenset[str] = frozenset()
 
 
-def _recipient(row: tuple[int, str, str | None, int | None, str],
-               focus: dict[int, frozenset[str]],
-               keys: dict[tuple[str, frozenset[str]], str], choose: Chooser,
-               by_focus: dict[str, bool]) -> Recipient:
-    sid, email, name, org, segment = row
-    areas = focus.get(org, _NONE) if org is not None else _NONE
-    if by_focus.get(segment, False):  # the segment's readers get variants by focus area
-        cache_key = (segment, areas)
-    else:
-        cache_key, areas = (segment, frozenset()), frozenset()
-    if cache_key not in keys:
-        keys[cache_key] = choose(segment, areas)
-    return Recipient(sid, email, name, segment, areas, keys[cache_key])
+def audience(store: Store, config: Config, choose: Chooser,
+             segments: list[str] | None = None) -> Select[Any]:
+    """The query of the audience: (subscriber id, email, name, segment, variant, organisation
+    id), one row per reader, unordered. The variant is chosen per segment and organisation
+    beforehand (organisations number in the hundreds), so the query needs no Python per row."""
+    wanted = segments or [s.slug for s in config.segments]
+    rank = {slug: i for i, slug in enumerate(config.audience.precedence)}
+    other = aliased(Subscription)
+
+    def eligible(subscription: Any) -> Any:
+        return and_(subscription.segment.in_(wanted), subscription.status == Status.CONFIRMED,
+                    ~exists().where(Suppression.hash == Subscriber.email_hash, or_(
+                        Suppression.scope == ALL_SEGMENTS,
+                        Suppression.scope == subscription.segment)).correlate_except(Suppression))
+
+    def ranked(subscription: Any) -> Any:
+        return case(rank, value=subscription.segment, else_=len(rank)) if rank else literal(0)
+
+    preferred = exists().where(  # a subscription of the same reader that comes first
+        other.subscriber_id == Subscriber.id, eligible(other),
+        or_(ranked(other) < ranked(Subscription),
+            and_(ranked(other) == ranked(Subscription), other.segment < Subscription.segment)))
+    return (select(Subscriber.id, Subscriber.email, Subscriber.name, Subscription.segment,
+                   _variant(store, config, choose, wanted), Subscriber.organisation_id)
+            .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+            .where(Subscriber.email.is_not(None), eligible(Subscription), ~preferred))
+
+
+def _variant(store: Store, config: Config, choose: Chooser, wanted: list[str]) -> Any:
+    """The variant column: by segment, and for a focus segment by the reader's organisation's
+    areas (a reader without an organisation, or whose organisation chose none, gets the
+    segment's general variant)."""
+    focus = organisation_focus(store)
+    by_focus = {s.slug: bool(s.focus) for s in config.segments}
+    whens: list[tuple[Any, str]] = []
+    for slug in wanted:
+        general = choose(slug, _NONE)
+        if by_focus.get(slug, False):
+            groups: dict[str, list[int]] = {}
+            for org, areas in sorted(focus.items()):
+                groups.setdefault(choose(slug, areas), []).append(org)
+            whens += [(and_(Subscription.segment == slug,
+                            Subscriber.organisation_id.in_(orgs)), variant)
+                      for variant, orgs in groups.items() if variant != general]
+        whens.append((Subscription.segment == slug, general))
+    return case(*whens).label("variant")
+
+
+def select_recipients(store: Store, config: Config, choose: Chooser,
+                      segments: list[str] | None = None, batch: int = 5000
+                      ) -> Iterator[Recipient]:
+    """The audience's rows in order of subscriber, streamed ``batch`` at a time."""
+    focus = organisation_focus(store)
+    by_focus = {s.slug: bool(s.focus) for s in config.segments}
+    query = audience(store, config, choose, segments).order_by(Subscriber.id)
+    with store.engine.connect() as connection:
+        for sid, email, name, segment, variant, org in connection.execution_options(
+                yield_per=batch).execute(query):
+            areas = focus.get(org, _NONE) if org is not None and by_focus.get(segment) \
+                else _NONE
+            yield Recipient(sid, str(email), name, segment, areas, variant)
 
 
 def organisation_focus(store: Store) -> dict[int, frozenset[str]]:

@@ -12,12 +12,23 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    Select,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import BindParameter
 
 from pipeline.audience.models import ALL_SEGMENTS, Status, Subscriber, Subscription, Suppression
-from pipeline.audience.select import Recipient
 from pipeline.audience.store import Store, now
 from pipeline.deliver.lease import check_lease
 from pipeline.deliver.models import (
@@ -164,77 +175,34 @@ def mended(store: Store, delivery_id: int) -> None:
             fault_since=None, retry_at=None, retries=0))
 
 
-def freeze(store: Store, delivery_id: int, recipients: Iterable[Recipient],
-           exclude_delivered_of: int | None = None, chunk: int = 5000) -> int:
-    """Write one pending row per recipient; returns how many.
+def freeze(store: Store, delivery_id: int, audience: Select[Any],
+           exclude_delivered_of: int | None = None) -> int:
+    """Write one pending row per reader of ``audience`` (``select.audience``); returns how many.
 
-    One transaction, which also sets ``frozen_at``: after a crash the audience is either
-    frozen whole or not at all (and is frozen on the next run).
+    One ``INSERT … SELECT``: the rows never leave the database, and in the same transaction
+    ``frozen_at`` is set, so after a crash the audience is either frozen whole or not at all
+    (and is frozen on the next run). ``exclude_delivered_of``: not the readers that delivery
+    (or one made from it) already has.
     """
     moment = now()
-    already: set[int] = set()
-    if exclude_delivered_of is not None:
-        with store.session() as session:
-            already = set(session.scalars(select(LedgerEntry.subscriber_id).where(
-                LedgerEntry.delivery_id.in_(_family(session, exclude_delivered_of)))))
-    count = 0
-    rows: list[tuple[Any, ...]] = []
+    readers = audience.subquery()
     with store.engine.begin() as connection:
-        write = _bulk_writer(connection, moment)
-        for recipient in recipients:
-            if recipient.subscriber_id in already:
-                continue
-            rows.append((delivery_id, recipient.subscriber_id, recipient.email, recipient.name,
-                         recipient.segment, recipient.variant))
-            if len(rows) >= chunk:
-                write(rows)
-                count += len(rows)
-                rows = []
-        if rows:
-            write(rows)
-            count += len(rows)
+        query = select(literal(delivery_id), *readers.c[:5], literal(EntryState.PENDING.value),
+                       literal(0), literal(moment, LEDGER.c.updated_at.type))
+        if exclude_delivered_of is not None:
+            family = _family(connection, exclude_delivered_of)
+            query = query.where(~exists().where(LEDGER.c.delivery_id.in_(family),
+                                                LEDGER.c.subscriber_id == readers.c[0]))
+        connection.execute(insert(LEDGER).from_select(_FROZEN, query.order_by(readers.c[0])))
+        written = connection.scalar(select(func.count()).where(  # psycopg's rowcount is -1
+            LEDGER.c.delivery_id == delivery_id))
         connection.execute(update(Delivery).where(Delivery.id == delivery_id)
                            .values(frozen_at=moment))
-    return count
+    return int(written)
 
 
 _FROZEN = ("delivery_id", "subscriber_id", "email", "name", "segment", "variant", "state",
            "attempts", "updated_at")
-
-
-def _bulk_writer(connection: Any, moment: datetime) -> Any:
-    """How ``freeze`` writes a chunk of (delivery, subscriber, email, name, segment, variant)
-    rows as pending, in the caller's transaction: PostgreSQL's ``COPY``, SQLite's own
-    ``executemany`` with the columns' stored forms worked out once (no statement is compiled
-    per row); any other database through SQLAlchemy's insert."""
-    dialect = connection.dialect.name
-    if dialect == "postgresql":
-        def copy(rows: list[tuple[Any, ...]]) -> None:
-            with connection.connection.cursor() as cursor, cursor.copy(
-                    f"COPY ledger ({', '.join(_FROZEN)}) FROM STDIN") as out:
-                for row in rows:
-                    out.write_row((*row, EntryState.PENDING.value, 0, moment))
-        return copy
-    if dialect == "sqlite":
-        # the dialect's own processor: the type's generic one is None, and sqlite3's adapter
-        # would store another text form ("…+00:00") than every other write of the column
-        stamp = LEDGER.c.updated_at.type.dialect_impl(connection.dialect) \
-            .bind_processor(connection.dialect)
-        stored = stamp(moment) if stamp else moment
-        statement = (f"INSERT INTO ledger ({', '.join(_FROZEN)}) "
-                     f"VALUES ({', '.join('?' * len(_FROZEN))})")
-
-        tail = (EntryState.PENDING.value, 0, stored)
-
-        def executemany(rows: list[tuple[Any, ...]]) -> None:
-            connection.exec_driver_sql(statement, [row + tail for row in rows])
-        return executemany
-
-    def orm(rows: list[tuple[Any, ...]]) -> None:
-        connection.execute(insert(LEDGER), [
-            dict(zip(_FROZEN, (*row, EntryState.PENDING, 0, moment), strict=True))
-            for row in rows])
-    return orm
 
 
 def _family(session: Any, delivery_id: int) -> list[int]:

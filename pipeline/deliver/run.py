@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import exists, select
 
-from pipeline.audience.select import select_recipients
+from pipeline.audience.select import audience
 from pipeline.audience.store import Store
 from pipeline.config import Config
 from pipeline.deliver import ledger
@@ -95,7 +95,7 @@ def send_issue(store: Store, config: Config, folder: Path, secret: bytes,
                 "the delivery of %(issue)s is %(state)s (by another process while this one "
                 "waited)") % {"issue": slug, "state": state_word(delivery.state)})
         if delivery.frozen_at is None:
-            frozen = ledger.freeze(store, delivery.id, select_recipients(
+            frozen = ledger.freeze(store, delivery.id, audience(
                 store, config, edition.choose), exclude_delivered_of=delivery.parent_id)
             say(_("Froze the audience of %(issue)s: %(count)d recipient(s) (delivery "
                   "%(delivery)d, edition %(edition)s, %(transport)s).") % {
