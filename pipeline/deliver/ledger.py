@@ -198,7 +198,7 @@ def freeze(store: Store, delivery_id: int, audience: Select[Any],
             LEDGER.c.delivery_id == delivery_id))
         connection.execute(update(Delivery).where(Delivery.id == delivery_id)
                            .values(frozen_at=moment))
-    return int(written)
+    return int(written or 0)
 
 
 _FROZEN = ("delivery_id", "subscriber_id", "email", "name", "segment", "variant", "state",
