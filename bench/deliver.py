@@ -108,7 +108,9 @@ def child(kind: str, url: str, target: str) -> None:
     start, cpu = time.perf_counter(), time.process_time()
     delivery, _ = ledger.create_delivery(store, "2027-1", transport.name, edition.id)
     ledger.freeze(store, delivery.id, audience(store, config, edition.choose))
-    report = Engine(store, config, edition, transport, b"k" * 48).run(delivery.id)
+    bar: list[int] = []  # as `send` on a terminal: its progress bar is told after each batch
+    report = Engine(store, config, edition, transport, b"k" * 48).run(
+        delivery.id, lambda done, total: bar.append(done))
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     assert report.state.value == "finished", report
     result: dict[str, Any] = {"seconds": seconds, "cpu_seconds": cpu,

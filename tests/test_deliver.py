@@ -145,6 +145,25 @@ def test_pause_from_another_process_stops_after_the_batch(store: Store, config: 
     assert len(list(outbox.folder.glob("*.eml"))) == frozen
 
 
+def test_the_progress_bar_counts_the_ledger_once_not_per_batch(
+        store: Store, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`send` on a terminal reports progress after every batch. Counting the delivery's rows
+    for it cost a scan of the whole delivery per batch: quadratic, a million readers took
+    2.5 times as long on a terminal as in a log."""
+    populate(store, config, tmp_path, extra=2600)
+    delivery_id, frozen, edition = start_delivery(store, config)
+    counted = []
+    real = ledger.counts
+    monkeypatch.setattr(ledger, "counts", lambda *args: counted.append(args) or real(*args))
+    seen: list[tuple[int, int]] = []
+    report = Engine(store, config, edition, OutboxTransport(tmp_path / "outbox"), SECRET).run(
+        delivery_id, lambda done, total: seen.append((done, total)))
+    assert report.state is DeliveryState.FINISHED
+    assert len(seen) > frozen // 500 and seen[-1] == (frozen, frozen)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert len(counted) <= 3  # at the start, for the report, for the bar's last step
+
+
 def test_new_subscribers_get_a_finished_issue_once(store: Store, config: Config,
                                                    tmp_path: Path) -> None:
     populate(store, config, tmp_path)

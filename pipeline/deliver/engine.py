@@ -120,7 +120,11 @@ class Engine:
             report = self._start(delivery_id)
             if report.state is DeliveryState.PAUSED:
                 return self._finish(delivery_id, report)
-        total = sum(ledger.counts(store, delivery_id).values())
+        counts = ledger.counts(store, delivery_id)
+        total = sum(counts.values())
+        # the bar counts what this run settles: a count of the ledger per batch would scan
+        # the whole delivery each time
+        self._before = total - counts[EntryState.PENDING] - counts[EntryState.IN_FLIGHT]
         self._attempted, self._last = 0, time.monotonic()
         # a transport that waits on the network (SendGrid) sends batch N in the background
         # while batch N+1 is claimed and prepared here; results are recorded here, in order
@@ -171,6 +175,9 @@ class Engine:
             if overlap is not None:
                 overlap.shutdown(wait=True)
         self.transport.close()
+        if progress:  # exact at the end: rows skipped at a claim (readers who left) count too
+            counts = ledger.counts(store, delivery_id)
+            progress(total - counts[EntryState.PENDING] - counts[EntryState.IN_FLIGHT], total)
         return self._finish(delivery_id, report)
 
     def _prepare(self, delivery_id: int, batch_id: str, rows: list[ledger.Claimed],
@@ -194,8 +201,7 @@ class Engine:
         stop = bool(batch.envelopes) and self._send(delivery_id, batch, report)
         self._attempted += batch.rows
         if progress:
-            counts = ledger.counts(self.store, delivery_id)
-            progress(total - counts[EntryState.PENDING] - counts[EntryState.IN_FLIGHT], total)
+            progress(min(self._before + self._attempted, total), total)
         if stop:
             return True
         if self._attempted >= 50 and \
