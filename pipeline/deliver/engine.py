@@ -16,6 +16,7 @@ permanent error pauses the delivery with the provider's message.
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import time
@@ -112,7 +113,19 @@ class Engine:
     def run(self, delivery_id: int, progress: Progress | None = None,
             worker: bool = False) -> DeliveryReport:
         """Send the delivery's pending rows. A ``worker`` (one of ``send --workers N``) only
-        claims and sends: the process that holds the lease settled and synced already."""
+        claims and sends: the process that holds the lease settled and synced already.
+
+        What is alive when it starts (the code, the edition: ~100,000 objects) outlives the
+        delivery, so the collector's full passes skip it until the end: each pass cost 50 ms,
+        five of them in 100,000 readers."""
+        gc.freeze()
+        try:
+            return self._deliver(delivery_id, progress, worker)
+        finally:
+            gc.unfreeze()
+
+    def _deliver(self, delivery_id: int, progress: Progress | None, worker: bool
+                 ) -> DeliveryReport:
         store = self.store
         if worker:
             report = DeliveryReport(delivery_id, DeliveryState.RUNNING, {})
