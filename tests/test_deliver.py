@@ -164,6 +164,31 @@ def test_the_progress_bar_counts_the_ledger_once_not_per_batch(
     assert len(counted) <= 3  # at the start, for the report, for the bar's last step
 
 
+def test_an_unforeseen_error_mid_delivery_still_closes_the_transport(
+        store: Store, config: Config, tmp_path: Path) -> None:
+    populate(store, config, tmp_path, extra=1200)
+    delivery_id, _frozen, edition = start_delivery(store, config)
+
+    class Breaks(OutboxTransport):
+        closed = 0
+
+        def send(self, template, batch_id, envelopes, report=None):  # type: ignore[no-untyped-def]
+            if self.sent:
+                raise RuntimeError("a bug in a transport")
+            self.sent = True
+            return super().send(template, batch_id, envelopes, report)
+
+        def close(self) -> None:
+            self.closed += 1
+            super().close()
+
+    transport = Breaks(tmp_path / "outbox")
+    transport.sent = False
+    with pytest.raises(RuntimeError, match="a bug in a transport"):
+        Engine(store, config, edition, transport, SECRET).run(delivery_id)
+    assert transport.closed == 1
+
+
 def test_new_subscribers_get_a_finished_issue_once(store: Store, config: Config,
                                                    tmp_path: Path) -> None:
     populate(store, config, tmp_path)

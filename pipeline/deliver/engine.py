@@ -166,8 +166,7 @@ class Engine:
                 except LeaseLost:
                     if ahead is not None:  # it went out: its outcome is still ours to record
                         self._settled(delivery_id, ahead, report, total, progress)
-                    self.transport.close()  # another process holds the delivery now
-                    raise
+                    raise  # another process holds the delivery now
                 if not rows:
                     break
                 if overlap is not None and self.transport.uses_fence:  # one round trip less
@@ -184,10 +183,10 @@ class Engine:
                     break
             if ahead is not None:
                 self._settled(delivery_id, ahead, report, total, progress)
-        finally:
+        finally:  # an error no one foresaw leaves no connection open either
             if overlap is not None:
                 overlap.shutdown(wait=True)
-        self.transport.close()
+            self.transport.close()
         if progress:  # exact at the end: rows skipped at a claim (readers who left) count too
             counts = ledger.counts(store, delivery_id)
             progress(total - counts[EntryState.PENDING] - counts[EntryState.IN_FLIGHT], total)
