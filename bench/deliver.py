@@ -178,14 +178,19 @@ def measure(kind: str, count: int, target: str, code: Path = ROOT,
     env = {**os.environ, "BENCH_TRACEMALLOC": "1" if trace else "0"}
     if code == ROOT:
         url = register(count)
-    else:  # a register of that code's own schema (ours may have migrations it cannot read)
+    else:  # a register of that code's own schema (ours may have migrations it cannot read),
+        # its log checkpointed as ``prepare`` leaves ours
         url = f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
-        subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, 'bench'); "
-                        f"from audience import fill; fill({url!r}, {count})"], check=True,
-                       cwd=code)
-    out = subprocess.run([sys.executable, str(code / "bench" / "deliver.py"), "--child", kind,
-                          url, target],
-                         check=True, capture_output=True, text=True, cwd=code, env=env)
+        subprocess.run([sys.executable, "-c", "import sqlite3, sys; sys.path.insert(0, 'bench'); "
+                        f"from audience import fill; fill({url!r}, {count}); "
+                        f"sqlite3.connect({url[len('sqlite:///'):]!r}).execute("
+                        "'PRAGMA wal_checkpoint(TRUNCATE)')"], check=True, cwd=code)
+    try:
+        out = subprocess.run([sys.executable, str(code / "bench" / "deliver.py"), "--child",
+                              kind, url, target],
+                             check=True, capture_output=True, text=True, cwd=code, env=env)
+    finally:
+        shutil.rmtree(Path(url[len("sqlite:///"):]).parent, ignore_errors=True)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
