@@ -318,7 +318,7 @@ def test_the_send_test_button_refuses_cross_site_requests(sending, forged: str) 
     if forged == "no-token":
         del fields["token"]
     elif forged == "wrong-token":
-        fields["token"] = "x" + token[1:]
+        fields["token"] = ("y" if token[0] == "x" else "x") + token[1:]  # never the token
     elif forged == "other-origin":
         origin = "https://evil.example"
     elif forged == "no-origin":
