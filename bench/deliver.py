@@ -6,11 +6,12 @@
   mock) and to the recording stand-in; ceiling: the same request bodies, pre-built, pushed
   by a bare keep-alive client to the same server.
 - SMTP: N recipients to aiosmtpd over one connection and over ``--smtp-connections`` (4),
-  against aiosmtpd in one process and in one process per core (sharing the listening socket,
-  as a relay serves connections in parallel); ceiling: pre-built message bytes sent by bare
-  smtplib loops, over one connection and over as many, to the same server; aiosmtpd's own CPU
-  time per message beside them. Then N/10 (at least 200) to an aiosmtpd that answers each
-  message ``--smtp-relay-ms`` (5) late, as a relay writing its queue does.
+  against aiosmtpd in one process and in one process per connection (sharing the listening
+  socket, each serving one connection at a time, as a relay serves connections in parallel);
+  ceiling: pre-built message bytes sent by bare smtplib loops, over one connection and over as
+  many, to the same server; aiosmtpd's own CPU time per message beside them. Then N/10 (at
+  least 200) to an aiosmtpd that answers each message ``--smtp-relay-ms`` (5) late, as a relay
+  writing its queue does.
 - Null: N and N/10 recipients through a transport that discards what it is given (the
   pipeline's own cost: freezing, claiming, building, recording), and N through the code as
   issue 17 found it (``--baseline``, a ``git archive`` of that commit), in the same run.
