@@ -404,7 +404,8 @@ def main() -> None:
     if args.null:
         big_count, small_count = args.null, args.null // 10
         small = median_run("null", small_count, "-", args.repeat)
-        big = measure("null", big_count, "-", trace=args.tracemalloc)
+        big = measure("null", big_count, "-", trace=True) if args.tracemalloc else \
+            median_run("null", big_count, "-", args.repeat)
         line("null transport", small_count, small, None)
         line("null transport", big_count, big, None)
         ratio = big["seconds"] / small["seconds"]
