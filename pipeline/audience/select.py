@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, case, exists, func, literal, or_, select
+from sqlalchemy import Select, and_, bindparam, case, exists, func, literal, or_, select
 from sqlalchemy.orm import aliased
 
 from pipeline.audience.models import (
@@ -87,7 +87,9 @@ def _variant(store: Store, config: Config, choose: Chooser, wanted: list[str]) -
             for org, areas in sorted(focus.items()):
                 groups.setdefault(choose(slug, areas), []).append(org)
             whens += [(and_(Subscription.segment == slug,
-                            Subscriber.organisation_id.in_(orgs)), variant)
+                            Subscriber.organisation_id.in_(  # written inline: no bound
+                                bindparam(None, orgs, expanding=True,  # parameter per org
+                                          literal_execute=True))), variant)
                       for variant, orgs in groups.items() if variant != general]
         whens.append((Subscription.segment == slug, general))
     return case(*whens).label("variant")
