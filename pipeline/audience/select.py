@@ -50,6 +50,11 @@ def audience(store: Store, config: Config, choose: Chooser,
     """The query of the audience: (subscriber id, email, name, segment, variant, organisation
     id), one row per reader, unordered. The variant is chosen per segment and organisation
     beforehand (organisations number in the hundreds), so the query needs no Python per row."""
+    return _audience(config, choose, organisation_focus(store), segments)
+
+
+def _audience(config: Config, choose: Chooser, focus: dict[int, frozenset[str]],
+              segments: list[str] | None) -> Select[Any]:
     wanted = segments or [s.slug for s in config.segments]
     rank = {slug: i for i, slug in enumerate(config.audience.precedence)}
     other = aliased(Subscription)
@@ -68,17 +73,17 @@ def audience(store: Store, config: Config, choose: Chooser,
         or_(ranked(other) < ranked(Subscription),
             and_(ranked(other) == ranked(Subscription), other.segment < Subscription.segment)))
     return (select(Subscriber.id, Subscriber.email, Subscriber.name, Subscription.segment,
-                   _variant(store, config, choose, wanted), Subscriber.organisation_id)
+                   _variant(config, choose, focus, wanted), Subscriber.organisation_id)
             .join(Subscription, Subscription.subscriber_id == Subscriber.id)
             .where(Subscriber.email.is_not(None), eligible(Subscription), ~preferred))
 
 
-def _variant(store: Store, config: Config, choose: Chooser, wanted: list[str]) -> Any:
+def _variant(config: Config, choose: Chooser, focus: dict[int, frozenset[str]],
+             wanted: list[str]) -> Any:
     """The variant column: by segment, and for a focus segment by the reader's organisation's
     areas (a reader without an organisation, or whose organisation chose none, gets the
     segment's general variant)."""
-    focus = organisation_focus(store)
-    by_focus = {s.slug: bool(s.focus) for s in config.segments}
+    by_focus = _by_focus(config)
     whens: list[tuple[Any, str]] = []
     for slug in wanted:
         general = choose(slug, _NONE)
@@ -99,15 +104,19 @@ def select_recipients(store: Store, config: Config, choose: Chooser,
                       segments: list[str] | None = None, batch: int = 5000
                       ) -> Iterator[Recipient]:
     """The audience's rows in order of subscriber, streamed ``batch`` at a time."""
-    focus = organisation_focus(store)
-    by_focus = {s.slug: bool(s.focus) for s in config.segments}
-    query = audience(store, config, choose, segments).order_by(Subscriber.id)
+    focus, by_focus = organisation_focus(store), _by_focus(config)
+    query = _audience(config, choose, focus, segments).order_by(Subscriber.id)
     with store.engine.connect() as connection:
         for sid, email, name, segment, variant, org in connection.execution_options(
                 yield_per=batch).execute(query):
             areas = focus.get(org, _NONE) if org is not None and by_focus.get(segment) \
                 else _NONE
             yield Recipient(sid, str(email), name, segment, areas, variant)
+
+
+def _by_focus(config: Config) -> dict[str, bool]:
+    """Segment → whether its readers get variants by their organisation's focus areas."""
+    return {s.slug: bool(s.focus) for s in config.segments}
 
 
 def organisation_focus(store: Store) -> dict[int, frozenset[str]]:

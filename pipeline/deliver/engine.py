@@ -137,7 +137,7 @@ class Engine:
         total = sum(counts.values())
         # the bar counts what this run settles: a count of the ledger per batch would scan
         # the whole delivery each time
-        self._before = total - counts[EntryState.PENDING] - counts[EntryState.IN_FLIGHT]
+        self._before = _done(counts)
         self._attempted, self._last = 0, time.monotonic()
         # a transport that waits on the network (SendGrid) sends batch N in the background
         # while batch N+1 is claimed and prepared here; results are recorded here, in order
@@ -188,8 +188,7 @@ class Engine:
                 overlap.shutdown(wait=True)
             self.transport.close()
         if progress:  # exact at the end: rows skipped at a claim (readers who left) count too
-            counts = ledger.counts(store, delivery_id)
-            progress(total - counts[EntryState.PENDING] - counts[EntryState.IN_FLIGHT], total)
+            progress(_done(ledger.counts(store, delivery_id)), total)
         return self._finish(delivery_id, report)
 
     def _prepare(self, delivery_id: int, batch_id: str, rows: list[ledger.Claimed],
@@ -340,6 +339,11 @@ class Engine:
         retry_in = schedule.retry_backoff_seconds if temporary and schedule.retry_hours else None
         ledger.move(self.store, delivery_id, DeliveryState.PAUSED, reason, retry_in=retry_in)
 
+
+
+def _done(counts: dict[EntryState, int]) -> int:
+    """The delivery's rows that are neither pending nor in flight."""
+    return sum(counts.values()) - counts[EntryState.PENDING] - counts[EntryState.IN_FLIGHT]
 
 
 def _outcome(result: Result) -> tuple[int, EntryState, str | None, str | None]:

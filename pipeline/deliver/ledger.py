@@ -193,22 +193,22 @@ def freeze(store: Store, delivery_id: int, audience: Select[Any],
             family = _family(connection, exclude_delivered_of)
             query = query.where(~exists().where(LEDGER.c.delivery_id.in_(family),
                                                 LEDGER.c.subscriber_id == readers.c[0]))
-        connection.execute(insert(LEDGER).from_select(_FROZEN, query.order_by(readers.c[0])))
-        written = connection.scalar(select(func.count()).where(  # psycopg's rowcount is -1
-            LEDGER.c.delivery_id == delivery_id))
+        written = connection.execute(  # psycopg's rowcount of an INSERT … SELECT unless asked
+            insert(LEDGER).from_select(_FROZEN, query.order_by(readers.c[0])),
+            execution_options={"preserve_rowcount": True}).rowcount
         connection.execute(update(Delivery).where(Delivery.id == delivery_id)
                            .values(frozen_at=moment))
-    return int(written or 0)
+    return int(written)
 
 
 _FROZEN = ("delivery_id", "subscriber_id", "email", "name", "segment", "variant", "state",
            "attempts", "updated_at")
 
 
-def _family(session: Any, delivery_id: int) -> list[int]:
+def _family(connection: Any, delivery_id: int) -> list[int]:
     """A delivery and those made from it (--new-subscribers), by parent link."""
     ids = [delivery_id]
-    ids += list(session.scalars(select(Delivery.id).where(Delivery.parent_id == delivery_id)))
+    ids += list(connection.scalars(select(Delivery.id).where(Delivery.parent_id == delivery_id)))
     return ids
 
 
