@@ -255,6 +255,15 @@ def _bare_http(port: int, payloads: list[bytes]) -> float:
     return time.perf_counter() - start
 
 
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far (user and system), from /proc (Linux); 0 elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     import socket
 
@@ -382,9 +391,16 @@ def main() -> None:
         payloads = bodies(count)
         prism, port = start_prism(["mock", str(SPEC)])
         try:
+            before = cpu_seconds(prism.pid)
             ceiling = bare_http(port, payloads, args.repeat)
+            prism_bare, before = (cpu_seconds(prism.pid) - before) / args.repeat, \
+                cpu_seconds(prism.pid)
             run = median_run("sendgrid", count, f"http://127.0.0.1:{port}", args.repeat)
+            prism_ours = (cpu_seconds(prism.pid) - before) / args.repeat
             line("SendGrid → Prism mock", count, run, ceiling)
+            print(f"{'':34} CPU seconds a run: ours {run['cpu_seconds']:.2f} (one process), "
+                  f"Prism {prism_ours:.2f}; Prism behind the bare client {prism_bare:.2f}; "
+                  f"{os.cpu_count()} cores")
         finally:
             prism.terminate()
         share = ceiling / run["seconds"]
