@@ -85,7 +85,7 @@ def child(kind: str, url: str, target: str) -> None:
     from pipeline.audience.select import audience
     from pipeline.audience.store import Store
     from pipeline.config import load_config
-    from pipeline.deliver import ledger
+    from pipeline.deliver import deliveries, ledger
     from pipeline.deliver.engine import Engine
     from pipeline.edition import latest_approved
 
@@ -107,7 +107,7 @@ def child(kind: str, url: str, target: str) -> None:
     edition = latest_approved(store, "2027-1")
     assert edition is not None, "the register was not prepared (--prepare)"
     start, cpu = time.perf_counter(), time.process_time()
-    delivery, _ = ledger.create_delivery(store, "2027-1", transport.name, edition.id)
+    delivery, _ = deliveries.create_delivery(store, "2027-1", transport.name, edition.id)
     ledger.freeze(store, delivery.id, audience(store, config, edition.choose))
     bar: list[int] = []  # as `send` on a terminal: its progress bar is told after each batch
     report = Engine(store, config, edition, transport, b"k" * 48).run(

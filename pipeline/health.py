@@ -19,7 +19,7 @@ from pipeline.alerts import Raised, pending
 from pipeline.approval import approval_state
 from pipeline.audience.store import Store
 from pipeline.config import Config
-from pipeline.deliver import ledger
+from pipeline.deliver import deliveries, ledger
 from pipeline.deliver.models import Delivery, DeliveryState, EntryState
 from pipeline.i18n import _
 from pipeline.schedule import JOB_PREFIX, STOPPED, PlannedJob, plan_jobs, retry_until
@@ -135,7 +135,7 @@ def _scheduler(store: Store, health: Health, needed: bool) -> None:
 
 
 def _delivery(store: Store, config: Config, slug: str, now: datetime, health: Health) -> None:
-    delivery = ledger.current_delivery(store, slug)
+    delivery = deliveries.current_delivery(store, slug)
     if delivery is None:
         return
     if delivery.state == DeliveryState.PAUSED:

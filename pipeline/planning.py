@@ -106,7 +106,7 @@ class PlannedSend:
 def planned_sends(store: Store, config: Config) -> list[PlannedSend]:
     """Every issue on disk with its send time, its delivery's state and its approval."""
     from pipeline.approval import approval_state
-    from pipeline.deliver import ledger
+    from pipeline.deliver import deliveries
     from pipeline.deliver.models import state_word
     from pipeline.errors import IssueError
     from pipeline.issue import load_issue
@@ -120,7 +120,7 @@ def planned_sends(store: Store, config: Config) -> list[PlannedSend]:
             rows.append(PlannedSend(folder.name, "-", "-", _invalid(check_issue(folder, config))))
             continue
         local = issue.meta.send_at.replace(tzinfo=None)
-        delivery = ledger.current_delivery(store, issue.slug)
+        delivery = deliveries.current_delivery(store, issue.slug)
         state = state_word(delivery.state) if delivery else _("not scheduled")
         if delivery is None or delivery.state not in ("finished", "cancelled"):
             result = check_issue(folder, config)  # still to send: would it pass?
@@ -142,7 +142,7 @@ def schedule_issue(store: Store, config: Config, folder: Path,
     Returns what to tell the user: check's warnings, one a line, then the scheduled line.
     """
     from pipeline.approval import approval_state
-    from pipeline.deliver import ledger
+    from pipeline.deliver import deliveries
     from pipeline.deliver.models import DeliveryState, state_word
     from pipeline.errors import NewsletterError
     from pipeline.lint import check_issue
@@ -160,13 +160,13 @@ def schedule_issue(store: Store, config: Config, folder: Path,
                                 "send_at in issue.yaml") % {
                                     "issue": issue.slug,
                                     "time": f"{issue.meta.send_at:%Y-%m-%d %H:%M}"})
-    current = ledger.current_delivery(store, issue.slug)
+    current = deliveries.current_delivery(store, issue.slug)
     if current is not None and current.active_issue is None:
         raise NewsletterError(_("%(issue)s: its delivery is %(state)s; it cannot be scheduled "
                                 "again (newsletter send --new-delivery sends it again)") % {
                                     "issue": issue.slug, "state": state_word(current.state)})
-    delivery, _new = ledger.create_delivery(store, issue.slug, config.delivery.transport)
-    ledger.move(store, delivery.id, DeliveryState.SCHEDULED,
+    delivery, _new = deliveries.create_delivery(store, issue.slug, config.delivery.transport)
+    deliveries.move(store, delivery.id, DeliveryState.SCHEDULED,
                 allowed_from={DeliveryState.DRAFT, DeliveryState.SCHEDULED})
     approval = approval_state(store, config, folder)
     return "\n".join([*(str(p) for p in result.warnings), _(
@@ -177,12 +177,12 @@ def schedule_issue(store: Store, config: Config, folder: Path,
 
 
 def unschedule_issue(store: Store, slug: str) -> str:
-    from pipeline.deliver import ledger
+    from pipeline.deliver import deliveries
     from pipeline.deliver.models import DeliveryState
 
-    delivery = ledger.current_delivery(store, slug)
+    delivery = deliveries.current_delivery(store, slug)
     if delivery is None:
-        raise ledger.DeliveryError(_("%(issue)s is not scheduled") % {"issue": slug})
-    ledger.move(store, delivery.id, DeliveryState.DRAFT,
+        raise deliveries.DeliveryError(_("%(issue)s is not scheduled") % {"issue": slug})
+    deliveries.move(store, delivery.id, DeliveryState.DRAFT,
                 allowed_from={DeliveryState.SCHEDULED})
     return _("%(issue)s is no longer scheduled (draft).") % {"issue": slug}

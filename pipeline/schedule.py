@@ -72,7 +72,7 @@ def plan_jobs(store: Store, config: Config, now: datetime,
     ``starting``: this scheduler just took the lock, so a delivery still ``running`` was
     interrupted (the scheduler was killed): resume it now.
     """
-    from pipeline.deliver import ledger
+    from pipeline.deliver import deliveries
     from pipeline.errors import IssueError
     from pipeline.issue import load_issue
     from pipeline.sendtime import to_utc
@@ -82,7 +82,7 @@ def plan_jobs(store: Store, config: Config, now: datetime,
                       if config.delivery.transport == "sendgrid" else 0)
     jobs = []
     for folder in sorted((config.root / config.issues_dir).glob("20*-*")):
-        delivery = ledger.current_delivery(store, folder.name)
+        delivery = deliveries.current_delivery(store, folder.name)
         if delivery is None:
             continue
         if (resume := _resumption(delivery, config, now, starting)) is not None:
@@ -208,7 +208,7 @@ def run_scheduled_send(slug: str, config_file: str) -> str:
     delivery is not sent again, and a delivery another process is sending is left to it."""
     from pipeline.approval import ApprovalError
     from pipeline.audience.tokens import secret_from_env
-    from pipeline.deliver import ledger
+    from pipeline.deliver import deliveries
     from pipeline.deliver.lease import LeaseHeld
     from pipeline.deliver.run import send_issue
     from pipeline.deliver.transports import open_transport
@@ -226,7 +226,7 @@ def run_scheduled_send(slug: str, config_file: str) -> str:
             transport.planned_send_at = int(to_utc(planned, config.zone).timestamp())
         return transport
 
-    before = ledger.current_delivery(store, slug)
+    before = deliveries.current_delivery(store, slug)
     try:
         report = send_issue(store, config, folder, secret_from_env(), opened)
     except ApprovalError as exc:
@@ -240,7 +240,7 @@ def run_scheduled_send(slug: str, config_file: str) -> str:
     except LeaseHeld as exc:
         log.info("issue=%s action=left-to-other-sender %s", slug, exc.message)
         return "another process is sending it"
-    except ledger.AlreadyDelivered:
+    except deliveries.AlreadyDelivered:
         return "already delivered"
     finally:
         store.close()

@@ -94,14 +94,14 @@ class SchedulerLock:
 
 def pause_running(store: Store) -> int:
     """Ask running deliveries to stop after their current batch (SIGTERM)."""
-    from pipeline.deliver import ledger
+    from pipeline.deliver import deliveries
     from pipeline.deliver.models import Delivery
 
     with store.session() as session:
         running = list(session.scalars(select(Delivery.id).where(
             Delivery.state == DeliveryState.RUNNING)))
     for delivery_id in running:
-        ledger.move(store, delivery_id, DeliveryState.PAUSED, STOPPED)
+        deliveries.move(store, delivery_id, DeliveryState.PAUSED, STOPPED)
     return len(running)
 
 

@@ -340,12 +340,12 @@ def start_delivery(store, config: Config, folder: Path = EXAMPLE, transport: str
     """What `send` does before the engine runs, without the lease and the publishing:
     (delivery id, rows frozen, edition)."""
     from pipeline.audience.select import audience
-    from pipeline.deliver import ledger
+    from pipeline.deliver import deliveries, ledger
     from pipeline.edition import build_edition, store_edition
     from pipeline.issue import load_issue
 
     edition = store_edition(store, build_edition(load_issue(folder, config), config))
-    delivery, _ = ledger.create_delivery(store, folder.name, transport, edition.id)
+    delivery, _ = deliveries.create_delivery(store, folder.name, transport, edition.id)
     frozen = ledger.freeze(store, delivery.id, audience(store, config, edition.choose))
     return delivery.id, frozen, edition
 

@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.audience.store import Store  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
+from pipeline.deliver import deliveries, ledger  # noqa: E402
 from pipeline.deliver import engine as engine_module  # noqa: E402
-from pipeline.deliver import ledger  # noqa: E402
 from pipeline.deliver import run as run_module  # noqa: E402
 from pipeline.deliver.run import SendOptions, send_issue  # noqa: E402
 from pipeline.settings import ApprovalSettings  # noqa: E402
@@ -85,7 +85,7 @@ def main() -> None:
         report = send_issue(store, config, Path(site) / "issues" / "2027-1", b"k" * 48,
                             lambda name, edition: transport, SendOptions(transport=kind),
                             progress=lambda done, total: say("batch"))
-    except ledger.AlreadyDelivered:
+    except deliveries.AlreadyDelivered:
         sys.exit(0)  # an earlier life finished just before it was killed
     say(f"{report.state.value} {report.counts}")
     sys.exit(0 if report.state.value == "finished" else 3)

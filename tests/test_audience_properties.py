@@ -23,7 +23,7 @@ from pipeline.audience.rows import _full, email_key, normalise_email
 from pipeline.audience.select import audience, select_recipients
 from pipeline.audience.store import Store, now
 from pipeline.config import Config
-from pipeline.deliver import ledger
+from pipeline.deliver import deliveries, ledger
 from pipeline.deliver.ledger import LEDGER
 from pipeline.issue import load_issue
 from pipeline.render import variant_key
@@ -145,7 +145,7 @@ def test_selection_never_yields_unconfirmed_suppressed_or_twice(
 
 
 def _delivery(store: Store, parent: int | None = None) -> int:
-    delivery, _ = ledger.create_delivery(store, uuid.uuid4().hex[:12], "outbox", parent=parent)
+    delivery, _ = deliveries.create_delivery(store, uuid.uuid4().hex[:12], "outbox", parent=parent)
     return delivery.id
 
 

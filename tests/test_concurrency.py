@@ -44,7 +44,7 @@ from sqlalchemy import create_engine, select
 from pipeline.approval import approve_issue, approver
 from pipeline.audience.store import Store
 from pipeline.config import load_config
-from pipeline.deliver import ledger
+from pipeline.deliver import deliveries, ledger
 from pipeline.deliver.models import Delivery, DeliveryState, EntryState
 from pipeline.edition import Edition, store_edition
 from pipeline.planning import schedule_issue
@@ -406,7 +406,7 @@ def scheduler_and_send(run: Run) -> None:
     manual.wait()
 
     def finished() -> bool:
-        delivery = ledger.current_delivery(run.store, "2027-1")
+        delivery = deliveries.current_delivery(run.store, "2027-1")
         return delivery is not None and delivery.state == DeliveryState.FINISHED
 
     try:

@@ -32,7 +32,7 @@ from sqlalchemy import insert
 from pipeline.audience.importer import SUBSCRIBERS, SUBSCRIPTIONS
 from pipeline.audience.store import Store, now
 from pipeline.config import Config
-from pipeline.deliver import ledger
+from pipeline.deliver import deliveries, ledger
 from pipeline.deliver.models import EntryState
 from pipeline.edition import load_edition
 from tests.conftest import EXAMPLE, ROOT, addressee
@@ -135,7 +135,7 @@ def run_seed(config: Config, standin: Any, base: str, folder: Path, seed: int,
     lives, kills = crash_until_finished(url, "sendgrid", base, site, seed,
                                         lambda: sum(mine().values()))
     delivered = mine()
-    delivery = ledger.current_delivery(store, "2027-1")
+    delivery = deliveries.current_delivery(store, "2027-1")
     assert delivery is not None and delivery.edition_id is not None
     counts = ledger.counts(store, delivery.id)
     edition = load_edition(store, delivery.edition_id)

@@ -17,7 +17,7 @@ from pipeline.audience.models import LegalBasis
 from pipeline.audience.store import Store
 from pipeline.audience.tokens import Purpose, read_token
 from pipeline.config import Config
-from pipeline.deliver import ledger
+from pipeline.deliver import deliveries, ledger
 from pipeline.deliver.engine import Engine
 from pipeline.deliver.models import DeliveryState, EntryState, LedgerEntry
 from pipeline.deliver.transports.outbox import OutboxTransport
@@ -81,7 +81,7 @@ def test_outbox_delivers_each_recipient_once_with_full_headers(store: Store, con
     assert "Hej Anna!" in text.get_content()
     assert "Hej Anna!" in html.get_content() and url in html.get_content()
     assert "Ert fokus" in html.get_content()  # Västerås stad focuses on makt and ekonomi
-    with pytest.raises(ledger.DeliveryError, match="already delivered"):
+    with pytest.raises(deliveries.DeliveryError, match="already delivered"):
         run(store, config, OutboxTransport(outbox))
 
 
@@ -91,7 +91,7 @@ def test_crash_leftovers_are_settled_from_the_outbox(store: Store, config: Confi
     populate(store, config, tmp_path, extra=30)
     outbox = OutboxTransport(tmp_path / "outbox")
     delivery_id, frozen, edition = start_delivery(store, config)
-    ledger.move(store, delivery_id, DeliveryState.RUNNING)
+    deliveries.move(store, delivery_id, DeliveryState.RUNNING)
     engine = Engine(store, config, edition, outbox, SECRET)
     rows = ledger.claim(store, delivery_id, None, 10, "crashed-batch")
     template = engine.template(rows[0].variant)
@@ -115,13 +115,13 @@ def test_departed_readers_are_skipped_and_states_are_enforced(store: Store, conf
             LedgerEntry.email == "sara.ek@example.se"))
     assert sara is not None
     unsubscribe(store, sara)  # after the audience was frozen
-    with pytest.raises(ledger.DeliveryError, match="is draft; it cannot become finished"):
-        ledger.move(store, delivery_id, DeliveryState.FINISHED)
+    with pytest.raises(deliveries.DeliveryError, match="is draft; it cannot become finished"):
+        deliveries.move(store, delivery_id, DeliveryState.FINISHED)
     report = Engine(store, config, edition, outbox, SECRET).run(delivery_id)
     assert report.counts[EntryState.SKIPPED] == 1 and report.counts[EntryState.SENT] == 5
     assert report.state is DeliveryState.FINISHED
-    with pytest.raises(ledger.DeliveryError, match="is finished; it cannot become paused"):
-        ledger.move(store, delivery_id, DeliveryState.PAUSED)
+    with pytest.raises(deliveries.DeliveryError, match="is finished; it cannot become paused"):
+        deliveries.move(store, delivery_id, DeliveryState.PAUSED)
 
 
 def test_pause_from_another_process_stops_after_the_batch(store: Store, config: Config,
@@ -135,7 +135,7 @@ def test_pause_from_another_process_stops_after_the_batch(store: Store, config: 
     def progress(done: int, total: int) -> None:
         seen.append(done)
         if len(seen) == 1:
-            ledger.move(store, delivery_id, DeliveryState.PAUSED, "paused by hand")
+            deliveries.move(store, delivery_id, DeliveryState.PAUSED, "paused by hand")
 
     report = engine.run(delivery_id, progress)
     assert report.state is DeliveryState.PAUSED and report.reason == "stopped by another command"

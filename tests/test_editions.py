@@ -27,7 +27,7 @@ from pipeline.audience.store import Store, now
 from pipeline.audience.tokens import Purpose, read_token
 from pipeline.cli import main
 from pipeline.config import load_config
-from pipeline.deliver import ledger
+from pipeline.deliver import deliveries
 from pipeline.deliver.models import DeliveryState, LedgerEntry
 from pipeline.edition import load_edition
 from pipeline.errors import database_error
@@ -95,7 +95,7 @@ def test_a_killed_send_resumes_with_the_approved_bytes_after_edits(project: Path
     assert "goes on with the approved edition" in out
     assert "is finished (3000 sent)" in out
 
-    delivery = ledger.current_delivery(store, "2027-1")
+    delivery = deliveries.current_delivery(store, "2027-1")
     assert delivery is not None and delivery.state == DeliveryState.FINISHED
     assert delivery.edition_id is not None
     edition = load_edition(store, delivery.edition_id)

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from pipeline.alerts import Raised, raise_alert
 from pipeline.cli import main
 from pipeline.config import Config
-from pipeline.deliver import ledger
+from pipeline.deliver import deliveries
 from pipeline.deliver.models import Delivery, DeliveryState
 from pipeline.scheduler import SchedulerLock
 from tests.test_scheduler import scheduled
@@ -44,10 +44,10 @@ def test_each_state_has_its_exit_status(config: Config, tmp_path: Path, monkeypa
                               "approval no longer holds: issues/2027-1/01-ledare.md changed "
                               "since; approve it again")
 
-    delivery = ledger.current_delivery(store, "2027-1")
+    delivery = deliveries.current_delivery(store, "2027-1")
     assert delivery is not None
-    ledger.move(store, delivery.id, DeliveryState.RUNNING)
-    ledger.move(store, delivery.id, DeliveryState.PAUSED, "the provider kept failing",
+    deliveries.move(store, delivery.id, DeliveryState.RUNNING)
+    deliveries.move(store, delivery.id, DeliveryState.PAUSED, "the provider kept failing",
                 retry_in=60)  # a temporary fault: the scheduler tries again by itself
     code, out = health(tmp_path, "--json")
     answer = json.loads(out)
@@ -64,8 +64,8 @@ def test_each_state_has_its_exit_status(config: Config, tmp_path: Path, monkeypa
                                  "after 6 hours of tries (the provider kept failing); resume it "
                                  "by hand when the fault is mended")
 
-    ledger.move(store, delivery.id, DeliveryState.RUNNING)
-    ledger.move(store, delivery.id, DeliveryState.PAUSED, "HTTP 401: bad API key")  # permanent
+    deliveries.move(store, delivery.id, DeliveryState.RUNNING)
+    deliveries.move(store, delivery.id, DeliveryState.PAUSED, "HTTP 401: bad API key")  # permanent
     code, out = health(tmp_path, "--json")
     answer = json.loads(out)
     assert code == 2 and answer["status"] == "critical"

@@ -13,7 +13,7 @@ from sqlalchemy import update
 from pipeline.audience.store import Store, now
 from pipeline.cli import main
 from pipeline.config import load_config
-from pipeline.deliver import ledger
+from pipeline.deliver import deliveries, ledger
 from pipeline.deliver.engine import Engine
 from pipeline.deliver.lease import Lease, LeaseLost
 from pipeline.deliver.models import Delivery, DeliveryState, EntryState
@@ -36,7 +36,7 @@ def test_send_refuses_while_held_and_takes_over_a_lapsed_lease(project: Path) ->
     store = Store.open(config)
     fill(store, 1200, "lease.example")
     delivery_id, _, edition = start_delivery(store, config, project / "issues" / "2027-1")
-    ledger.move(store, delivery_id, DeliveryState.RUNNING)
+    deliveries.move(store, delivery_id, DeliveryState.RUNNING)
     engine = Engine(store, config, edition, OutboxTransport(project / "outbox"), b"k" * 48)
     rows = ledger.claim(store, delivery_id, None, 500, "left-by-the-other")  # in flight there
     hold(store, delivery_id, "sender.elsewhere.se:4242:abcd", 60)
@@ -55,7 +55,7 @@ def test_send_refuses_while_held_and_takes_over_a_lapsed_lease(project: Path) ->
     assert result.exit_code == 0, result.output
     assert "delivery 1 is finished (1200 sent)" in result.output
     assert len(list((project / "outbox").glob("*.eml"))) == 1200  # the 3 were not sent again
-    delivery = ledger.get_delivery(store, delivery_id)
+    delivery = deliveries.get_delivery(store, delivery_id)
     assert delivery.lease_owner is None
     store.close()
 
@@ -79,7 +79,7 @@ def test_a_holder_that_lost_its_lease_stops_before_its_next_batch(project: Path)
     counts = ledger.counts(store, delivery_id)
     assert counts[EntryState.SENT] == 500 and counts[EntryState.PENDING] == 1000
     assert len(list(outbox.folder.glob("*.eml"))) == 500
-    assert ledger.get_delivery(store, delivery_id).lease_owner == "sender.elsewhere.se:7:beef"
+    assert deliveries.get_delivery(store, delivery_id).lease_owner == "sender.elsewhere.se:7:beef"
     store.close()
 
 

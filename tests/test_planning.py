@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from pipeline.audience.store import Store
 from pipeline.cli import main
 from pipeline.config import Config
-from pipeline.deliver import ledger
+from pipeline.deliver import deliveries
 from pipeline.deliver.models import DeliveryState
 from pipeline.errors import NewsletterError, Severity
 from pipeline.lint import check_issue
@@ -113,7 +113,7 @@ def test_schedule_lists_marks_and_unmarks(store: Store, config: Config, tmp_path
     with pytest.raises(NewsletterError, match="has passed"):
         schedule_issue(store, site, folder, now=datetime(2027, 3, 1, tzinfo=UTC))
     assert unschedule_issue(store, "2027-1") == "2027-1 is no longer scheduled (draft)."
-    delivery = ledger.current_delivery(store, "2027-1")
+    delivery = deliveries.current_delivery(store, "2027-1")
     assert delivery is not None and delivery.state == DeliveryState.DRAFT
     assert delivery.frozen_at is None  # the audience is frozen when the send starts
 

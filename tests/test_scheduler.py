@@ -15,7 +15,7 @@ from pipeline.audience.importer import import_audience
 from pipeline.audience.models import LegalBasis
 from pipeline.audience.store import Store
 from pipeline.config import Config
-from pipeline.deliver import ledger
+from pipeline.deliver import deliveries, ledger
 from pipeline.deliver.models import DeliveryState, EntryState
 from pipeline.errors import NewsletterError
 from pipeline.planning import schedule_issue
@@ -162,7 +162,7 @@ def test_missed_within_grace_runs_once_older_is_reported(config: Config, tmp_pat
         deadline = time.monotonic() + 60
         delivery = None
         while time.monotonic() < deadline:
-            delivery = ledger.current_delivery(store, "2027-1")
+            delivery = deliveries.current_delivery(store, "2027-1")
             if delivery is not None and delivery.state == DeliveryState.FINISHED:
                 break
             time.sleep(0.2)
@@ -221,7 +221,7 @@ def test_an_edit_after_approval_voids_it_the_issue_stays_scheduled_and_editors_h
     section.write_text(section.read_text().replace("[halsa, vald]", "[halsa, miljo]"))
     outcome = run_scheduled_send("2027-1", str(tmp_path / "newsletter.toml"))
     assert outcome.startswith("not sent: 2027-1: the approval no longer holds")
-    delivery = ledger.current_delivery(store, "2027-1")
+    delivery = deliveries.current_delivery(store, "2027-1")
     assert delivery is not None and delivery.state == DeliveryState.SCHEDULED
     assert delivery.frozen_at is None  # nobody was sent anything
     [message] = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)

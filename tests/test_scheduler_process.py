@@ -18,7 +18,7 @@ from pipeline.audience.importer import import_audience
 from pipeline.audience.models import LegalBasis
 from pipeline.audience.store import Store
 from pipeline.config import Config, load_config
-from pipeline.deliver import ledger
+from pipeline.deliver import deliveries, ledger
 from pipeline.deliver.models import DeliveryState
 from pipeline.planning import schedule_issue
 from tests.conftest import APPROVER, ROOT
@@ -50,7 +50,7 @@ def _wait_finished(store: Store, slugs: list[str], seconds: float = 60) -> None:
     state or a ledger count changing), so a busy machine is slow, not a failure."""
     deadline, seen = time.monotonic() + seconds, None
     while time.monotonic() < deadline:
-        deliveries = [ledger.current_delivery(store, s) for s in slugs]
+        deliveries = [deliveries.current_delivery(store, s) for s in slugs]
         states = [getattr(d, "state", None) for d in deliveries]
         if all(state == DeliveryState.FINISHED for state in states):
             return
@@ -122,13 +122,13 @@ def test_sigkill_during_a_send_then_restart_delivers_exactly_once(
     process = _start(site, url, base)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # kill it once sending has begun
-        delivery = ledger.current_delivery(store, "2027-1")
+        delivery = deliveries.current_delivery(store, "2027-1")
         if delivery is not None and ledger.counts(store, delivery.id)["sent"]:
             break
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=30)
-    delivery = ledger.current_delivery(store, "2027-1")
+    delivery = deliveries.current_delivery(store, "2027-1")
     assert delivery is not None and delivery.state == DeliveryState.RUNNING  # interrupted
     process = _start(site, url, base)
     try:

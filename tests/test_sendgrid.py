@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.audience.store import Store
 from pipeline.config import Config
-from pipeline.deliver import ledger
+from pipeline.deliver import deliveries, ledger
 from pipeline.deliver.models import DeliveryState, EntryState
 from pipeline.deliver.transports.sendgrid import SendGridTransport
 from tests.test_deliver import populate, run
@@ -83,7 +83,7 @@ def test_400_pauses_with_sendgrids_message(store: Store, config: Config, tmp_pat
     assert report.state is DeliveryState.PAUSED
     assert report.reason == ("SendGrid refused the request: 400 field_name: error message")
     assert report.counts[EntryState.PENDING] == 6  # nothing lost, nothing half-sent
-    delivery = ledger.get_delivery(store, report.delivery_id)
+    delivery = deliveries.get_delivery(store, report.delivery_id)
     assert delivery.retry_at is None and delivery.fault_since is None  # a person, not a retry
 
 
@@ -101,7 +101,7 @@ def test_429_waits_for_the_reset_then_pauses(store: Store, config: Config, tmp_p
     assert report.state is DeliveryState.PAUSED
     assert sleeps == [1.0] * 6  # X-RateLimit-Reset lies in the past: the minimum wait
     assert report.counts[EntryState.PENDING] == 6
-    delivery = ledger.get_delivery(store, delivery_id)  # temporary: the scheduler resumes it
+    delivery = deliveries.get_delivery(store, delivery_id)  # temporary: the scheduler resumes it
     assert delivery.retry_at is not None and delivery.fault_since is not None
     assert delivery.retries == 1
     assert (delivery.retry_at - delivery.fault_since).total_seconds() == pytest.approx(60, abs=2)

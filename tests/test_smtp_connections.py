@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from pipeline.audience.store import Store
 from pipeline.config import Config, load_config
-from pipeline.deliver import ledger
+from pipeline.deliver import deliveries, ledger
 from pipeline.deliver.engine import Engine
 from pipeline.deliver.models import DeliveryState, EntryState
 from pipeline.deliver.transports import PermanentError
@@ -370,7 +370,7 @@ def test_killed_with_four_lanes_in_flight_each_lane_leaves_one_in_doubt(
         again = Proc(job, "resend", ["send", ISSUE])
         assert again.wait() == 1, again.describe()  # paused: four uncertain
         assert "4 recipient(s) uncertain" in again.stdout, again.describe()
-        delivery = ledger.current_delivery(job.store, "2027-1")
+        delivery = deliveries.current_delivery(job.store, "2027-1")
         assert delivery is not None
         uncertain = ledger.entries(job.store, delivery.id, EntryState.UNCERTAIN)
         assert sorted(e.email for e in uncertain) == sorted(held)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from pipeline.alerts import Raised, dispatch, pending, raise_alert
 from pipeline.config import Config, load_config
-from pipeline.deliver import ledger
+from pipeline.deliver import deliveries
 from pipeline.deliver.models import DeliveryState
 from pipeline.schedule import JOB_PREFIX, run_precheck, run_scheduled_send, sync_jobs
 from pipeline.scheduler import make_scheduler, watch
@@ -95,7 +95,7 @@ def test_a_voided_approval_is_one_alert_and_no_send(config: Config, tmp_path: Pa
     assert alert_hook.kinds() == ["approval-voided"]
     assert alert_hook.alerts[0]["severity"] == "critical"  # hours before the send
     assert "01-ledare.md changed since" in str(alert_hook.alerts[0]["text"])
-    delivery = ledger.current_delivery(store, "2027-1")
+    delivery = deliveries.current_delivery(store, "2027-1")
     assert delivery is not None and delivery.state == DeliveryState.SCHEDULED
     assert delivery.frozen_at is None
     subjects = [str(email.message_from_bytes(p.read_bytes(), policy=email.policy.default)[
@@ -118,7 +118,7 @@ def sent(tmp_path: Path, config: Config, monkeypatch) -> tuple[Config, Any, Any]
     import_audience(store, site, ROOT / "examples/audience/connected.csv", "connected",
                     LegalBasis.PUBLIC_TASK)
     assert run_scheduled_send("2027-1", str(tmp_path / "newsletter.toml")) == "finished"
-    delivery = ledger.current_delivery(store, "2027-1")
+    delivery = deliveries.current_delivery(store, "2027-1")
     assert delivery is not None and delivery.finished_at is not None
     return site, store, delivery
 
@@ -215,10 +215,10 @@ def test_status_says_when_the_recipients_are_chosen_and_when_it_tries_again(
         return result.output
 
     assert "(the recipients are chosen when it is sent)" in status()  # was "(empty)"
-    delivery = ledger.current_delivery(store, "2027-1")
+    delivery = deliveries.current_delivery(store, "2027-1")
     assert delivery is not None
-    ledger.move(store, delivery.id, DeliveryState.RUNNING)
-    ledger.move(store, delivery.id, DeliveryState.PAUSED, "SMTP 421: try later", retry_in=60)
+    deliveries.move(store, delivery.id, DeliveryState.RUNNING)
+    deliveries.move(store, delivery.id, DeliveryState.PAUSED, "SMTP 421: try later", retry_in=60)
     assert "  the scheduler tries again at " in status()
     assert "(try 2; it keeps trying until " in status()
     store.close()

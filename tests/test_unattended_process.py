@@ -21,7 +21,7 @@ from pipeline.audience.importer import import_audience
 from pipeline.audience.models import LegalBasis
 from pipeline.audience.store import Store
 from pipeline.config import Config, load_config
-from pipeline.deliver import ledger
+from pipeline.deliver import deliveries, ledger
 from pipeline.deliver.models import DeliveryState, EntryState
 from pipeline.planning import schedule_issue
 from tests.conftest import APPROVER, ROOT, _free_port, addressee
@@ -43,7 +43,7 @@ def _until(what: Callable[[], object], progress: Callable[[], object], seconds: 
 
 
 def _state(store: Store) -> tuple[object, ...]:
-    delivery = ledger.current_delivery(store, "2027-1")
+    delivery = deliveries.current_delivery(store, "2027-1")
     if delivery is None:
         return (None,)
     return (delivery.state, delivery.retries, sorted(ledger.counts(store, delivery.id).items()))
@@ -112,7 +112,7 @@ def test_the_mail_server_down_at_send_time_heals_by_itself_exactly_once(
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     try:
         def paused_for_a_retry() -> bool:
-            delivery = ledger.current_delivery(store, "2027-1")
+            delivery = deliveries.current_delivery(store, "2027-1")
             return delivery is not None and delivery.state == DeliveryState.PAUSED and \
                 delivery.retry_at is not None
 
@@ -125,7 +125,7 @@ def test_the_mail_server_down_at_send_time_heals_by_itself_exactly_once(
     finally:
         journal = _stop(process)
         controller.stop(no_assert=True)
-    delivery = ledger.current_delivery(store, "2027-1")
+    delivery = deliveries.current_delivery(store, "2027-1")
     assert delivery is not None
     assert ledger.counts(store, delivery.id)[EntryState.SENT] == readers
     to = Counter(addressee(m) for m in inbox.messages)

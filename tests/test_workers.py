@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from pipeline.audience.store import Store
 from pipeline.cli import main
 from pipeline.config import load_config
-from pipeline.deliver import ledger
+from pipeline.deliver import deliveries, ledger
 from pipeline.deliver.models import DeliveryState, EntryState
 from tests.conftest import ROOT, addressee, fresh_database_url
 from tests.test_crash import fill
@@ -39,7 +39,7 @@ def test_four_workers_share_a_delivery_exactly_once(project: Path, tmp_path: Pat
     files = list((project / "outbox").glob("*.eml"))
     to = Counter(addressee(f.read_bytes()) for f in files)
     assert len(files) == 4000 and len(to) == 4000 and set(to.values()) == {1}
-    delivery = ledger.current_delivery(store, "2027-1")
+    delivery = deliveries.current_delivery(store, "2027-1")
     assert delivery is not None and delivery.state == DeliveryState.FINISHED
     assert delivery.lease_owner is None  # released
     assert ledger.counts(store, delivery.id)[EntryState.SENT] == 4000

@@ -34,7 +34,7 @@ def _run(issue: Path, config_file: Path | None, transport_name: str | None, *,
          resume_only: bool = False, switch_transport: bool = False, wait: bool = False,
          workers: int = 1) -> None:
     from pipeline.audience.tokens import secret_from_env
-    from pipeline.deliver import ledger
+    from pipeline.deliver import deliveries
     from pipeline.deliver.run import SendOptions, send_issue
     from pipeline.deliver.transports import open_transport
 
@@ -48,7 +48,7 @@ def _run(issue: Path, config_file: Path | None, transport_name: str | None, *,
             store, config, Path(issue), secret,
             lambda name, _edition: open_transport(name, config, fence),
             options, click.echo, progress))
-    except ledger.AlreadyDelivered as exc:
+    except deliveries.AlreadyDelivered as exc:
         click.echo(_("Nothing to send: %(why)s.") % {"why": exc.message})
         return
     _print_report(Path(issue).name, report)
@@ -235,15 +235,15 @@ def resend(issue: Path, which: str | None, transport: str | None, switch_transpo
 
 
 def _requeue(issue: Path, config_file: Path | None, which: str) -> None:
-    from pipeline.deliver import ledger
+    from pipeline.deliver import deliveries, ledger
     from pipeline.deliver.models import DeliveryState, EntryState
 
     store = open_store(load(config_file))
-    current = ledger.current_delivery(store, Path(issue).name)
+    current = deliveries.current_delivery(store, Path(issue).name)
     if current is None:
-        raise ledger.DeliveryError(f"{Path(issue).name} has no delivery")
+        raise deliveries.DeliveryError(f"{Path(issue).name} has no delivery")
     if current.state in (DeliveryState.FINISHED, DeliveryState.CANCELLED):
-        raise ledger.DeliveryError(f"the delivery is {current.state}; nothing to resend")
+        raise deliveries.DeliveryError(f"the delivery is {current.state}; nothing to resend")
     count = ledger.requeue(store, current.id, EntryState(which))
     click.echo(f"{count} {which} recipient(s) queued again.")
 
@@ -260,33 +260,33 @@ def skip(issue: Path, uncertain: bool, config_file: Path | None) -> None:
     Example:
         newsletter skip issues/2027-1 --uncertain
     """
-    from pipeline.deliver import ledger
+    from pipeline.deliver import deliveries, ledger
     from pipeline.deliver.models import DeliveryState, EntryState
 
     store = open_store(load(config_file))
-    current = ledger.current_delivery(store, Path(issue).name)
+    current = deliveries.current_delivery(store, Path(issue).name)
     if current is None:
-        raise ledger.DeliveryError(f"{Path(issue).name} has no delivery")
+        raise deliveries.DeliveryError(f"{Path(issue).name} has no delivery")
     rows = ledger.entries(store, current.id, EntryState.UNCERTAIN)
     ledger.record(store, [(r.id, EntryState.SKIPPED, r.provider_id, "skipped by hand")
                           for r in rows])
     counts = ledger.counts(store, current.id)
     if current.state == DeliveryState.PAUSED and not counts[EntryState.PENDING] \
             and not counts[EntryState.IN_FLIGHT]:
-        ledger.move(store, current.id, DeliveryState.RUNNING)
-        ledger.move(store, current.id, DeliveryState.FINISHED)
+        deliveries.move(store, current.id, DeliveryState.RUNNING)
+        deliveries.move(store, current.id, DeliveryState.FINISHED)
     click.echo(f"Skipped {len(rows)} uncertain recipient(s).")
 
 
 def _move(issue: Path, config_file: Path | None, state: str, reason: str | None) -> None:
-    from pipeline.deliver import ledger
+    from pipeline.deliver import deliveries
     from pipeline.deliver.models import DeliveryState
 
     store = open_store(load(config_file))
-    current = ledger.current_delivery(store, Path(issue).name)
+    current = deliveries.current_delivery(store, Path(issue).name)
     if current is None:
-        raise ledger.DeliveryError(f"{Path(issue).name} has no delivery")
-    ledger.move(store, current.id, DeliveryState(state), reason)
+        raise deliveries.DeliveryError(f"{Path(issue).name} has no delivery")
+    deliveries.move(store, current.id, DeliveryState(state), reason)
     click.echo(f"Delivery {current.id} of {current.issue} is now {state}.")
 
 

@@ -29,7 +29,7 @@ from typing import cast
 from pipeline.audience.store import Store, now
 from pipeline.audience.tokens import Purpose, TokenMaker, make_token
 from pipeline.config import Config
-from pipeline.deliver import ledger, lifecycle
+from pipeline.deliver import deliveries, ledger, lifecycle
 from pipeline.deliver.lease import Lease, LeaseLost
 from pipeline.deliver.lifecycle import DeliveryReport
 from pipeline.deliver.message import Envelope, MessageTemplate
@@ -147,7 +147,7 @@ class Engine:
         upcoming: Future[str] | None = None  # the next batch's id, asked for in the background
         try:
             while True:
-                state = ledger.delivery_state(store, delivery_id)
+                state = deliveries.delivery_state(store, delivery_id)
                 if state is not DeliveryState.RUNNING:
                     report.state, report.reason = state, "stopped by another command"
                     break
@@ -217,7 +217,7 @@ class Engine:
             return True
         if self._attempted >= 50 and \
                 report.failed_now / self._attempted > self.config.delivery.error_threshold:
-            ledger.move(self.store, delivery_id, DeliveryState.PAUSED, _(
+            deliveries.move(self.store, delivery_id, DeliveryState.PAUSED, _(
                 "%(failed)d of %(attempted)d sends failed, over the error threshold") % {
                     "failed": report.failed_now, "attempted": self._attempted})
             return True
@@ -314,13 +314,13 @@ class Engine:
                 break
             except PermanentError as exc:
                 ledger.release(self.store, [i for i in ids if i not in recorded], str(exc))
-                ledger.move(self.store, delivery_id, DeliveryState.PAUSED, str(exc))
+                deliveries.move(self.store, delivery_id, DeliveryState.PAUSED, str(exc))
                 report.reason = str(exc)
                 return True
             late = [r for r in results if r.entry_id not in recorded]
             ledger.record(self.store, [_outcome(r) for r in late], batch_id)
             if self.faulted:  # went out after a fault: the scheduler's tries start afresh
-                ledger.mended(self.store, delivery_id)
+                deliveries.mended(self.store, delivery_id)
                 self.faulted = False
             report.sent_now += sum(r.accepted for r in late)
             report.failed_now += sum(not r.accepted for r in late)
@@ -337,7 +337,7 @@ class Engine:
         settled as not sent) is resumed by the scheduler for ``[schedule] retry_hours``."""
         schedule = self.config.schedule
         retry_in = schedule.retry_backoff_seconds if temporary and schedule.retry_hours else None
-        ledger.move(self.store, delivery_id, DeliveryState.PAUSED, reason, retry_in=retry_in)
+        deliveries.move(self.store, delivery_id, DeliveryState.PAUSED, reason, retry_in=retry_in)
 
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pipeline.audience.store import Store
-from pipeline.deliver import ledger
+from pipeline.deliver import deliveries, ledger
 from pipeline.deliver.models import DeliveryState, EntryState
 from pipeline.deliver.suppressions import SuppressionSource, sync_suppressions
 from pipeline.deliver.transports import PermanentError, Transport, TransportError
@@ -38,7 +38,7 @@ class DeliveryReport:
 def begin(store: Store, transport: Transport, delivery_id: int, pause: Pause,
           sleep: Callable[[float], None]) -> tuple[DeliveryReport, bool]:
     """(the report so far, whether a temporary fault had paused the delivery)."""
-    delivery = ledger.move(store, delivery_id, DeliveryState.RUNNING,
+    delivery = deliveries.move(store, delivery_id, DeliveryState.RUNNING,
                            allowed_from={DeliveryState.DRAFT, DeliveryState.SCHEDULED,
                                          DeliveryState.RUNNING, DeliveryState.PAUSED})
     faulted = delivery.fault_since is not None
@@ -82,19 +82,19 @@ def settle_in_flight(store: Store, transport: Transport, delivery_id: int,
 def finish(store: Store, delivery_id: int, report: DeliveryReport) -> DeliveryReport:
     counts = ledger.counts(store, delivery_id)
     report.counts = counts
-    state = ledger.delivery_state(store, delivery_id)
+    state = deliveries.delivery_state(store, delivery_id)
     if state is DeliveryState.RUNNING:
         if counts[EntryState.UNCERTAIN]:
             reason = _("%(count)d recipient(s) uncertain: see `newsletter status "
                        "--recipients uncertain`, then `newsletter resend --uncertain` or "
                        "`newsletter skip --uncertain`") % {
                            "count": counts[EntryState.UNCERTAIN]}
-            ledger.move(store, delivery_id, DeliveryState.PAUSED, reason)
+            deliveries.move(store, delivery_id, DeliveryState.PAUSED, reason)
             state, report.reason = DeliveryState.PAUSED, reason
         elif not counts[EntryState.PENDING] and not counts[EntryState.IN_FLIGHT]:
-            ledger.move(store, delivery_id, DeliveryState.FINISHED)
+            deliveries.move(store, delivery_id, DeliveryState.FINISHED)
             state = DeliveryState.FINISHED
     report.state = state
     if state is DeliveryState.PAUSED and report.reason is None:
-        report.reason = ledger.get_delivery(store, delivery_id).pause_reason
+        report.reason = deliveries.get_delivery(store, delivery_id).pause_reason
     return report

@@ -1,7 +1,7 @@
 """The deliver stage's tables: deliveries, the send ledger, provider events already applied.
 
 A ``Delivery`` is one send of one issue's edition to a frozen audience; each recipient is one
-``LedgerEntry``. States move by ``TRANSITIONS`` only (see ``ledger.move``).
+``LedgerEntry``. States move by ``TRANSITIONS`` only (see ``deliveries.move``).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from sqlalchemy import exists, select
 from pipeline.audience.select import audience
 from pipeline.audience.store import Store
 from pipeline.config import Config
-from pipeline.deliver import ledger
+from pipeline.deliver import deliveries, ledger
 from pipeline.deliver.engine import Engine, Progress
 from pipeline.deliver.lease import Lease
 from pipeline.deliver.lifecycle import DeliveryReport
@@ -73,11 +73,11 @@ def send_issue(store: Store, config: Config, folder: Path, secret: bytes,
     name = options.transport or delivery.transport
     if name != delivery.transport:
         if delivery.frozen_at is not None and not options.switch_transport:
-            raise ledger.DeliveryError(_(
+            raise deliveries.DeliveryError(_(
                 "the delivery of %(issue)s was started with %(old)s; resume it without "
                 "--transport, or add --switch-transport to go on with %(new)s") % {
                     "issue": slug, "old": delivery.transport, "new": name})
-        ledger.switch_transport(store, delivery.id, delivery.transport, name)
+        deliveries.switch_transport(store, delivery.id, delivery.transport, name)
         say(_("Delivery %(delivery)d now sends with %(new)s (was %(old)s).") % {
             "delivery": delivery.id, "new": name, "old": delivery.transport})
     transport = open_transport(name, edition)
@@ -88,10 +88,10 @@ def send_issue(store: Store, config: Config, folder: Path, secret: bytes,
         transport.close()
         raise
     try:
-        delivery = ledger.get_delivery(store, delivery.id)  # as it is now that we hold it
+        delivery = deliveries.get_delivery(store, delivery.id)  # as it is now that we hold it
         if DeliveryState(delivery.state) in (DeliveryState.FINISHED, DeliveryState.CANCELLED):
             transport.close()
-            raise ledger.AlreadyDelivered(_(
+            raise deliveries.AlreadyDelivered(_(
                 "the delivery of %(issue)s is %(state)s (by another process while this one "
                 "waited)") % {"issue": slug, "state": state_word(delivery.state)})
         if delivery.frozen_at is None:
@@ -104,10 +104,10 @@ def send_issue(store: Store, config: Config, folder: Path, secret: bytes,
             snapshot_at_send(store, slug)  # the register as this issue went out (reports)
         problem = _publish(store, config, edition)
         if problem is not None:
-            ledger.move(store, delivery.id, DeliveryState.RUNNING, allowed_from={
+            deliveries.move(store, delivery.id, DeliveryState.RUNNING, allowed_from={
                 DeliveryState.DRAFT, DeliveryState.SCHEDULED, DeliveryState.RUNNING,
                 DeliveryState.PAUSED})
-            ledger.move(store, delivery.id, DeliveryState.PAUSED, problem)
+            deliveries.move(store, delivery.id, DeliveryState.PAUSED, problem)
             transport.close()
             return DeliveryReport(delivery.id, DeliveryState.PAUSED,
                                   ledger.counts(store, delivery.id), problem)
@@ -134,50 +134,50 @@ def _delivery_and_edition(store: Store, config: Config, folder: Path, options: S
 
     slug = folder.name
     transport = options.transport or config.delivery.transport
-    active = ledger.active_delivery(store, slug)
-    current = active or ledger.current_delivery(store, slug)
+    active = deliveries.active_delivery(store, slug)
+    current = active or deliveries.current_delivery(store, slug)
     if options.new_subscribers:
         if active is not None or current is None or current.edition_id is None:
-            raise ledger.DeliveryError(_(
+            raise deliveries.DeliveryError(_(
                 "%(issue)s has no finished delivery to extend; --new-subscribers sends a "
                 "finished issue to readers confirmed since") % {"issue": slug})
         root = current.parent_id or current.id
-        delivery, _new = ledger.create_delivery(store, slug, current.transport, current.edition_id,
-                                               parent=root)
+        delivery, _new = deliveries.create_delivery(store, slug, current.transport,
+                                                    current.edition_id, parent=root)
         return delivery, load_edition(store, current.edition_id)
     if active is not None:
         if options.new_delivery:
-            raise ledger.DeliveryError(_(
+            raise deliveries.DeliveryError(_(
                 "%(issue)s has a delivery that is %(state)s; cancel it before starting "
                 "another") % {"issue": slug, "state": state_word(active.state)})
         if active.edition_id is None:  # scheduled, never started: it sends the edition now
-            ledger.set_edition(store, active.id, _stored(fresh()).id or 0)
-            active = ledger.get_delivery(store, active.id)
+            deliveries.set_edition(store, active.id, _stored(fresh()).id or 0)
+            active = deliveries.get_delivery(store, active.id)
         assert active.edition_id is not None
         return active, load_edition(store, active.edition_id)
     if options.resume_only:
         if current is not None and current.state == DeliveryState.FINISHED:
-            raise ledger.AlreadyDelivered(_("%(issue)s was already delivered") % {
+            raise deliveries.AlreadyDelivered(_("%(issue)s was already delivered") % {
                 "issue": slug})
-        raise ledger.DeliveryError(_("%(issue)s has no delivery to resume") % {"issue": slug})
+        raise deliveries.DeliveryError(_("%(issue)s has no delivery to resume") % {"issue": slug})
     if current is not None and not options.new_delivery:
         if current.state == DeliveryState.CANCELLED:
-            raise ledger.DeliveryError(_(
+            raise deliveries.DeliveryError(_(
                 "the delivery of %(issue)s was cancelled; start another with --new-delivery"
             ) % {"issue": slug})
-        raise ledger.AlreadyDelivered(_(
+        raise deliveries.AlreadyDelivered(_(
             "%(issue)s was already delivered; use --new-subscribers for readers confirmed "
             "since, or --new-delivery to send it again to everyone") % {"issue": slug})
     edition = _stored(fresh())
-    delivery, _new = ledger.create_delivery(store, slug, transport, edition.id)
+    delivery, _new = deliveries.create_delivery(store, slug, transport, edition.id)
     if delivery.edition_id is None:
-        raise ledger.DeliveryError(f"{slug}: a delivery without an edition appeared; try again")
+        raise deliveries.DeliveryError(f"{slug}: a delivery without an edition appeared; try again")
     return delivery, load_edition(store, delivery.edition_id)
 
 
 def _stored(edition: Edition) -> Edition:
     if edition.id is None:
-        raise ledger.DeliveryError(f"edition {edition.short} is not in the register")
+        raise deliveries.DeliveryError(f"edition {edition.short} is not in the register")
     return edition
 
 

@@ -14,9 +14,10 @@ import multiprocessing
 from typing import Any
 
 from pipeline.config import Config
+from pipeline.deliver.deliveries import DeliveryError, get_delivery
 from pipeline.deliver.engine import Engine
 from pipeline.deliver.lease import Lease
-from pipeline.deliver.ledger import DeliveryError, counts, get_delivery
+from pipeline.deliver.ledger import counts
 from pipeline.deliver.lifecycle import DeliveryReport
 from pipeline.deliver.models import DeliveryState, EntryState
 from pipeline.edition import Edition

@@ -31,11 +31,11 @@ def _errors(config: Config, folder: Path) -> int:
 def issue_state(config: Config, folder: Path) -> dict[str, str]:
     """{"key": sent|scheduled|approved|problems|draft, "label": Swedish words}."""
     from pipeline.approval import approval_state
-    from pipeline.deliver import ledger
+    from pipeline.deliver import deliveries
 
     store = Store.open(config)
     try:
-        delivery = ledger.current_delivery(store, folder.name)
+        delivery = deliveries.current_delivery(store, folder.name)
         state = delivery.state if delivery is not None else None
         if state in ("finished", "running", "paused"):
             labels = {"finished": "Skickat", "running": "Skickas nu", "paused": "Pausat"}
