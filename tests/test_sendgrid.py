@@ -178,8 +178,26 @@ def test_prism_example_suppressions_reach_the_register(store: Store, config: Con
                                                              "unsubscribed"}
 
 
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The engine's waits between tries, recorded instead of slept: the faults and the
+    client's timeouts stay real, the waits are the engine's arithmetic (20 s a run)."""
+    from pipeline.deliver import run as sending
+    from pipeline.deliver.engine import Engine
+
+    waited: list[float] = []
+
+    class Recorded(Engine):
+        def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+            super().__init__(*args, **{**kwargs, "sleep": waited.append})
+
+    monkeypatch.setattr(sending, "Engine", Recorded)
+    return waited
+
+
 def test_rate_limits_outages_and_timeouts_still_deliver_exactly_once(
-        store: Store, config: Config, tmp_path: Path, standin_behind_prism) -> None:
+        store: Store, config: Config, tmp_path: Path, standin_behind_prism,
+        waits: list[float]) -> None:
     import random
 
     standin, base = standin_behind_prism
@@ -189,17 +207,22 @@ def test_rate_limits_outages_and_timeouts_still_deliver_exactly_once(
     standin.faults = [429 if chance.random() < 0.3 else 500 if chance.random() < 0.1 else None
                       for _ in range(30)]
     standin.faults[3] = standin.faults[12] = 0
+    scripted = list(standin.faults)
     before = standin.delivered()
     sendgrid = transport(config, base)
     sendgrid.client.client.timeout = 1.5  # the stand-in hangs longer on a timeout fault
     standin.hang_seconds = 4.0
     try:
         report, frozen = run(store, config, sendgrid)
+        answered = scripted[:len(scripted) - len(standin.faults)]  # the faults it met
     finally:
         standin.faults, standin.hang_seconds = [], 3.0
     assert report.state is DeliveryState.FINISHED, report.reason
     delivered = standin.delivered() - before
     assert len(delivered) == frozen and set(delivered.values()) == {1}
+    # each 429 waited what its Retry-After said; each 5xx or timeout backed off first
+    assert answered.count(429) >= 5 and waits.count(1.0) == answered.count(429)
+    assert len(waits) >= sum(1 for fault in answered if fault is not None)
 
 
 def test_a_refusal_while_the_next_batch_waits_sends_that_batch_later_exactly_once(
