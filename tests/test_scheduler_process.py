@@ -50,12 +50,12 @@ def _wait_finished(store: Store, slugs: list[str], seconds: float = 60) -> None:
     state or a ledger count changing), so a busy machine is slow, not a failure."""
     deadline, seen = time.monotonic() + seconds, None
     while time.monotonic() < deadline:
-        deliveries = [deliveries.current_delivery(store, s) for s in slugs]
-        states = [getattr(d, "state", None) for d in deliveries]
+        current = [deliveries.current_delivery(store, s) for s in slugs]
+        states = [getattr(d, "state", None) for d in current]
         if all(state == DeliveryState.FINISHED for state in states):
             return
         progress = (states, [sorted(ledger.counts(store, d.id).items()) if d else None
-                             for d in deliveries])
+                             for d in current])
         if progress != seen:
             deadline, seen = time.monotonic() + seconds, progress
         time.sleep(0.3)
