@@ -216,7 +216,7 @@ def baseline_tree(ref: str) -> Path:
 def bodies(count: int) -> list[bytes]:
     """The request bodies our transport sends, pre-built, for the bare-client ceiling."""
     from pipeline.config import load_config
-    from pipeline.deliver.engine import links
+    from pipeline.deliver.envelopes import links
     from pipeline.deliver.message import Envelope, MessageTemplate
     from pipeline.deliver.transports.sendgrid import SendGridTransport
     from pipeline.issue import load_issue

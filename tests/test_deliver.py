@@ -94,8 +94,9 @@ def test_crash_leftovers_are_settled_from_the_outbox(store: Store, config: Confi
     deliveries.move(store, delivery_id, DeliveryState.RUNNING)
     engine = Engine(store, config, edition, outbox, SECRET)
     rows = ledger.claim(store, delivery_id, None, 10, "crashed-batch")
-    template = engine.template(rows[0].variant)
-    outbox.send(template, "crashed-batch", [engine.envelope(delivery_id, r) for r in rows[:4]])
+    template = engine.envelopes.template(rows[0].variant)
+    outbox.send(template, "crashed-batch",
+                [engine.envelopes.envelope(delivery_id, r) for r in rows[:4]])
     report = engine.run(delivery_id)  # the restart
     assert report.state is DeliveryState.FINISHED
     files = sorted(outbox.folder.glob("*.eml"))

@@ -104,7 +104,7 @@ def test_a_sendgrid_payload_is_its_body(config, store, monkeypatch) -> None:
     sendgrid = SendGridTransport("SG.test", "http://127.0.0.1:9", config.delivery.sendgrid,
                                  config, 900)
     edition = build_edition(load_issue(EXAMPLE, config), config)
-    template = Engine(store, config, edition, sendgrid, b"k" * 48).template("general")
+    template = Engine(store, config, edition, sendgrid, b"k" * 48).envelopes.template("general")
     plain = MessageTemplate(edition.mail("general"), config, config.list_id,
                             list_headers=False)
     envelopes = [Envelope(i, f"r{i}@straße.de", name, "general", f"<{i}@x>",

@@ -49,8 +49,9 @@ def test_send_refuses_while_held_and_takes_over_a_lapsed_lease(project: Path) ->
         CliRunner().invoke(main, ["status"]).output
 
     hold(store, delivery_id, "sender.elsewhere.se:4242:abcd", -1)  # it stopped beating
-    engine.transport.send(engine.template(rows[0].variant), "left-by-the-other",
-                          [engine.envelope(delivery_id, r) for r in rows[:3]])  # 3 were sent
+    engine.transport.send(engine.envelopes.template(rows[0].variant), "left-by-the-other",
+                          [engine.envelopes.envelope(delivery_id, r)
+                           for r in rows[:3]])  # 3 were sent
     result = CliRunner().invoke(main, ["send", "issues/2027-1"])
     assert result.exit_code == 0, result.output
     assert "delivery 1 is finished (1200 sent)" in result.output

@@ -58,7 +58,7 @@ def test_request_body_follows_the_rules_prism_does_not_check(config: Config, tmp
     envelopes = [Envelope(i, f"r{i}@example.se", "Å & B", "general", f"<{i}@x>",
                           Reader("Å & B", f"https://u/{i}", "https://p"), str(i), "7")
                  for i in range(1000)]
-    body = sendgrid.body(engine.template("general"), "batch-1", envelopes)
+    body = sendgrid.body(engine.envelopes.template("general"), "batch-1", envelopes)
     assert len(body["personalizations"]) == 1000
     addresses = [to["email"] for p in body["personalizations"] for to in p["to"]]
     assert len(addresses) == len(set(addresses)) == 1000

@@ -17,7 +17,6 @@ permanent error pauses the delivery with the provider's message.
 from __future__ import annotations
 
 import gc
-import os
 import random
 import time
 from collections.abc import Callable
@@ -27,9 +26,9 @@ from datetime import datetime
 from typing import cast
 
 from pipeline.audience.store import Store, now
-from pipeline.audience.tokens import Purpose, TokenMaker, make_token
 from pipeline.config import Config
 from pipeline.deliver import deliveries, ledger, lifecycle
+from pipeline.deliver.envelopes import Envelopes
 from pipeline.deliver.lease import Lease, LeaseLost
 from pipeline.deliver.lifecycle import DeliveryReport
 from pipeline.deliver.message import Envelope, MessageTemplate
@@ -44,16 +43,8 @@ from pipeline.deliver.transports import (
 )
 from pipeline.edition import Edition
 from pipeline.i18n import _
-from pipeline.render.personalise import Reader, address_as
 
 Progress = Callable[[int, int], None]  # (settled, total)
-
-
-def links(config: Config, secret: bytes, subscriber_id: int) -> tuple[str, str]:
-    unsubscribe = make_token(secret, Purpose.UNSUBSCRIBE, subscriber_id, "*")
-    preferences = make_token(secret, Purpose.PREFERENCES, subscriber_id, "*")
-    return (f"{config.web_url}/avregistrera/{unsubscribe}",
-            f"{config.web_url}/installningar/{preferences}")
 
 
 @dataclass
@@ -83,32 +74,7 @@ class Engine:
         self.transport, self.secret, self.lease = transport, secret, lease
         self.sleep = sleep
         self.faulted = False  # resumed after a temporary fault, nothing sent since
-        self.templates: dict[str, MessageTemplate] = {}
-        self.domain = self.config.sender.email.rsplit("@", 1)[1]
-        self._run, self._greeting = os.urandom(6).hex(), self.config.audience.greeting
-        self._unsubscribe = TokenMaker(secret, Purpose.UNSUBSCRIBE)
-        self._preferences = TokenMaker(secret, Purpose.PREFERENCES)
-        web = self.config.web_url
-        self._unsubscribe_base, self._preferences_base = (f"{web}/avregistrera/",
-                                                          f"{web}/installningar/")
-
-    def template(self, variant: str) -> MessageTemplate:
-        if variant not in self.templates:
-            self.templates[variant] = MessageTemplate(self.edition.mail(variant), self.config,
-                                                      self.config.list_id)
-        return self.templates[variant]
-
-    def envelope(self, delivery_id: int, row: ledger.Claimed) -> Envelope:
-        """One reader's values: the links signed as ``links`` signs them, a unique id (the
-        delivery, row and attempt make it unique in the register; the run's random part,
-        across registers)."""
-        moment = time.time()
-        unsubscribe = self._unsubscribe_base + self._unsubscribe.make(row.subscriber_id, moment)
-        preferences = self._preferences_base + self._preferences.make(row.subscriber_id, moment)
-        message_id = f"<{delivery_id}.{row.id}.{row.attempts}.{self._run}@{self.domain}>"
-        return Envelope(row.id, row.email, row.name, row.variant, message_id,
-                        Reader(address_as(row.name, self._greeting), unsubscribe, preferences),
-                        str(row.id), str(delivery_id))
+        self.envelopes = Envelopes(self.config, edition, secret)
 
     def run(self, delivery_id: int, progress: Progress | None = None,
             worker: bool = False) -> DeliveryReport:
@@ -194,10 +160,10 @@ class Engine:
     def _prepare(self, delivery_id: int, batch_id: str, rows: list[ledger.Claimed],
                  report: DeliveryReport) -> _Ahead:
         """A batch's envelopes; a reader whose name or address is unusable fails alone."""
-        template = self.template(rows[0].variant)
-        envelopes = []
+        template = self.envelopes.template(rows[0].variant)
+        make, envelopes = self.envelopes.envelope, []
         for row in rows:
-            envelope = self.envelope(delivery_id, row)
+            envelope = make(delivery_id, row)
             if (problem := template.problem(envelope)) is not None:
                 ledger.record(self.store, [(row.id, EntryState.FAILED, None, problem)],
                               batch_id)

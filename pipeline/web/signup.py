@@ -28,7 +28,7 @@ from pipeline.audience.signup import (
     request_subscription,
 )
 from pipeline.audience.tokens import Purpose, TokenError, make_token, read_token
-from pipeline.deliver.engine import links
+from pipeline.deliver.envelopes import links
 from pipeline.web.app import Site, TooLarge, one
 from pipeline.web.brand import href
 from pipeline.web.guards import same
