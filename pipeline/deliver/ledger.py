@@ -2,8 +2,8 @@
 
 Rows move ``pending → in_flight → sent | failed``; ``in_flight`` is written *before* a batch
 goes to the provider and cleared only after its answer is recorded, so after any crash the
-in-flight rows are exactly the ones whose fate must be settled. The delivery the rows belong
-to, and its states, are ``deliveries``'.
+in-flight rows are exactly the ones whose fate must be settled. The delivery they belong to,
+and its states, are in ``deliveries``.
 """
 
 from __future__ import annotations
@@ -35,11 +35,7 @@ from sqlalchemy import (
 from pipeline.audience.models import ALL_SEGMENTS, Status, Subscriber, Subscription, Suppression
 from pipeline.audience.store import Store, now
 from pipeline.deliver.lease import check_lease
-from pipeline.deliver.models import (
-    Delivery,
-    EntryState,
-    LedgerEntry,
-)
+from pipeline.deliver.models import Delivery, EntryState, LedgerEntry
 
 LEDGER = cast(Table, LedgerEntry.__table__)
 
