@@ -255,15 +255,6 @@ def _bare_http(port: int, payloads: list[bytes]) -> float:
     return time.perf_counter() - start
 
 
-def cpu_seconds(pid: int) -> float:
-    """A process's CPU time so far (user and system), from /proc (Linux); 0 elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def free_port() -> int:
     import socket
 
@@ -389,6 +380,8 @@ def main() -> None:
 
         count = args.sendgrid
         payloads = bodies(count)
+        from deliver_smtp import cpu_seconds
+
         prism, port = start_prism(["mock", str(SPEC)])
         try:
             before = cpu_seconds(prism.pid)

@@ -96,6 +96,7 @@ def serve(fd: int, wait: float, one_at_a_time: bool) -> None:
         sock.setblocking(False)
         loop.run_until_complete(loop.create_server(lambda: SMTP(handler), sock=sock))
         loop.run_forever()
+        return  # never reached: it serves until killed
 
     class Session(SMTP):
         def connection_lost(self, error: Exception | None) -> None:

@@ -306,7 +306,6 @@ class Engine:
         deliveries.move(self.store, delivery_id, DeliveryState.PAUSED, reason, retry_in=retry_in)
 
 
-
 def _done(counts: dict[EntryState, int]) -> int:
     """The delivery's rows that are neither pending nor in flight."""
     return sum(counts.values()) - counts[EntryState.PENDING] - counts[EntryState.IN_FLIGHT]
