@@ -22,9 +22,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pipeline.audience.store import Store, now
@@ -71,13 +71,21 @@ def pending(store: Store) -> int:
 
 
 def dispatch(store: Store, config: Config) -> int:
-    """Hand every pending alert to the channels; returns how many are still pending."""
+    """Hand every pending alert to the channels; returns how many are still pending.
+
+    Each alert is taken first (``handling_until``), in one conditional update: another
+    dispatcher at the same moment (the scheduler's look, a send job, another process) leaves
+    it alone, so it is posted once. One that died holding it frees it when the time is up."""
     webhook = os.environ.get(WEBHOOK_ENV, "").strip()
     with store.session() as session:
         alerts = list(session.scalars(select(Alert).where(Alert.sent_at.is_(None))
                                       .order_by(Alert.id)))
+    hold = timedelta(seconds=2 * config.alerts.timeout_seconds + 60)  # both channels' time
     left = 0
     for alert in alerts:
+        if not _take(store, alert.id, hold):
+            left += 1  # in another dispatcher's hands
+            continue
         errors = []
         payload = _payload(alert)
         if webhook:
@@ -85,13 +93,9 @@ def dispatch(store: Store, config: Config) -> int:
         if config.alerts.command:
             errors += _run(config.alerts.command, payload, config)
         with store.session() as session, session.begin():
-            row = session.get(Alert, alert.id)
-            if row is None:
-                continue
-            row.attempts += 1
-            row.last_error = "; ".join(errors)[:500] or None
-            if not errors:
-                row.sent_at = now()
+            session.execute(update(Alert).where(Alert.id == alert.id).values(
+                attempts=Alert.attempts + 1, last_error="; ".join(errors)[:500] or None,
+                sent_at=None if errors else now(), handling_until=None))
         if errors:
             left += 1
             from pipeline.schedule import say
@@ -99,6 +103,18 @@ def dispatch(store: Store, config: Config) -> int:
             say(f"alert:{alert.id}", logging.ERROR, "alert=%s action=not-delivered reason=%s",
                 alert.kind, "; ".join(errors))
     return left
+
+
+def _take(store: Store, alert_id: int, hold: timedelta) -> bool:
+    """The alert is this dispatcher's to hand over, unless it was sent or another one holds
+    it."""
+    moment = now()
+    with store.session() as session, session.begin():
+        taken = session.execute(update(Alert).where(
+            Alert.id == alert_id, Alert.sent_at.is_(None),
+            or_(Alert.handling_until.is_(None), Alert.handling_until < moment))
+            .values(handling_until=moment + hold))
+        return bool(getattr(taken, "rowcount", 0))
 
 
 def _headline(severity: str, issue: str | None) -> str:

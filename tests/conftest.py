@@ -433,7 +433,8 @@ def write_second_issue(root: Path) -> Path:
 @pytest.fixture
 def alert_hook(monkeypatch):
     """A local incoming webhook (as Slack's, Teams' or Matrix's) recording the alerts posted
-    to it; ``NEWSLETTER_ALERT_WEBHOOK`` points at it. ``down`` makes it answer 503."""
+    to it; ``NEWSLETTER_ALERT_WEBHOOK`` points at it. ``down`` makes it answer 503; ``hold``
+    keeps the first POST waiting until it is set."""
     import json
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -442,6 +443,9 @@ def alert_hook(monkeypatch):
         def __init__(self) -> None:
             self.alerts: list[dict[str, object]] = []
             self.down = False
+            self.hold: threading.Event | None = None  # the first POST waits for it
+            self.arrived = threading.Event()  # a POST came in
+
 
         def kinds(self) -> list[str]:
             return [str(a["kind"]) for a in self.alerts]
@@ -451,6 +455,10 @@ def alert_hook(monkeypatch):
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            first, hold = not hook.arrived.is_set(), hook.hold
+            hook.arrived.set()
+            if first and hold is not None:
+                assert hold.wait(120), "the test never let the first alert through"
             if hook.down:
                 self.send_response(503)
             else:

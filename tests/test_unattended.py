@@ -9,16 +9,18 @@ import email.policy
 import json
 import logging
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from pipeline.alerts import Raised, dispatch, pending, raise_alert
 from pipeline.config import Config, load_config
 from pipeline.deliver import deliveries
-from pipeline.deliver.models import DeliveryState
+from pipeline.deliver.models import Alert, DeliveryState
 from pipeline.schedule import JOB_PREFIX, run_precheck, run_scheduled_send, sync_jobs
 from pipeline.scheduler import make_scheduler, watch
 from tests.test_scheduler import scheduled
@@ -43,6 +45,33 @@ def test_an_alert_goes_out_once_per_cause_and_waits_while_the_webhook_is_down(
     journal = "\n".join(r.getMessage() for r in caplog.records)
     assert journal.count("action=not-delivered") == 1
     assert "T0KEN" not in journal  # the webhook's URL holds its token: never in the journal
+    store.close()
+
+
+def test_two_dispatchers_at_once_hand_an_alert_over_once(
+        config: Config, tmp_path: Path, monkeypatch, alert_hook) -> None:
+    """The scheduler's look and a send job that healed dispatch at the same moment (it
+    happened: "healed" reached the chat twice). The one that took the alert hands it over;
+    the other leaves it alone while the first is still posting it."""
+    site, store = scheduled(tmp_path, config, monkeypatch)
+    raise_alert(store, Raised("healed:3:x", "healed", "levererad", "resolved", "2027-1"))
+    alert_hook.hold = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(dispatch, store, site)
+        assert alert_hook.arrived.wait(60), "the first dispatcher never posted"
+        assert dispatch(store, site) == 1  # still pending, but in the other one's hands
+        alert_hook.hold.set()
+        assert first.result() == 0
+    assert alert_hook.kinds() == ["healed"] and pending(store) == 0
+    assert dispatch(store, site) == 0 and alert_hook.kinds() == ["healed"]
+    # a dispatcher that died holding an alert holds it only until its time is up
+    raise_alert(store, Raised("paused:4:y", "paused", "pausad", "critical", "2027-1"))
+    for until, posted in ((datetime.now(UTC) + timedelta(minutes=5), ["healed"]),
+                          (datetime.now(UTC) - timedelta(seconds=1), ["healed", "paused"])):
+        with store.session() as session, session.begin():
+            session.execute(update(Alert).values(handling_until=until))
+        dispatch(store, site)
+        assert alert_hook.kinds() == posted
     store.close()
 
 

@@ -113,7 +113,8 @@ class ProviderEvent(Base):
 
 class Alert(Base):
     """Something an operator must hear about, once per cause (``alerts.py``). ``sent_at`` is
-    None while no channel has taken it: a pending alert."""
+    None while no channel has taken it: a pending alert. ``handling_until``: a dispatcher is
+    handing it over until then, and no other one takes it."""
 
     __tablename__ = "alerts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -126,6 +127,7 @@ class Alert(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(500))
+    handling_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 def state_word(state: str) -> str:
