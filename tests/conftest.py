@@ -187,21 +187,26 @@ def loopback_only(route) -> None:
 BACKENDS = ["sqlite", "postgresql"]
 
 
-def fresh_database_url(backend: str, tmp_path: Path) -> str:
-    """An empty database of the given kind: a new SQLite file, or PostgreSQL wiped clean."""
+def fresh_database_url(backend: str, tmp_path: Path, drop_only: bool = False) -> str:
+    """An empty database of the given kind: a new SQLite file, or on PostgreSQL a schema of
+    this test process made afresh (not ``public``: the suite's other worker, or another test
+    session, may be wiping its own meanwhile). ``drop_only``: the schema dropped, not made."""
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'audience.db'}"
-    url = os.environ.get("NEWSLETTER_TEST_POSTGRES_URL")
-    require(bool(url), "no PostgreSQL: set NEWSLETTER_TEST_POSTGRES_URL (./dev test starts one)")
-    assert url is not None
+    base = os.environ.get("NEWSLETTER_TEST_POSTGRES_URL")
+    require(bool(base), "no PostgreSQL: set NEWSLETTER_TEST_POSTGRES_URL (./dev test starts one)")
+    assert base is not None
     from sqlalchemy import create_engine
 
-    engine = create_engine(url)
+    schema = f"test_{os.getpid()}"
+    engine = create_engine(base)
     with engine.begin() as connection:
-        connection.exec_driver_sql("DROP SCHEMA public CASCADE")
-        connection.exec_driver_sql("CREATE SCHEMA public")
+        connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        if not drop_only:
+            connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
     engine.dispose()
-    return url
+    joiner = "&" if "?" in base else "?"
+    return f"{base}{joiner}options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture

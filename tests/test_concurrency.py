@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 
 from pipeline.approval import approve_issue, approver
 from pipeline.audience.store import Store
@@ -48,7 +48,7 @@ from pipeline.deliver import deliveries, ledger
 from pipeline.deliver.models import Delivery, DeliveryState, EntryState
 from pipeline.edition import Edition, store_edition
 from pipeline.planning import schedule_issue
-from tests.conftest import APPROVER, BACKENDS, ROOT, addressee, fresh_database_url, require
+from tests.conftest import APPROVER, BACKENDS, ROOT, addressee, fresh_database_url
 from tests.test_crash import fill
 
 RUNS = int(os.environ.get("NEWSLETTER_RACE_RUNS", "3"))
@@ -145,25 +145,6 @@ def _project(site: Path, transport: str, smtp_port: int, send_at: str | None) ->
     return toml
 
 
-def database_url(backend: str, site: Path, drop_only: bool = False) -> str:
-    """An empty register: a new SQLite file, or on PostgreSQL a schema of this test process
-    made afresh (not ``public``: other test sessions may be wiping that one meanwhile)."""
-    if backend == "sqlite":
-        return fresh_database_url(backend, site)
-    base = os.environ.get("NEWSLETTER_TEST_POSTGRES_URL")
-    require(bool(base), "no PostgreSQL: set NEWSLETTER_TEST_POSTGRES_URL (./dev test starts one)")
-    assert base is not None
-    schema = f"race_{os.getpid()}"
-    engine = create_engine(base)
-    with engine.begin() as connection:
-        connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        if not drop_only:
-            connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    engine.dispose()
-    joiner = "&" if "?" in base else "?"
-    return f"{base}{joiner}options=-csearch_path%3D{schema}"
-
-
 def prepare(tmp_path: Path, backend: str, transport: str, smtp: Any, number: int,
             approved: list[Edition], send_at: tuple[str, datetime] | None = None) -> Run:
     """A fresh project, register and outbox; READERS readers; the issue approved (and
@@ -173,7 +154,7 @@ def prepare(tmp_path: Path, backend: str, transport: str, smtp: Any, number: int
     recorder, port = smtp
     site = tmp_path / f"run{number}"
     toml = _project(site, transport, port, send_at and send_at[0])
-    url = database_url(backend, site)
+    url = fresh_database_url(backend, site)
     config = load_config(toml)
     store = Store.open(config, url)
     domain = f"run{number}.{backend}.{transport}.example"
@@ -290,7 +271,7 @@ def race(tmp_path: Path, backend: str, transport: str, smtp: Any, scenario: Any,
             outcomes[check_run(run)] += 1
     finally:
         if backend == "postgresql":
-            database_url(backend, tmp_path, drop_only=True)
+            fresh_database_url(backend, tmp_path, drop_only=True)
     print(f"\n{backend}/{transport}: {RUNS} runs in {time.monotonic() - started:.1f} s; "
           f"{dict(outcomes)}")
 
