@@ -148,7 +148,10 @@ AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 @pytest.fixture(scope="module")
 def browser():
-    """Debian's chromium driven by Playwright (never a downloaded browser); axe-core at hand."""
+    """Debian's chromium driven by Playwright (never a downloaded browser); axe-core at hand.
+    ``page.wait_for_function`` takes a function (``"() => …"``), never an expression: our
+    pages' CSP forbids eval, and Playwright evals an expression it has to poll, so a wait for
+    something not yet true fails (only on a machine slow enough to poll)."""
     from playwright.sync_api import sync_playwright
 
     path = shutil.which("chromium")

@@ -51,7 +51,7 @@ def _saved(page: Any, form: str = "form[data-autosave]") -> None:
 
 def _ready(page: Any) -> None:
     """Until the page's script has its handlers in place: an edit before it is not saved."""
-    page.wait_for_function("document.body.dataset.ready === '1'")
+    page.wait_for_function("() => document.body.dataset.ready === '1'")  # a function: CSP
 
 
 def _follow(page: Any, link: str) -> None:
@@ -214,13 +214,13 @@ def test_sections_are_reordered_from_the_keyboard(browser: Any, studio: Studio) 
     button = page.get_by_role("button", name=f"Flytta ned {leader}")
     focused_on = "l => document.activeElement.getAttribute('aria-label') === l"
     page.wait_for_function(  # the previews loaded: a frame that loads takes the keyboard
-        "[...document.querySelectorAll('iframe')].every(f => f.contentDocument && "
+        "() => [...document.querySelectorAll('iframe')].every(f => f.contentDocument && "
         "f.contentDocument.readyState === 'complete')")
     button.focus()
     page.wait_for_function(focused_on, arg=f"Flytta ned {leader}")
     page.keyboard.press("Enter")  # focused, then Enter: as a keyboard user does
     _until(page, lambda: order()[:2] == ["02-anmalan-konferens.md", "01-ledare.md"], 60, seen)
-    page.wait_for_function("document.querySelector('ol[data-reorder]').dataset.saved")
+    page.wait_for_function("() => document.querySelector('ol[data-reorder]').dataset.saved")
     focused = page.evaluate("document.activeElement.getAttribute('aria-label')")
     assert focused == f"Flytta ned {leader}"  # the focus stays with the moved section
     page.keyboard.press("Shift+Tab")  # its Up button, now enabled

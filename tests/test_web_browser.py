@@ -93,9 +93,9 @@ def test_join_without_a_focus_area_puts_the_error_on_the_field(browser, site: Si
     page.get_by_role("button", name="Anslut").click()
     page.wait_for_selector(".problems")
     # the summary first: `autofocus` moves there at the browser's next rendering step, which
-    # a busy machine may take after the summary is in the page
-    page.wait_for_function("document.activeElement && document.activeElement.id === "
-                           "'fel-rubrik'")
+    # a busy machine may take after the summary is in the page. (A function, not an
+    # expression: the page's CSP forbids eval, and Playwright evals an expression it polls.)
+    page.wait_for_function("() => document.activeElement?.id === 'fel-rubrik'")
     assert page.title().startswith("Fel i formuläret")
     described = page.locator("fieldset[aria-describedby='focus-fel']")
     assert "Välj minst ett område" in described.inner_text()
