@@ -69,7 +69,7 @@ def main() -> None:
             page.route("**/*", loopback_only)
             page.goto(studio.url)
             page.goto(studio.base + "/nummer/2027-1/avsnitt/01-ledare.md")
-            page.wait_for_function("document.body.dataset.ready === '1'")
+            page.wait_for_function("() => document.body.dataset.ready === '1'")
             page.wait_for_timeout(2000)
             page.evaluate(MEASURE, "Ändring 0.")  # warm: the first render after start
             shown, saved = [], []

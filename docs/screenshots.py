@@ -149,7 +149,7 @@ def studio(browser: Any) -> None:
             page = context.new_page()
             page.goto(running.url)
             page.goto(running.base + "/nummer/2027-1")
-            page.wait_for_function("document.body.dataset.ready === '1'")
+            page.wait_for_function("() => document.body.dataset.ready === '1'")
             page.wait_for_timeout(1500)  # the first previews drawn
             page.screenshot(path=str(ROOT / "docs" / "studio-issue.png"))
             page.goto(running.base + "/nummer/2027-1/avsnitt/03-strategin.md")

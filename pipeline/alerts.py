@@ -13,6 +13,7 @@ the alert is raised.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -80,22 +81,25 @@ def dispatch(store: Store, config: Config) -> int:
     with store.session() as session:
         alerts = list(session.scalars(select(Alert).where(Alert.sent_at.is_(None))
                                       .order_by(Alert.id)))
-    hold = timedelta(seconds=2 * config.alerts.timeout_seconds + 60)  # both channels' time
+    # the webhook's connect and answer, then the command, each up to the timeout
+    hold = timedelta(seconds=3 * config.alerts.timeout_seconds + 60)
     left = 0
     for alert in alerts:
-        if not _take(store, alert.id, hold):
+        until = _take(store, alert.id, hold)
+        if until is None:
             left += 1  # in another dispatcher's hands
             continue
-        errors = []
-        payload = _payload(alert)
-        if webhook:
-            errors += _post(webhook, payload, config.alerts.timeout_seconds)
-        if config.alerts.command:
-            errors += _run(config.alerts.command, payload, config)
-        with store.session() as session, session.begin():
-            session.execute(update(Alert).where(Alert.id == alert.id).values(
-                attempts=Alert.attempts + 1, last_error="; ".join(errors)[:500] or None,
-                sent_at=None if errors else now(), handling_until=None))
+        errors: list[str] = []
+        handed = False
+        try:
+            payload = _payload(alert)
+            if webhook:
+                errors += _post(webhook, payload, config.alerts.timeout_seconds)
+            if config.alerts.command:
+                errors += _run(config.alerts.command, payload, config)
+            handed = True
+        finally:  # an error no channel foresaw frees it for the next look at once
+            _settle(store, alert.id, until, errors if handed else ["interrupted"])
         if errors:
             left += 1
             from pipeline.schedule import say
@@ -105,16 +109,32 @@ def dispatch(store: Store, config: Config) -> int:
     return left
 
 
-def _take(store: Store, alert_id: int, hold: timedelta) -> bool:
-    """The alert is this dispatcher's to hand over, unless it was sent or another one holds
-    it."""
+def _take(store: Store, alert_id: int, hold: timedelta) -> datetime | None:
+    """Until when the alert is this dispatcher's to hand over; None: it was sent, or another
+    dispatcher holds it."""
     moment = now()
+    until = moment + hold
     with store.session() as session, session.begin():
         taken = session.execute(update(Alert).where(
             Alert.id == alert_id, Alert.sent_at.is_(None),
             or_(Alert.handling_until.is_(None), Alert.handling_until < moment))
-            .values(handling_until=moment + hold))
-        return bool(getattr(taken, "rowcount", 0))
+            .values(handling_until=until))
+        return until if getattr(taken, "rowcount", 0) else None
+
+
+def _settle(store: Store, alert_id: int, until: datetime, errors: list[str]) -> None:
+    """Handed over: sent (whoever else also holds it now). Not handed over: freed for the next
+    look, only if it is still this dispatcher's (its hold may have run out meanwhile)."""
+    with store.session() as session, session.begin():
+        if errors:
+            session.execute(update(Alert).where(
+                Alert.id == alert_id, Alert.handling_until == until).values(
+                attempts=Alert.attempts + 1, last_error="; ".join(errors)[:500],
+                handling_until=None))
+        else:
+            session.execute(update(Alert).where(Alert.id == alert_id).values(
+                attempts=Alert.attempts + 1, last_error=None, handling_until=None,
+                sent_at=func.coalesce(Alert.sent_at, now())))
 
 
 def _headline(severity: str, issue: str | None) -> str:
@@ -137,18 +157,24 @@ def _payload(alert: Alert) -> dict[str, object]:
 
 
 def _post(url: str, payload: dict[str, object], timeout: float) -> list[str]:
-    request = urllib.request.Request(
-        url, data=json.dumps(payload, ensure_ascii=False).encode(), method="POST",
-        headers={"Content-Type": "application/json; charset=utf-8",
-                 "User-Agent": "newsletter-alerts"})
+    """POST the alert; an error says what went wrong and never the URL (it holds the token)."""
     try:
+        request = urllib.request.Request(
+            url, data=json.dumps(payload, ensure_ascii=False).encode(), method="POST",
+            headers={"Content-Type": "application/json; charset=utf-8",
+                     "User-Agent": "newsletter-alerts"})
         with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read(1024)
     except urllib.error.HTTPError as exc:
         return [f"webhook: HTTP {exc.code}"]
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return [f"webhook: {reason}"]  # never the URL: it holds the token
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        return [f"webhook: {reason.strerror or reason if isinstance(reason, OSError) else reason}"]
+    except OSError as exc:  # a timeout while reading the answer
+        return [f"webhook: {exc.strerror or exc}"]
+    except (ValueError, http.client.HTTPException) as exc:  # their texts may quote the URL
+        return [f"webhook: {type(exc).__name__}: {WEBHOOK_ENV} must be the webhook's whole "
+                "URL, https:// included, of a server that answers HTTP"]
     return []
 
 

@@ -212,6 +212,14 @@ def fresh_database_url(backend: str, tmp_path: Path, drop_only: bool = False) ->
     return f"{base}{joiner}options=-csearch_path%3D{schema}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_schema_dropped(tmp_path_factory: pytest.TempPathFactory):
+    """This process's PostgreSQL schema (``fresh_database_url``) is gone when it ends."""
+    yield
+    if os.environ.get("NEWSLETTER_TEST_POSTGRES_URL"):
+        fresh_database_url("postgresql", tmp_path_factory.getbasetemp(), drop_only=True)
+
+
 @pytest.fixture
 def web(store, config: Config, tmp_path: Path):
     """The web service over real HTTP on 127.0.0.1, with the example audience in ``store``:
@@ -453,7 +461,6 @@ def alert_hook(monkeypatch):
             self.down = False
             self.hold: threading.Event | None = None  # the first POST waits for it
             self.arrived = threading.Event()  # a POST came in
-
 
         def kinds(self) -> list[str]:
             return [str(a["kind"]) for a in self.alerts]

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from pipeline.alerts import Raised, dispatch, pending, raise_alert
@@ -48,31 +49,59 @@ def test_an_alert_goes_out_once_per_cause_and_waits_while_the_webhook_is_down(
     store.close()
 
 
-def test_two_dispatchers_at_once_hand_an_alert_over_once(
-        config: Config, tmp_path: Path, monkeypatch, alert_hook) -> None:
+def test_two_dispatchers_at_once_hand_an_alert_over_once(config: Config, store,
+                                                          alert_hook) -> None:
     """The scheduler's look and a send job that healed dispatch at the same moment (it
     happened: "healed" reached the chat twice). The one that took the alert hands it over;
     the other leaves it alone while the first is still posting it."""
-    site, store = scheduled(tmp_path, config, monkeypatch)
     raise_alert(store, Raised("healed:3:x", "healed", "levererad", "resolved", "2027-1"))
     alert_hook.hold = threading.Event()
     with ThreadPoolExecutor(1) as pool:
-        first = pool.submit(dispatch, store, site)
+        first = pool.submit(dispatch, store, config)
         assert alert_hook.arrived.wait(60), "the first dispatcher never posted"
-        assert dispatch(store, site) == 1  # still pending, but in the other one's hands
+        assert dispatch(store, config) == 1  # still pending, but in the other one's hands
         alert_hook.hold.set()
         assert first.result() == 0
     assert alert_hook.kinds() == ["healed"] and pending(store) == 0
-    assert dispatch(store, site) == 0 and alert_hook.kinds() == ["healed"]
+    assert dispatch(store, config) == 0 and alert_hook.kinds() == ["healed"]
     # a dispatcher that died holding an alert holds it only until its time is up
     raise_alert(store, Raised("paused:4:y", "paused", "pausad", "critical", "2027-1"))
     for until, posted in ((datetime.now(UTC) + timedelta(minutes=5), ["healed"]),
                           (datetime.now(UTC) - timedelta(seconds=1), ["healed", "paused"])):
         with store.session() as session, session.begin():
             session.execute(update(Alert).values(handling_until=until))
-        dispatch(store, site)
+        dispatch(store, config)
         assert alert_hook.kinds() == posted
-    store.close()
+
+
+def test_a_dispatcher_whose_hold_ran_out_leaves_what_the_next_one_did(
+        config: Config, store, alert_hook, monkeypatch) -> None:
+    """A slow dispatcher's hold ran out and another one sent the alert: the slow one's
+    failure neither makes it pending again nor frees the other's hold; a dispatcher stopped
+    by an error frees its hold at once."""
+    from pipeline import alerts
+
+    raise_alert(store, Raised("paused:5:z", "paused", "pausad", "critical", "2027-1"))
+    with store.session() as session:
+        alert_id = session.scalars(select(Alert.id)).one()
+    slow = alerts._take(store, alert_id, timedelta(seconds=-1))  # its time is already up
+    fast = alerts._take(store, alert_id, timedelta(minutes=5))
+    assert slow is not None and fast is not None
+    alerts._settle(store, alert_id, fast, [])
+    alerts._settle(store, alert_id, slow, ["webhook: timed out"])
+    assert pending(store) == 0 and dispatch(store, config) == 0 and alert_hook.kinds() == []
+
+    raise_alert(store, Raised("paused:6:w", "paused", "pausad", "critical", "2027-1"))
+
+    def broken(*args: object) -> list[str]:
+        raise RuntimeError("a channel broke")
+
+    working = alerts._post
+    monkeypatch.setattr(alerts, "_post", broken)
+    with pytest.raises(RuntimeError):
+        dispatch(store, config)
+    monkeypatch.setattr(alerts, "_post", working)
+    assert dispatch(store, config) == 0 and alert_hook.kinds() == ["paused"]  # not held
 
 
 def test_an_alert_command_gets_the_alert_as_json_on_stdin(config: Config, tmp_path: Path,

@@ -172,3 +172,42 @@ def test_postgresql_restarted_mid_send_the_delivery_finishes_exactly_once(
     assert "Traceback" not in journal, journal[-3000:]
     assert journal.count("action=started") == 1  # one scheduler all along, lock kept
     store.close()
+
+
+def test_a_mistyped_webhook_url_is_one_journal_line_without_its_token(
+        config: Config, tmp_path: Path) -> None:
+    """NEWSLETTER_ALERT_WEBHOOK without its https:// (it happens when pasting): the alert
+    still reaches the other channel, the scheduler keeps running, and neither the journal nor
+    the register shows the URL, which holds the webhook's token."""
+    from sqlalchemy import select
+
+    from pipeline.deliver.models import Alert
+
+    url = f"sqlite:///{tmp_path / 'project.db'}"
+    got = tmp_path / "got.json"
+    script = tmp_path / "alert.py"
+    script.write_text(f"import sys\nopen({str(got)!r}, 'a').write(sys.stdin.read() + '\\n')\n")
+    site = _site(tmp_path, config, url, 3600, "")
+    toml = site.root / "newsletter.toml"
+    toml.write_text(toml.read_text().replace(
+        "command = []", f'command = ["{sys.executable}", "{script}"]'))
+    site = load_config(toml)
+    store = Store.open(site, url)
+    schedule_issue(store, site, site.root / "issues" / "2027-1")  # not approved: an alert
+
+    def handled() -> list[tuple[int, str | None]]:
+        with store.session() as session:
+            return [(a.attempts, a.last_error) for a in session.scalars(select(Alert))]
+
+    process = _scheduler(site, url,
+                         NEWSLETTER_ALERT_WEBHOOK="hooks.example.invalid/services/T0KEN-s3cret")
+    try:
+        _until(lambda: any(attempts for attempts, _ in handled()), handled)
+        _until(lambda: got.exists(), handled)
+    finally:
+        journal = _stop(process)
+    assert "Traceback" not in journal, journal[-3000:]
+    assert "T0KEN" not in journal and "T0KEN" not in str(handled()), journal[-3000:]
+    assert "NEWSLETTER_ALERT_WEBHOOK" in str(handled())  # says which setting to fix
+    assert "not-approved" in got.read_text()  # the command still got it
+    store.close()
