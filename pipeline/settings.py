@@ -179,6 +179,27 @@ class SmtpSettings(_Strict):
     username: str | None = None  # the password comes from NEWSLETTER_SMTP_PASSWORD
     timeout_seconds: float = Field(30, gt=0)
 
+    @field_validator("host")
+    @classmethod
+    def _a_host_name(cls, value: str) -> str:
+        """What the socket layer can look up: an IP address, or a name IDNA can encode (no
+        empty label, none over 63 characters), checked here rather than mid-send."""
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(value.strip("[]"))
+            return value
+        except ValueError:
+            pass
+        try:
+            value.encode("idna")
+        except UnicodeError:
+            raise ValueError(_("'%(value)s' is not a host name (an empty part between dots, or "
+                               "a part over 63 characters?): write the mail server's name, "
+                               "e.g. smtp.example.se, or its IP address") % {"value": value}
+                             ) from None
+        return value
+
     @field_validator("username")
     @classmethod
     def _no_password_in_clear(cls, value: str | None, info: ValidationInfo) -> str | None:

@@ -139,3 +139,40 @@ def test_sendgrid_notices_advertise_no_one_click(config) -> None:
                                    config.list_id, list_headers=list_headers)
         [personalization] = sendgrid.body(template, None, [envelope])["personalizations"]
         assert ("headers" in personalization) is list_headers
+
+
+@pytest.mark.parametrize("host", ["a..b", "x" * 64 + ".example"])
+def test_a_host_that_is_no_host_name_is_refused_before_anything_is_frozen(
+        project: Path, host: str) -> None:  # noqa: F811
+    """It once passed `check`, froze the audience, then ended `send` in a traceback with one
+    reader "uncertain" though nothing could have gone out."""
+    toml = smtp_project(project, 2525)
+    toml.write_text(toml.read_text().replace('host = "127.0.0.1"', f'host = "{host}"'))
+    line = next(n for n, text in enumerate(toml.read_text().splitlines(), start=1)
+                if text.startswith(f'host = "{host}"'))
+    assert CliRunner().invoke(main, APPROVE).exit_code == 1  # the settings are read first
+    result = CliRunner().invoke(main, ["send", "issues/2027-1"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"newsletter.toml:{line}: delivery.smtp.host: '{host}' is not a host name" \
+        in result.output, result.output
+
+
+def test_a_sendgrid_key_with_a_line_break_is_read_without_it_and_never_printed(
+        project: Path, prism_mock: str, monkeypatch) -> None:  # noqa: F811
+    """A key pasted from an env file with its line break went into the Authorization header;
+    the HTTP library's error quoted the header, and the pause reason carried the key on to
+    status, health and the alert webhook."""
+    store = Store.open(load_config(project / "newsletter.toml"))
+    fill(store, 5, "key.example")
+    assert CliRunner().invoke(main, APPROVE).exit_code == 0
+    monkeypatch.setenv("SENDGRID_API_HOST", prism_mock)
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.SEC\x01RETKEY")  # inside: refused, not echoed
+    result = CliRunner().invoke(main, ["send", "issues/2027-1", "--transport", "sendgrid"])
+    assert result.exit_code == 1 and "SENDGRID_API_KEY holds a character" in result.output
+    assert "RETKEY" not in result.output and "Traceback" not in result.output
+    assert "Froze" not in result.output  # refused before anything was frozen or published
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.SECRETKEY\r\n")  # around it: stripped
+    result = CliRunner().invoke(main, ["send", "issues/2027-1", "--transport", "sendgrid"])
+    assert result.exit_code == 0, result.output
+    assert "is finished (5 sent)" in result.output and "SECRETKEY" not in result.output
+    store.close()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -45,9 +46,11 @@ from pipeline.deliver.transports.base import (
     UnknownOutcome,
 )
 from pipeline.deliver.transports.sendgrid_mail import Fence, MailBodies, Payload
+from pipeline.i18n import _
 from pipeline.settings import SendGridSettings
 
 DEFAULT_HOST = "https://api.sendgrid.com"
+_KEY = re.compile(r"[!-~]+")  # visible ASCII: what a header value can carry as it is
 SAFETY_MARGIN = 60  # seconds before send_at after which a cancel may come too late
 
 
@@ -96,10 +99,15 @@ class SendGridTransport:
 
     @classmethod
     def from_config(cls, config: Config, fence: bool = True) -> SendGridTransport:
-        key = os.environ.get("SENDGRID_API_KEY")
+        key = os.environ.get("SENDGRID_API_KEY", "").strip()  # an env file's line break too
         if not key:
             raise TransportError("SENDGRID_API_KEY is not set; the sendgrid transport needs "
                                  "an API key with the Mail Send permission")
+        if not _KEY.fullmatch(key):  # it would go into a header, and from an error to a log
+            raise TransportError(_(
+                "%(name)s holds a character an API key cannot have (a space or a control "
+                "character inside it): copy the key again from SendGrid's settings") % {
+                    "name": "SENDGRID_API_KEY"})
         host = os.environ.get("SENDGRID_API_HOST", DEFAULT_HOST).rstrip("/")
         fence_seconds = config.delivery.fence_minutes * 60 if fence else 0
         return cls(key, host, config.delivery.sendgrid, config, fence_seconds)
