@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from pipeline.alerts import Raised, raise_alert
@@ -79,3 +80,35 @@ def test_each_state_has_its_exit_status(config: Config, tmp_path: Path, monkeypa
         f["what"] for f in json.loads(out)["findings"]]
     lock.release()
     store.close()
+
+
+@pytest.mark.parametrize(("url", "unusable"), [
+    ("postgresql://u@127.0.0.1:1/db?password=S3CRET", False),  # libpq reads it there too
+    ("postgresql://user:S3C@RET@127.0.0.1:1/db", True),        # its "@" not escaped
+    ("postgresql://u:S3CRET@127.0.0.1:abc/db", True),
+    ("postgresql://u:S3CRET@[::1:1/db", True),
+    ("postgres://u:S3CRET@127.0.0.1:1/db", True),
+    ("mysql://u:S3CRET@127.0.0.1/db", True),                  # no driver installed
+    ("foo://u:S3CRET@x", True),
+    ("sqlite:///%00", True),
+    ("sqlite:///register.db?foo=bar", True),
+    ("sqlite:////etc/passwd", False),                         # not a register
+])
+def test_an_unusable_register_url_is_one_line_critical_and_keeps_its_secret(
+        config: Config, tmp_path: Path, monkeypatch, url: str, unusable: bool) -> None:
+    """What an operator can mistype into NEWSLETTER_DATABASE_URL: each ended in a traceback,
+    a "this is a bug" or a message showing the password, and `health` said "warning"."""
+    scheduled(tmp_path, config, monkeypatch)
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", url)
+    status = CliRunner().invoke(main, ["status", "--config", str(tmp_path / "newsletter.toml")])
+    assert status.exit_code == 1, status.output
+    assert status.output.startswith("Error: ") and status.output.count("\n") == 1, \
+        status.output
+    code, out = health(tmp_path, "--json")
+    found = json.loads(out)
+    assert code == 2 and found["status"] == "critical", out
+    assert found["findings"][0]["kind"] == "register-unreadable"
+    for text in (status.output, out):
+        assert "S3C" not in text and "RET@" not in text and "Traceback" not in text, text
+        assert "bug" not in text, text
+        assert ("NEWSLETTER_DATABASE_URL" in text) == unusable, text

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,14 +22,18 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError
 from sqlalchemy.orm import Session
 
 from pipeline.audience.models import Setting
 from pipeline.config import Config
 from pipeline.errors import NewsletterError
+from pipeline.i18n import _
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+DATABASE_ENV = "NEWSLETTER_DATABASE_URL"
 
 
 class StoreError(NewsletterError):
@@ -40,22 +45,49 @@ def now() -> datetime:
 
 
 def database_url(config: Config) -> str:
-    url = os.environ.get("NEWSLETTER_DATABASE_URL") or config.audience.database_url
+    url = os.environ.get(DATABASE_ENV) or config.audience.database_url
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        raise StoreError(f"database URL is not valid: {_redacted(url)}") from None
-    if parsed.get_backend_name() == "sqlite" and parsed.database and \
+        parsed.port  # noqa: B018  (":abc" raises only when the port is read)
+    except (ArgumentError, ValueError):
+        raise StoreError(_("%(setting)s is not a database URL: write it as sqlite:///path/"
+                           "register.db or postgresql+psycopg://user@host/database") % {
+                               "setting": _setting(url)}) from None
+    if parsed.host and not _SHOWN_HOST.fullmatch(parsed.host):  # "user:pa@ss@host"
+        raise StoreError(_("%(setting)s: the part after the last \"@\" is not a host name; "
+                           "write an \"@\" or \":\" in the user name or password as %%40 or "
+                           "%%3A") % {"setting": _setting(url)})
+    sqlite = parsed.get_backend_name() == "sqlite"
+    if sqlite and (parsed.query or "\0" in (parsed.database or "")):
+        raise StoreError(_("%(setting)s: a SQLite register is a path and nothing else, e.g. "
+                           "sqlite:///register.db") % {"setting": _setting(url)})
+    if sqlite and parsed.database and \
             parsed.database != ":memory:" and not Path(parsed.database).is_absolute():
         parsed = parsed.set(database=str((config.root / parsed.database).resolve()))
     return parsed.render_as_string(hide_password=False)
 
 
+def _setting(url: str) -> str:
+    """Where the URL in effect came from, for an error to name."""
+    return DATABASE_ENV if os.environ.get(DATABASE_ENV) == url else "[audience] database_url"
+
+
+_SHOWN_HOST = re.compile(r"[A-Za-z0-9.:\[\]-]{1,255}")
+
+
 def _redacted(url: str) -> str:
+    """The URL as an error may show it: the kind, host, port and database, never the user,
+    the password (even one whose "@" was not escaped) or the query (libpq reads a password
+    there too)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(unparseable)"
+        parsed = make_url(url)
+        port = f":{parsed.port}" if parsed.port else ""
+    except (ArgumentError, ValueError):
+        return "(unreadable)"
+    host = parsed.host or ""
+    if host and not _SHOWN_HOST.fullmatch(host):
+        host = "(host hidden)"
+    return f"{parsed.drivername}://{host}{port}/{parsed.database or ''}"
 
 
 _MIGRATING = threading.Lock()
@@ -69,19 +101,36 @@ class Store:
     def open(cls, config: Config, url: str | None = None) -> Store:
         """Connect and bring the schema up to date."""
         url = url or database_url(config)
-        sqlite = make_url(url).get_backend_name() == "sqlite"
-        # hide_parameters: a database error must never print a reader's address or name;
-        # pre-ping: a connection a restarted server dropped is replaced, not used
-        engine = create_engine(url, future=True, hide_parameters=True, pool_pre_ping=not sqlite,
-                               connect_args={"timeout": 60} if sqlite else {})
+        unusable = _("%(setting)s names no database this program can use (%(url)s): write it "
+                     "as sqlite:///path/register.db or postgresql+psycopg://user@host/database")
+        try:
+            sqlite = make_url(url).get_backend_name() == "sqlite"
+            # hide_parameters: a database error must never print a reader's address or name;
+            # pre-ping: a connection a restarted server dropped is replaced, not used
+            engine = create_engine(url, future=True, hide_parameters=True,
+                                   pool_pre_ping=not sqlite,
+                                   connect_args={"timeout": 60} if sqlite else {})
+        except (ArgumentError, ValueError, ImportError):  # an unknown kind, or its driver
+            raise StoreError(unusable % {"setting": _setting(url), "url": _redacted(url)}
+                             ) from None
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         store = cls(engine)
         try:
+            engine.connect().close()  # the first connection: what the URL asks for is tried
+        except (ValueError, TypeError) as exc:  # a NUL in the path, an option no driver takes
+            raise StoreError(unusable % {"setting": _setting(url), "url": _redacted(url)}
+                             ) from exc
+        except DBAPIError as exc:
+            raise StoreError(_("cannot open the audience database %(url)s: %(why)s") % {
+                "url": _redacted(url), "why": str(exc.orig).strip().splitlines()[0][:300]}
+                ) from None
+        try:
             store.migrate()
-        except OperationalError as exc:
-            raise StoreError(f"cannot open the audience database {_redacted(url)}: "
-                             f"{exc.orig}") from None
+        except DatabaseError as exc:  # not a register (another program's file, …)
+            raise StoreError(_("cannot open the audience database %(url)s: %(why)s") % {
+                "url": _redacted(url), "why": str(exc.orig).strip().splitlines()[0][:300]}
+                ) from None
         return store
 
     def migrate(self) -> None:

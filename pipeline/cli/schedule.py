@@ -141,13 +141,22 @@ def health(as_json: bool, config_file: Path | None) -> None:
     """
     import json
 
-    from pipeline.health import check_health
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from pipeline.audience.store import StoreError
+    from pipeline.health import Finding, Health, Level, check_health
 
     config = load(config_file)
-    store = open_store(config)
-    try:
-        found = check_health(store, config)
-    finally:
-        store.close()
+    try:  # a register that cannot be read is critical, in the same form as any finding
+        store = open_store(config)
+        try:
+            found = check_health(store, config)
+        finally:
+            store.close()
+    except (StoreError, SQLAlchemyError) as exc:
+        why = exc.message if isinstance(exc, StoreError) else \
+            str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+        found = Health([Finding(Level.CRITICAL, _("the register cannot be read: %(why)s") % {
+            "why": why}, "register-unreadable")])
     click.echo(json.dumps(found.as_dict(), ensure_ascii=False) if as_json else found.summary())
     raise SystemExit(int(found.level))
