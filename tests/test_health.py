@@ -112,3 +112,17 @@ def test_an_unusable_register_url_is_one_line_critical_and_keeps_its_secret(
         assert "S3C" not in text and "RET@" not in text and "Traceback" not in text, text
         assert "bug" not in text, text
         assert ("NEWSLETTER_DATABASE_URL" in text) == unusable, text
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+def test_an_endless_number_of_hours_is_refused_with_its_line(
+        config: Config, tmp_path: Path, monkeypatch, value: str) -> None:
+    """`grace_hours = inf` passed the settings and ended `health` in an OverflowError."""
+    scheduled(tmp_path, config, monkeypatch)
+    toml = tmp_path / "newsletter.toml"
+    toml.write_text(toml.read_text().replace("grace_hours = 6 ", f"grace_hours = {value} "))
+    line = next(n for n, text in enumerate(toml.read_text().splitlines(), start=1)
+                if text.startswith("grace_hours"))
+    code, out = health(tmp_path)
+    assert code == 1 and "Traceback" not in out, out
+    assert f"{toml}:{line}: schedule.grace_hours: input should be a finite number" in out, out
