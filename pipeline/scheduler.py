@@ -12,6 +12,7 @@ the lock of a scheduler that died, or a loop that dies, is an alert.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
@@ -145,19 +146,38 @@ def mail_editors(config: Config) -> Any:
     return mail
 
 
+SYNC_ENV = "NEWSLETTER_SCHEDULER_SYNC_SECONDS"
+
+
+def _sync_seconds() -> float:
+    """``NEWSLETTER_SCHEDULER_SYNC_SECONDS`` (60): how often the plan is synced."""
+    text = os.environ.get(SYNC_ENV, "60").strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or not 0.1 <= seconds <= 3600:
+        raise NewsletterError(_("%(name)s must be a number of seconds from 0.1 to 3600, "
+                                "not '%(value)s'") % {"name": SYNC_ENV, "value": text[:40]})
+    return seconds
+
+
 def run_scheduler(config_file: Path, stop: Any = None, sync_seconds: float | None = None
                   ) -> None:
     """Run until SIGTERM/SIGINT (or ``stop`` is set): sync jobs, keep the lock alive."""
     import signal
 
+    from pipeline.audience.tokens import secret_from_env
+
     config = load_config(config_file)
     use_language(config.language)  # what the editors' mails and the jobs' messages speak
+    secret_from_env()  # every send signs links: refused now, not at each job's turn
+    if sync_seconds is None:
+        sync_seconds = _sync_seconds()
     store = Store.open(config)
     lock = SchedulerLock(store)
     dead = lock.acquire()
     stop = stop or threading.Event()
-    if sync_seconds is None:
-        sync_seconds = float(os.environ.get("NEWSLETTER_SCHEDULER_SYNC_SECONDS", "60"))
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("signal=%s action=stopping", signum)

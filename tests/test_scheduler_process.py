@@ -13,6 +13,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from pipeline.approval import approve_issue
 from pipeline.audience.importer import import_audience
 from pipeline.audience.models import LegalBasis
@@ -141,3 +143,26 @@ def test_sigkill_during_a_send_then_restart_delivers_exactly_once(
                          if k.endswith("scheduled.example")})
     assert len(delivered) == 20_000 and set(delivered.values()) == {1}
     store.close()
+
+
+@pytest.mark.parametrize(("unset", "sync", "said"), [
+    ("NEWSLETTER_SECRET_KEY", "0.5", "Fel: NEWSLETTER_SECRET_KEY måste vara"),
+    (None, "abc", "Fel: NEWSLETTER_SCHEDULER_SYNC_SECONDS måste vara"),
+    (None, "0", "Fel: NEWSLETTER_SCHEDULER_SYNC_SECONDS måste vara"),
+    (None, "nan", "Fel: NEWSLETTER_SCHEDULER_SYNC_SECONDS måste vara"),
+])
+def test_a_scheduler_that_could_not_send_refuses_to_start_in_one_line(
+        config: Config, tmp_path: Path, unset: str | None, sync: str, said: str) -> None:
+    """Without the secret it ran, and every job's turn ended in a traceback; a sync interval
+    of "abc" was a traceback, "0" or "nan" a loop at full CPU."""
+    url = f"sqlite:///{tmp_path / 'project.db'}"
+    site = project(tmp_path, config, "2027-05-11 09:00", url)
+    env = {**os.environ, "NEWSLETTER_SECRET_KEY": "s" * 48, "NEWSLETTER_DATABASE_URL": url,
+           "NEWSLETTER_SCHEDULER_SYNC_SECONDS": sync}
+    if unset:
+        env.pop(unset)
+    done = subprocess.run([sys.executable, "-m", "pipeline", "scheduler", "--config",
+                           str(site.root / "newsletter.toml")], env=env, cwd=site.root,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and said in done.stderr, done.stderr
