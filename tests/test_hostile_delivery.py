@@ -176,3 +176,22 @@ def test_a_sendgrid_key_with_a_line_break_is_read_without_it_and_never_printed(
     assert result.exit_code == 0, result.output
     assert "is finished (5 sent)" in result.output and "SECRETKEY" not in result.output
     store.close()
+
+
+def test_a_mail_server_that_refuses_is_named_in_the_pause(project: Path) -> None:  # noqa: F811
+    """`[delivery.smtp] port = 1`: the send paused with "the provider kept failing" and
+    nothing said which server, or what it answered."""
+    from tests.conftest import _free_port
+
+    port = _free_port()  # nothing listens there
+    toml = smtp_project(project, port)
+    toml.write_text(toml.read_text().replace("tries = 6 ", "tries = 1 "))
+    store = Store.open(load_config(toml))
+    fill(store, 3, "refused.example")
+    assert CliRunner().invoke(main, APPROVE).exit_code == 0
+    result = CliRunner().invoke(main, ["send", "issues/2027-1"])
+    assert "Traceback" not in result.output
+    assert f"cannot connect to 127.0.0.1:{port}" in result.output, result.output
+    status = CliRunner().invoke(main, ["status"])
+    assert f"cannot connect to 127.0.0.1:{port}" in status.output, status.output
+    store.close()

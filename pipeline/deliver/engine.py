@@ -240,6 +240,7 @@ class Engine:
             report.failed_now += not result.accepted
 
         report_each = record_one if self.transport.sequential else None
+        last = ""
         for attempt in range(self.config.delivery.tries):
             try:
                 if batch.sending is not None:
@@ -250,9 +251,12 @@ class Engine:
             except TemporaryError as exc:
                 ids = [i for i in ids if i not in recorded]
                 envelopes = [e for e in envelopes if e.entry_id not in recorded]
-                self.sleep(min(exc.retry_after, 300))
+                last = str(exc)
+                if attempt + 1 < self.config.delivery.tries:  # not before the pause
+                    self.sleep(min(exc.retry_after, 300))
                 continue
             except UnknownOutcome as exc:
+                last = str(exc)
                 if exc.entries is not None:  # only these were on the wire; the rest untried
                     untried = [i for i in ids if i not in recorded and i not in exc.entries]
                     ledger.release(self.store, untried)
@@ -293,9 +297,10 @@ class Engine:
             return False
         ledger.release(self.store, [i for i in ids if i not in recorded],
                        "provider kept failing")
-        self._pause(delivery_id, _(
-            "the provider kept failing (%(tries)d tries); nothing of the last batch was sent; "
-            "resume when it recovers") % {"tries": self.config.delivery.tries}, True)
+        self._pause(delivery_id, _(  # the last fault: which server, and what it said
+            "the provider kept failing (%(tries)d tries, the last: %(last)s); nothing of the "
+            "last batch was sent; resume when it recovers") % {
+                "tries": self.config.delivery.tries, "last": last[:300]}, True)
         return True
 
     def _pause(self, delivery_id: int, reason: str, temporary: bool) -> None:
