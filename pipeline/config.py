@@ -171,6 +171,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     except UnicodeDecodeError:
         raise ConfigError(_("%(file)s: not UTF-8 text; save the file as UTF-8") % {
             "file": file}) from None
+    except (OSError, ValueError) as exc:  # a folder, no permission, a name too long, a NUL
+        raise ConfigError(_("%(file)s: the config file cannot be read (%(why)s); pass "
+                            "--config PATH (or set NEWSLETTER_CONFIG) to newsletter.toml") % {
+                                "file": str(file)[:200], "why": getattr(exc, "strerror", None)
+                                or exc}) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -234,10 +234,11 @@ class SendGridSettings(_Strict):
 
 class DeliverySettings(_Strict):
     transport: Literal["outbox", "smtp", "sendgrid"] = "outbox"
-    outbox_dir: str = "outbox"
+    outbox_dir: Text = "outbox"
     list_id: str | None = None
     fence_minutes: int = Field(15, ge=10, description="SendGrid send_at this far ahead.")
-    messages_per_second: float = Field(0, ge=0, description="0: as fast as the provider takes.")
+    messages_per_second: float = Field(0, ge=0, le=100_000, description=(
+        "0: as fast as the provider takes."))
     lease_seconds: float = Field(60, ge=1, description=(
         "A sender's claim on a delivery lapses this long after its last heartbeat."))
     error_threshold: float = Field(0.1, gt=0, le=1,
@@ -250,6 +251,14 @@ class DeliverySettings(_Strict):
         "from one sender."))
     smtp: SmtpSettings = SmtpSettings()
     sendgrid: SendGridSettings = SendGridSettings()
+
+    @field_validator("messages_per_second")
+    @classmethod
+    def _a_pace(cls, value: float) -> float:
+        if 0 < value < 0.1:  # 1e-300 overflowed the wait between batches
+            raise ValueError(_("at least 0.1 (one message every 10 seconds), or 0 for as fast "
+                               "as the provider takes them"))
+        return value
 
 
 MATERIAL_TEXT = {".txt", ".csv", ".md"}  # what a download may be besides a raster image

@@ -195,3 +195,28 @@ def test_a_mail_server_that_refuses_is_named_in_the_pause(project: Path) -> None
     status = CliRunner().invoke(main, ["status"])
     assert f"cannot connect to 127.0.0.1:{port}" in status.output, status.output
     store.close()
+
+
+@pytest.mark.parametrize(("setting", "value", "said"), [
+    ("outbox_dir", '"out\\u0000"', "delivery.outbox_dir:"),
+    ("messages_per_second", "1e-300", "delivery.messages_per_second:"),
+])
+def test_a_setting_no_send_could_use_is_refused_with_its_line(
+        project: Path, setting: str, value: str, said: str) -> None:  # noqa: F811
+    """`outbox_dir` with a NUL ended `send` in "embedded null byte"; a pace of 1e-300
+    messages a second overflowed the wait between batches."""
+    toml = project / "newsletter.toml"
+    text = toml.read_text()
+    old = next(line for line in text.splitlines() if line.startswith(f"{setting} ="))
+    toml.write_text(text.replace(old, f"{setting} = {value}"))
+    line = text.splitlines().index(old) + 1
+    result = CliRunner().invoke(main, ["send", "issues/2027-1"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert f"newsletter.toml:{line}: {said}" in result.output, result.output
+
+
+def test_a_config_path_that_cannot_be_read_is_one_line(project: Path, monkeypatch) -> None:  # noqa: F811
+    monkeypatch.setenv("NEWSLETTER_CONFIG", "x" * 300)  # longer than a file name may be
+    result = CliRunner().invoke(main, ["status"])
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert "NEWSLETTER_CONFIG" in result.output and "Traceback" not in result.output
