@@ -252,3 +252,30 @@ def test_what_changed_names_focus_areas_as_the_board_does(studio: Studio) -> Non
     assert f"Fokusområden: {names['makt']}, {names['ekonomi']}" in page.body  # before
     assert f"Fokusområden: {names['makt']}<" in page.body or \
         f"Fokusområden: {names['makt']}\n" in page.body  # after
+
+
+def test_an_ipv6_host_prints_a_link_that_opens(tmp_path: Path) -> None:
+    """`--host ::1` printed http://::1:PORT/…, which no browser opens."""
+    import base64
+    import urllib.request
+
+    root = project(tmp_path / "site")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "studio", "--no-browser", "--host", "::1",
+         "--config", str(root / "newsletter.toml")], stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, cwd=root,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONUNBUFFERED": "1",
+             "NEWSLETTER_STUDIO_PASSWORD": "lösen-ord-1"})
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # the first line: where it is open
+        url = line[line.index("http://"):].strip()
+        assert url.startswith("http://[::1]:"), line
+        login = base64.b64encode("redaktion:lösen-ord-1".encode()).decode()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        opener.addheaders = [("Authorization", f"Basic {login}")]
+        with opener.open(url, timeout=60) as answer:  # the key for a cookie, then the page
+            assert answer.status == 200 and answer.url.startswith("http://[::1]:")
+    finally:
+        process.terminate()
+        process.communicate(timeout=60)  # its pipe closed too

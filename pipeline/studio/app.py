@@ -45,7 +45,8 @@ class Access:
     sessions: set[str] = field(default_factory=set)
 
     def url(self) -> str:
-        shown = "127.0.0.1" if self.host in ("127.0.0.1", "0.0.0.0", "::") else self.host
+        shown = "127.0.0.1" if self.host in ("127.0.0.1", "0.0.0.0", "::") else \
+            f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address: bracketed
         return f"http://{shown}:{self.port}/?token={self.secret}"
 
     def csrf(self, session: str) -> str:
