@@ -220,3 +220,21 @@ def test_a_config_path_that_cannot_be_read_is_one_line(project: Path, monkeypatc
     result = CliRunner().invoke(main, ["status"])
     assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
     assert "NEWSLETTER_CONFIG" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:4010", "ftp://127.0.0.1", "http://", "http://a b",
+                                  "http://127.0.0.1:99999", "https://127.0.0.1/v3"])
+def test_a_sendgrid_host_that_is_no_api_address_is_named(
+        project: Path, monkeypatch, host: str) -> None:  # noqa: F811
+    """Each was one line, but one that did not say which setting to fix (or, with a path,
+    silently ignored the path)."""
+    store = Store.open(load_config(project / "newsletter.toml"))
+    fill(store, 2, "host.example")
+    assert CliRunner().invoke(main, APPROVE).exit_code == 0
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.test")
+    monkeypatch.setenv("SENDGRID_API_HOST", host)
+    result = CliRunner().invoke(main, ["send", "issues/2027-1", "--transport", "sendgrid"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "SENDGRID_API_HOST" in result.output and "Froze" not in result.output, \
+        result.output
+    store.close()

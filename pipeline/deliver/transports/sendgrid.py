@@ -108,7 +108,17 @@ class SendGridTransport:
                 "%(name)s holds a character an API key cannot have (a space or a control "
                 "character inside it): copy the key again from SendGrid's settings") % {
                     "name": "SENDGRID_API_KEY"})
-        host = os.environ.get("SENDGRID_API_HOST", DEFAULT_HOST).rstrip("/")
+        host = os.environ.get("SENDGRID_API_HOST", DEFAULT_HOST).strip().rstrip("/")
+        try:
+            parsed = urllib3.util.parse_url(host)
+            usable = parsed.scheme in ("http", "https") and bool(parsed.host) and \
+                parsed.path in (None, "") and parsed.query is None
+        except (urllib3.exceptions.LocationParseError, ValueError):
+            usable = False
+        if not usable:
+            raise TransportError(_(
+                "%(name)s must be the API's address and nothing more, e.g. %(example)s") % {
+                    "name": "SENDGRID_API_HOST", "example": DEFAULT_HOST})
         fence_seconds = config.delivery.fence_minutes * 60 if fence else 0
         return cls(key, host, config.delivery.sendgrid, config, fence_seconds)
 
