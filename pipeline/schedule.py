@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from pipeline.audience.store import Store, StoreError
+from pipeline.audience.store import Store, StoreError, database_reason
 from pipeline.config import Config, load_config
 from pipeline.deliver.models import Delivery, DeliveryState
 from pipeline.errors import NewsletterError
@@ -197,7 +197,7 @@ def _database_faults(job: Callable[[str, str], str]) -> Callable[[str, str], str
         except (SQLAlchemyError, StoreError) as exc:
             say(f"{job.__name__}:{slug}", logging.ERROR,
                 "issue=%s job=%s action=interrupted reason=database unreachable: %s", slug,
-                job.__name__, str(getattr(exc, "orig", None) or exc).splitlines()[0][:200])
+                job.__name__, database_reason(exc))
             return "interrupted: the database is unreachable"
     return run
 

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from pipeline.alerts import Raised, dispatch, raise_alert
 from pipeline.audience.models import Setting
-from pipeline.audience.store import Store, StoreError, database_url
+from pipeline.audience.store import Store, StoreError, database_reason, database_url
 from pipeline.config import Config, load_config
 from pipeline.deliver.lease import process_gone
 from pipeline.deliver.models import DeliveryState
@@ -210,7 +210,7 @@ def run_scheduler(config_file: Path, stop: Any = None, sync_seconds: float | Non
             except (SQLAlchemyError, StoreError) as exc:  # the database went away: try again
                 lost = True
                 say("database", logging.ERROR, "database=unreachable reason=%s",
-                    str(getattr(exc, "orig", None) or exc).splitlines()[0][:200])
+                    database_reason(exc))
             stop.wait(sync_seconds)
         clean = True
     finally:

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session
 
 from pipeline.audience.models import Setting
@@ -67,6 +67,12 @@ def database_url(config: Config) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def database_reason(exc: BaseException) -> str:
+    """The first line of the database's own message (never the statement or its values)."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__
+
+
 def _setting(url: str) -> str:
     """Where the URL in effect came from, for an error to name."""
     return DATABASE_ENV if os.environ.get(DATABASE_ENV) == url else "[audience] database_url"
@@ -101,8 +107,13 @@ class Store:
     def open(cls, config: Config, url: str | None = None) -> Store:
         """Connect and bring the schema up to date."""
         url = url or database_url(config)
-        unusable = _("%(setting)s names no database this program can use (%(url)s): write it "
-                     "as sqlite:///path/register.db or postgresql+psycopg://user@host/database")
+
+        def unusable() -> StoreError:
+            return StoreError(_(
+                "%(setting)s names no database this program can use (%(url)s): write it as "
+                "sqlite:///path/register.db or postgresql+psycopg://user@host/database") % {
+                    "setting": _setting(url), "url": _redacted(url)})
+
         try:
             sqlite = make_url(url).get_backend_name() == "sqlite"
             # hide_parameters: a database error must never print a reader's address or name;
@@ -111,26 +122,19 @@ class Store:
                                    pool_pre_ping=not sqlite,
                                    connect_args={"timeout": 60} if sqlite else {})
         except (ArgumentError, ValueError, ImportError):  # an unknown kind, or its driver
-            raise StoreError(unusable % {"setting": _setting(url), "url": _redacted(url)}
-                             ) from None
+            raise unusable() from None
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         store = cls(engine)
         try:
-            engine.connect().close()  # the first connection: what the URL asks for is tried
-        except (ValueError, TypeError) as exc:  # a NUL in the path, an option no driver takes
-            raise StoreError(unusable % {"setting": _setting(url), "url": _redacted(url)}
-                             ) from exc
-        except DBAPIError as exc:
-            raise StoreError(_("cannot open the audience database %(url)s: %(why)s") % {
-                "url": _redacted(url), "why": str(exc.orig).strip().splitlines()[0][:300]}
-                ) from None
-        try:
+            try:  # the first connection: what the URL asks for is tried
+                engine.connect().close()
+            except (ValueError, TypeError) as exc:  # a NUL in the path, an unknown option
+                raise unusable() from exc
             store.migrate()
-        except DatabaseError as exc:  # not a register (another program's file, …)
+        except DBAPIError as exc:  # unreachable, refused, or not a register (another file)
             raise StoreError(_("cannot open the audience database %(url)s: %(why)s") % {
-                "url": _redacted(url), "why": str(exc.orig).strip().splitlines()[0][:300]}
-                ) from None
+                "url": _redacted(url), "why": database_reason(exc)}) from None
         return store
 
     def migrate(self) -> None:

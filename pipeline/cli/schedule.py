@@ -143,7 +143,7 @@ def health(as_json: bool, config_file: Path | None) -> None:
 
     from sqlalchemy.exc import SQLAlchemyError
 
-    from pipeline.audience.store import StoreError
+    from pipeline.audience.store import StoreError, database_reason
     from pipeline.health import Finding, Health, Level, check_health
 
     config = load(config_file)
@@ -154,8 +154,7 @@ def health(as_json: bool, config_file: Path | None) -> None:
         finally:
             store.close()
     except (StoreError, SQLAlchemyError) as exc:
-        why = exc.message if isinstance(exc, StoreError) else \
-            str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+        why = exc.message if isinstance(exc, StoreError) else database_reason(exc)
         found = Health([Finding(Level.CRITICAL, _("the register cannot be read: %(why)s") % {
             "why": why}, "register-unreadable")])
     click.echo(json.dumps(found.as_dict(), ensure_ascii=False) if as_json else found.summary())
